@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make run` and `make test`. `make help` lists the rest.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate test test-unit lint format openapi bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/uv:
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(BIN)/uv pyproject.toml uv.lock
+	$(BIN)/uv sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.installed ## Create ./.venv and install the locked dependencies
+
+migrate: install ## Apply the database migrations (ESCROW_DATABASE_URL, default ./var/escrow.db)
+	$(BIN)/escrow migrate
+
+run: install ## Install, migrate and serve API + worker on HOST:PORT (SQLite by default)
+	@mkdir -p var
+	$(BIN)/escrow migrate
+	$(BIN)/escrow serve --host $(HOST) --port $(PORT)
+
+test: install ## Run the whole suite against SQLite and PostgreSQL
+	$(BIN)/pytest
+
+lint: install ## ruff (lint + format check), mypy, and the pure-domain import check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python tools/check_domain_imports.py
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+openapi: install ## Regenerate openapi/openapi.json from the app
+	$(BIN)/python -m escrow_api.openapi_export openapi/openapi.json
+
+bench: install ## Run the benchmarks on PostgreSQL (not part of make test)
+	$(BIN)/python -m bench.run
+
+clean: ## Remove the virtualenv, caches and local data
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The escrow library every process shares: domain, store, projections, service."""

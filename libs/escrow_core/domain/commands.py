@@ -1,0 +1,134 @@
+"""Imperative requests. Each carries the ``actor`` issuing it; the domain decides what follows."""
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from escrow_core.domain.policy import TimerPolicy
+from escrow_core.domain.roles import SYSTEM, Actor
+from escrow_core.domain.terms import (
+    DisputeReason,
+    Evidence,
+    ExtendableDeadline,
+    LineItem,
+    PaymentMethod,
+    Tranche,
+)
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+
+
+class PlaceOrder(Command):
+    buyer_id: str
+    supplier_id: str
+    supplier_trade_assurance: bool
+    currency: str
+    items: tuple[LineItem, ...]
+    shipping_fee: int = 0
+    incoterm: str
+    quality_terms: str
+    ship_by: date
+    inspection_days: int
+    payment_schedule: tuple[Tranche, ...] | None = None
+    remarks: str = ""
+    fee_bps: int = 0
+    policy: TimerPolicy = TimerPolicy()
+
+
+class AcceptOrder(Command):
+    pass
+
+
+class RecordPayment(Command):
+    amount: int
+    method: PaymentMethod
+    provider_ref: str
+
+
+class ShipOrder(Command):
+    carrier: str
+    tracking_number: str
+
+
+class ReportDelivery(Command):
+    delivered_at: datetime | None = None
+
+
+class ConfirmReceipt(Command):
+    pass
+
+
+class ExtendDeadline(Command):
+    deadline: ExtendableDeadline
+    days: int
+
+
+class CancelOrder(Command):
+    reason: str = ""
+
+
+class PostMessage(Command):
+    body: str
+
+
+class OpenDispute(Command):
+    reason: DisputeReason
+    description: str = ""
+    requested_refund: int
+    evidence: tuple[Evidence, ...] = ()
+
+
+class MakeOffer(Command):
+    refund_amount: int
+    note: str = ""
+
+
+class AcceptOffer(Command):
+    pass
+
+
+class EscalateDispute(Command):
+    pass
+
+
+class ResolveDispute(Command):
+    refund_amount: int
+    note: str = ""
+
+
+class WithdrawDispute(Command):
+    pass
+
+
+# --- timer commands: fired by the worker as the system ---------------------------------------
+class TimerCommand(Command):
+    actor: Actor = Field(default=SYSTEM)
+
+
+class AutoCancelUnaccepted(TimerCommand):
+    kind: Literal["accept_by"] = "accept_by"
+
+
+class AutoCancelUnpaid(TimerCommand):
+    kind: Literal["pay_by"] = "pay_by"
+
+
+class MarkShipmentOverdue(TimerCommand):
+    kind: Literal["ship_by"] = "ship_by"
+
+
+class AutoConfirmReceipt(TimerCommand):
+    kind: Literal["inspection_ends"] = "inspection_ends"
+
+
+class AutoCompleteUndelivered(TimerCommand):
+    kind: Literal["auto_complete_at"] = "auto_complete_at"
+
+
+class AutoEscalateDispute(TimerCommand):
+    kind: Literal["auto_escalate_at"] = "auto_escalate_at"

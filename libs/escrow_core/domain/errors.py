@@ -1,0 +1,120 @@
+"""One named error per broken rule, each with a stable ``code``.
+
+Three families tell the edge how to answer without the domain knowing HTTP:
+
+    DomainError
+     ├── NotPermitted   the actor's role may not do this at all
+     ├── InvalidState   the order's current state forbids the command
+     └── InvalidValue   a value is wrong whatever the state (``field`` names it)
+"""
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    """A refused command. ``code`` is stable and public."""
+
+    code: ClassVar[str] = "domain_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotPermitted(DomainError):
+    code = "action_not_permitted"
+
+
+class InvalidState(DomainError):
+    code = "invalid_state"
+
+
+class InvalidValue(DomainError):
+    code = "invalid_value"
+
+
+# --- state -----------------------------------------------------------------------------------
+class OrderNotFound(InvalidState):
+    code = "order_not_found"
+
+
+class OrderAlreadyExists(InvalidState):
+    code = "order_already_exists"
+
+
+class ProviderRefConflict(InvalidState):
+    code = "provider_ref_conflict"
+
+
+class NotFullyHeld(InvalidState):
+    code = "not_fully_held"
+
+
+class CancellationNotAllowed(InvalidState):
+    code = "cancellation_not_allowed"
+
+
+class ExtensionAlreadyUsed(InvalidState):
+    code = "extension_already_used"
+
+
+class DisputeNotOpen(InvalidState):
+    code = "dispute_not_open"
+
+
+class DisputeAlreadyEscalated(InvalidState):
+    code = "dispute_already_escalated"
+
+
+class DisputeNotEscalated(InvalidState):
+    code = "dispute_not_escalated"
+
+
+class DisputeCannotReopen(InvalidState):
+    code = "dispute_cannot_reopen"
+
+
+class NegotiationPeriodActive(InvalidState):
+    code = "negotiation_period_active"
+
+
+class NoOpenOffer(InvalidState):
+    code = "no_open_offer"
+
+
+class CannotAcceptOwnOffer(InvalidState):
+    code = "cannot_accept_own_offer"
+
+
+class DeadlineNotReached(InvalidState):
+    code = "deadline_not_reached"
+
+
+# --- values ----------------------------------------------------------------------------------
+class SupplierNotTradeAssurance(InvalidValue):
+    code = "supplier_not_trade_assurance"
+
+
+class InvalidTerms(InvalidValue):
+    code = "invalid_terms"
+
+
+class PaymentScheduleMismatch(InvalidValue):
+    code = "payment_schedule_mismatch"
+
+
+class Overpayment(InvalidValue):
+    code = "overpayment"
+
+
+class RefundExceedsHeld(InvalidValue):
+    code = "refund_exceeds_held"
+
+
+class ExtensionLimitExceeded(InvalidValue):
+    code = "extension_limit_exceeded"
+
+
+class InvalidDeliveryTime(InvalidValue):
+    code = "invalid_delivered_at"

@@ -1,0 +1,192 @@
+"""Past-tense facts. The ``type`` string is stable and public (stored, fed, sent by webhook)."""
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from escrow_core.domain.roles import Role, Side
+from escrow_core.domain.terms import (
+    DisputeReason,
+    Evidence,
+    ExtendableDeadline,
+    LineItem,
+    PaymentMethod,
+    Tranche,
+)
+from escrow_core.domain.policy import TimerPolicy
+
+
+class Event(BaseModel):
+    """Every event records ``at``, the service clock when it happened."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+
+
+class OrderPlaced(Event):
+    type: Literal["order.placed"] = "order.placed"
+    buyer_id: str
+    supplier_id: str
+    currency: str
+    items: tuple[LineItem, ...]
+    shipping_fee: int
+    total: int
+    incoterm: str
+    quality_terms: str
+    ship_by: date
+    inspection_days: int
+    payment_schedule: tuple[Tranche, ...]
+    remarks: str
+    fee_bps: int
+    policy: TimerPolicy
+
+
+class OrderAccepted(Event):
+    type: Literal["order.accepted"] = "order.accepted"
+
+
+class PaymentReceived(Event):
+    type: Literal["payment.received"] = "payment.received"
+    amount: int
+    method: PaymentMethod
+    provider_ref: str
+
+
+class FundsHeld(Event):
+    type: Literal["funds.held"] = "funds.held"
+    amount: int
+    held_total: int
+
+
+class OrderShipped(Event):
+    type: Literal["order.shipped"] = "order.shipped"
+    carrier: str
+    tracking_number: str
+
+
+class OrderDelivered(Event):
+    type: Literal["order.delivered"] = "order.delivered"
+    delivered_at: datetime
+
+
+class ReceiptConfirmed(Event):
+    type: Literal["receipt.confirmed"] = "receipt.confirmed"
+    auto: bool = False
+
+
+class FundsReleased(Event):
+    type: Literal["funds.released"] = "funds.released"
+    gross: int
+    fee: int
+    net: int
+
+
+class DisputeOpened(Event):
+    type: Literal["dispute.opened"] = "dispute.opened"
+    reason: DisputeReason
+    description: str
+    requested_refund: int
+    evidence: tuple[Evidence, ...] = ()
+
+
+class DisputeOfferMade(Event):
+    type: Literal["dispute.offer_made"] = "dispute.offer_made"
+    by: Side
+    refund_amount: int
+    note: str = ""
+
+
+class DisputeOfferAccepted(Event):
+    type: Literal["dispute.offer_accepted"] = "dispute.offer_accepted"
+    by: Side
+    refund_amount: int
+
+
+class DisputeEscalated(Event):
+    type: Literal["dispute.escalated"] = "dispute.escalated"
+    by: Role
+
+
+class DisputeResolved(Event):
+    type: Literal["dispute.resolved"] = "dispute.resolved"
+    refund_amount: int
+    release_amount: int
+    note: str = ""
+    by: Role
+
+
+class DisputeWithdrawn(Event):
+    type: Literal["dispute.withdrawn"] = "dispute.withdrawn"
+
+
+class RefundIssued(Event):
+    type: Literal["refund.issued"] = "refund.issued"
+    amount: int
+
+
+class OrderCancelled(Event):
+    type: Literal["order.cancelled"] = "order.cancelled"
+    reason: str
+    by: Role
+
+
+class ShipmentOverdue(Event):
+    type: Literal["shipment.overdue"] = "shipment.overdue"
+    ship_by_at: datetime
+
+
+class DeadlineExtended(Event):
+    type: Literal["deadline.extended"] = "deadline.extended"
+    deadline: ExtendableDeadline
+    by: Role
+    days: int | None = None
+    new_at: datetime
+
+
+class MessagePosted(Event):
+    type: Literal["message.posted"] = "message.posted"
+    by: Role
+    party_id: str | None = None
+    body: str
+
+
+AnyEvent = Annotated[
+    OrderPlaced
+    | OrderAccepted
+    | PaymentReceived
+    | FundsHeld
+    | OrderShipped
+    | OrderDelivered
+    | ReceiptConfirmed
+    | FundsReleased
+    | DisputeOpened
+    | DisputeOfferMade
+    | DisputeOfferAccepted
+    | DisputeEscalated
+    | DisputeResolved
+    | DisputeWithdrawn
+    | RefundIssued
+    | OrderCancelled
+    | ShipmentOverdue
+    | DeadlineExtended
+    | MessagePosted,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+EVENT_TYPES: tuple[str, ...] = tuple(
+    cls.model_fields["type"].default
+    for cls in Event.__subclasses__()
+)
+
+
+def event_from_data(event_type: str, data: dict[str, object]) -> AnyEvent:
+    """Rebuild a domain event from its stored type and JSON data."""
+    return EVENT_ADAPTER.validate_python({**data, "type": event_type})
+
+
+def event_to_data(event: Event) -> dict[str, object]:
+    """The JSON-ready data stored for an event (its type is kept apart)."""
+    return event.model_dump(mode="json", exclude={"type"})

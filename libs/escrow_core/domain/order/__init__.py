@@ -1,0 +1,40 @@
+"""The order aggregate: ``decide`` judges commands, ``evolve`` folds events into state."""
+
+from escrow_core.domain.order.actions import allowed_actions
+from escrow_core.domain.order.timers import (
+    Deadline,
+    deadlines,
+    due_timer_commands,
+    next_deadline_at,
+    next_timer_at,
+)
+from escrow_core.domain.order.decide import decide
+from escrow_core.domain.order.evolve import evolve, fold
+from escrow_core.domain.order.state import (
+    TERMINAL,
+    Amounts,
+    Dispute,
+    DisputeStatus,
+    OrderState,
+    Shipment,
+    Status,
+)
+
+__all__ = [
+    "TERMINAL",
+    "Amounts",
+    "Deadline",
+    "Dispute",
+    "DisputeStatus",
+    "OrderState",
+    "Shipment",
+    "Status",
+    "allowed_actions",
+    "deadlines",
+    "decide",
+    "due_timer_commands",
+    "evolve",
+    "fold",
+    "next_deadline_at",
+    "next_timer_at",
+]

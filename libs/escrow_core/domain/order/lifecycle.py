@@ -1,0 +1,234 @@
+"""The order's main line: placed, accepted, shipped, delivered, confirmed; cancelled; messages."""
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from escrow_core.domain import commands as c
+from escrow_core.domain import events as e
+from escrow_core.domain.errors import (
+    CancellationNotAllowed,
+    InvalidDeliveryTime,
+    InvalidTerms,
+    InvalidValue,
+    NotFullyHeld,
+    NotPermitted,
+    PaymentScheduleMismatch,
+    SupplierNotTradeAssurance,
+)
+from escrow_core.domain.order.timers import require_due
+from escrow_core.domain.order.payments import refund, release
+from escrow_core.domain.order.rules import check_role, check_status, guard
+from escrow_core.domain.order.state import OrderState, Shipment, Status
+from escrow_core.domain.policy import FEE_BPS_MAX, INSPECTION_DAYS_MAX, INSPECTION_DAYS_MIN
+from escrow_core.domain.roles import Role
+from escrow_core.domain.terms import DeadlineKind, Terms, Tranche
+
+
+def end_of_day(day: date) -> datetime:
+    """``ship_by`` is a date: the order is on time until that day ends, UTC."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
+    if cmd.actor.role is not Role.BUYER or cmd.actor.party_id != cmd.buyer_id:
+        raise NotPermitted("only the buyer places its own orders")
+    if not cmd.supplier_trade_assurance:
+        raise SupplierNotTradeAssurance(
+            "the supplier is not enabled for Trade Assurance", field="supplier_id"
+        )
+    if cmd.buyer_id == cmd.supplier_id:
+        raise InvalidTerms("buyer and supplier must differ", field="supplier_id")
+    if not cmd.items:
+        raise InvalidTerms("an order needs at least one item", field="items")
+    if cmd.shipping_fee < 0:
+        raise InvalidTerms("shipping_fee cannot be negative", field="shipping_fee")
+    if end_of_day(cmd.ship_by) <= now:
+        raise InvalidTerms("ship_by is in the past", field="ship_by")
+    if not INSPECTION_DAYS_MIN <= cmd.inspection_days <= INSPECTION_DAYS_MAX:
+        raise InvalidTerms(
+            f"inspection_days must be {INSPECTION_DAYS_MIN}-{INSPECTION_DAYS_MAX}",
+            field="inspection_days",
+        )
+    if not 0 <= cmd.fee_bps <= FEE_BPS_MAX:
+        raise InvalidTerms("fee_bps must be 0-10000", field="fee_bps")
+    total = sum(item.quantity * item.unit_price for item in cmd.items) + cmd.shipping_fee
+    schedule = cmd.payment_schedule or (Tranche(name="full", amount=total),)
+    if sum(tranche.amount for tranche in schedule) != total:
+        raise PaymentScheduleMismatch(
+            f"payment_schedule must sum to the total {total}", field="payment_schedule"
+        )
+    return [
+        e.OrderPlaced(
+            at=now,
+            buyer_id=cmd.buyer_id,
+            supplier_id=cmd.supplier_id,
+            currency=cmd.currency,
+            items=cmd.items,
+            shipping_fee=cmd.shipping_fee,
+            total=total,
+            incoterm=cmd.incoterm,
+            quality_terms=cmd.quality_terms,
+            ship_by=cmd.ship_by,
+            inspection_days=cmd.inspection_days,
+            payment_schedule=schedule,
+            remarks=cmd.remarks,
+            fee_bps=cmd.fee_bps,
+            policy=cmd.policy,
+        )
+    ]
+
+
+def accept(state: OrderState, cmd: c.AcceptOrder, now: datetime) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    return [e.OrderAccepted(at=now)]
+
+
+def ship(state: OrderState, cmd: c.ShipOrder, now: datetime) -> list[e.AnyEvent]:
+    check_role(state, cmd)
+    if state.status in (Status.ACCEPTED, Status.PARTIALLY_PAID):
+        raise NotFullyHeld(f"ship only once the total is held ({state.unpaid} still unpaid)")
+    check_status(state, cmd)
+    return [e.OrderShipped(at=now, carrier=cmd.carrier, tracking_number=cmd.tracking_number)]
+
+
+def deliver(state: OrderState, cmd: c.ReportDelivery, now: datetime) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    assert state.shipment is not None
+    delivered_at = cmd.delivered_at or now
+    if delivered_at.tzinfo is None:
+        raise InvalidDeliveryTime("delivered_at needs a UTC offset", field="delivered_at")
+    if not state.shipment.shipped_at <= delivered_at <= now:
+        raise InvalidDeliveryTime(
+            "delivered_at must lie between shipment and now", field="delivered_at"
+        )
+    return [e.OrderDelivered(at=now, delivered_at=delivered_at)]
+
+
+def confirm(state: OrderState, cmd: c.ConfirmReceipt, now: datetime) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    return [e.ReceiptConfirmed(at=now), *release(state, state.amounts.held, now)]
+
+
+def cancel(state: OrderState, cmd: c.CancelOrder, now: datetime) -> list[e.AnyEvent]:
+    check_role(state, cmd)
+    if state.status not in (Status.PLACED, Status.ACCEPTED, Status.PARTIALLY_PAID, Status.HELD):
+        raise CancellationNotAllowed(
+            f"an order that is {state.status.value} cannot be cancelled"
+            + ("; open a dispute instead" if state.shipment else "")
+        )
+    role = cmd.actor.role
+    if state.amounts.paid > 0 and role is Role.BUYER and not state.shipment_overdue:
+        raise CancellationNotAllowed(
+            "once paid, the buyer may cancel only after the shipment is overdue"
+        )
+    return _cancelled(state, cmd.reason, role, now)
+
+
+def _cancelled(state: OrderState, reason: str, by: Role, now: datetime) -> list[e.AnyEvent]:
+    return [e.OrderCancelled(at=now, reason=reason, by=by), *refund(state.amounts.held, now)]
+
+
+def post_message(state: OrderState, cmd: c.PostMessage, now: datetime) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    if not cmd.body.strip():
+        raise InvalidValue("a message needs a body", field="body")
+    return [e.MessagePosted(at=now, by=cmd.actor.role, party_id=cmd.actor.party_id, body=cmd.body)]
+
+
+# --- timers ----------------------------------------------------------------------------------
+def auto_cancel_unaccepted(
+    state: OrderState, cmd: c.AutoCancelUnaccepted, now: datetime
+) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    require_due(state, DeadlineKind.ACCEPT_BY, now)
+    return _cancelled(state, "not accepted in time", Role.SYSTEM, now)
+
+
+def auto_cancel_unpaid(
+    state: OrderState, cmd: c.AutoCancelUnpaid, now: datetime
+) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    require_due(state, DeadlineKind.PAY_BY, now)
+    return _cancelled(state, "first payment not received in time", Role.SYSTEM, now)
+
+
+def mark_shipment_overdue(
+    state: OrderState, cmd: c.MarkShipmentOverdue, now: datetime
+) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    require_due(state, DeadlineKind.SHIP_BY, now)
+    return [e.ShipmentOverdue(at=now, ship_by_at=state.ship_by_at)]
+
+
+def auto_confirm(state: OrderState, cmd: c.AutoConfirmReceipt, now: datetime) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    require_due(state, DeadlineKind.INSPECTION_ENDS, now)
+    return [e.ReceiptConfirmed(at=now, auto=True), *release(state, state.amounts.held, now)]
+
+
+def auto_complete(
+    state: OrderState, cmd: c.AutoCompleteUndelivered, now: datetime
+) -> list[e.AnyEvent]:
+    guard(state, cmd)
+    require_due(state, DeadlineKind.AUTO_COMPLETE_AT, now)
+    return [e.ReceiptConfirmed(at=now, auto=True), *release(state, state.amounts.held, now)]
+
+
+# --- evolve ----------------------------------------------------------------------------------
+def placed(event: e.OrderPlaced) -> OrderState:
+    terms = Terms.model_validate(event.model_dump(exclude={"at", "type"}))
+    return OrderState(
+        version=1,
+        status=Status.PLACED,
+        terms=terms,
+        placed_at=event.at,
+        updated_at=event.at,
+        ship_by_at=end_of_day(event.ship_by),
+    )
+
+
+def accepted(state: OrderState, event: e.OrderAccepted) -> OrderState:
+    return state.model_copy(update={"status": Status.ACCEPTED, "accepted_at": event.at})
+
+
+def shipped(state: OrderState, event: e.OrderShipped) -> OrderState:
+    shipment = Shipment(
+        carrier=event.carrier, tracking_number=event.tracking_number, shipped_at=event.at
+    )
+    auto_complete_at = event.at + timedelta(days=state.terms.policy.undelivered_complete_days)
+    return state.model_copy(
+        update={"status": Status.SHIPPED, "shipment": shipment, "auto_complete_at": auto_complete_at}
+    )
+
+
+def delivered(state: OrderState, event: e.OrderDelivered) -> OrderState:
+    assert state.shipment is not None
+    shipment = state.shipment.model_copy(update={"delivered_at": event.delivered_at})
+    ends = event.delivered_at + timedelta(days=state.terms.inspection_days)
+    return state.model_copy(
+        update={
+            "status": Status.DELIVERED,
+            "shipment": shipment,
+            "inspection_ends_at": ends,
+            "auto_complete_at": None,
+        }
+    )
+
+
+def receipt_confirmed(state: OrderState, event: e.ReceiptConfirmed) -> OrderState:
+    return state.model_copy(
+        update={"status": Status.COMPLETED, "inspection_ends_at": None, "auto_complete_at": None}
+    )
+
+
+def cancelled(state: OrderState, event: e.OrderCancelled) -> OrderState:
+    return state.model_copy(
+        update={"status": Status.CANCELLED, "cancellation_reason": event.reason}
+    )
+
+
+def shipment_overdue(state: OrderState, event: e.ShipmentOverdue) -> OrderState:
+    return state.model_copy(update={"shipment_overdue": True})
+
+
+def message_posted(state: OrderState, event: e.MessagePosted) -> OrderState:
+    return state

@@ -1,0 +1,80 @@
+"""The written contract captured at ``order.placed``."""
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from escrow_core.domain.policy import TimerPolicy
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LineItem(_Frozen):
+    sku: str
+    description: str = ""
+    quantity: int = Field(gt=0)
+    unit_price: int = Field(gt=0)
+
+
+class Tranche(_Frozen):
+    """One instalment of the payment schedule."""
+
+    name: str
+    amount: int = Field(gt=0)
+
+
+class Terms(_Frozen):
+    """What buyer and supplier agreed; ``total`` is computed, never taken from the client."""
+
+    buyer_id: str
+    supplier_id: str
+    currency: str
+    items: tuple[LineItem, ...]
+    shipping_fee: int = Field(ge=0)
+    total: int = Field(gt=0)
+    incoterm: str
+    quality_terms: str
+    ship_by: date
+    inspection_days: int
+    payment_schedule: tuple[Tranche, ...]
+    remarks: str = ""
+    fee_bps: int = Field(ge=0)
+    policy: TimerPolicy
+
+
+class PaymentMethod(StrEnum):
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+    WALLET = "wallet"
+
+
+class DisputeReason(StrEnum):
+    QUALITY = "quality"
+    LATE_SHIPMENT = "late_shipment"
+    NOT_RECEIVED = "not_received"
+    QUANTITY = "quantity"
+    OTHER = "other"
+
+
+class Evidence(_Frozen):
+    description: str
+    url: str | None = None
+    sha256: str | None = None
+
+
+class DeadlineKind(StrEnum):
+    ACCEPT_BY = "accept_by"
+    PAY_BY = "pay_by"
+    SHIP_BY = "ship_by"
+    INSPECTION_ENDS = "inspection_ends"
+    AUTO_COMPLETE_AT = "auto_complete_at"
+    ESCALATION_ALLOWED_AT = "escalation_allowed_at"
+    AUTO_ESCALATE_AT = "auto_escalate_at"
+
+
+class ExtendableDeadline(StrEnum):
+    SHIP_BY = "ship_by"
+    INSPECTION = "inspection"
