@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Seconds before each attempt, comma-separated or a JSON list: "0,5,300".
     webhook_retry_schedule: Annotated[tuple[int, ...], NoDecode] = DEFAULT_RETRY_SCHEDULE
     log_level: str = "INFO"
+    # `escrow serve` runs the worker inside the server process unless --no-worker.
+    embedded_worker: bool = True
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod

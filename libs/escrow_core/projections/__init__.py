@@ -1,0 +1,1 @@
+"""Read models built from the log: each a pure ``apply`` plus its table."""

@@ -1,0 +1,118 @@
+"""``order_view``: each order's current state, kept inline with every command.
+
+The row doubles as the aggregate's snapshot: the service loads it instead of re-reading the
+stream. ``apply`` is the domain's ``evolve``; the row adds the columns lists filter on.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from escrow_core.domain.events import AnyEvent
+from escrow_core.domain.order import OrderState, evolve, next_timer_at
+from escrow_core.sqltypes import JSONDocument, UTCDateTime
+
+order_view = sa.table(
+    "order_view",
+    sa.column("order_id", sa.Text),
+    sa.column("version", sa.Integer),
+    sa.column("status", sa.Text),
+    sa.column("buyer_id", sa.Text),
+    sa.column("supplier_id", sa.Text),
+    sa.column("currency", sa.Text),
+    sa.column("total", sa.BigInteger),
+    sa.column("next_timer_at", UTCDateTime()),
+    sa.column("state", JSONDocument),
+    sa.column("created_at", UTCDateTime()),
+    sa.column("updated_at", UTCDateTime()),
+)
+
+
+def apply(view: OrderState | None, event: AnyEvent) -> OrderState:
+    return evolve(view, event)
+
+
+def to_document(state: OrderState) -> dict[str, Any]:
+    return state.model_dump(mode="json")
+
+
+def from_document(document: dict[str, Any]) -> OrderState:
+    return OrderState.model_validate(document)
+
+
+def row_for(order_id: str, state: OrderState) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "version": state.version,
+        "status": state.status.value,
+        "buyer_id": state.terms.buyer_id,
+        "supplier_id": state.terms.supplier_id,
+        "currency": state.terms.currency,
+        "total": state.terms.total,
+        "next_timer_at": next_timer_at(state),
+        "state": to_document(state),
+        "created_at": state.placed_at,
+        "updated_at": state.updated_at,
+    }
+
+
+async def load(conn: AsyncConnection, order_id: str) -> OrderState | None:
+    query = sa.select(order_view.c.state).where(order_view.c.order_id == order_id)
+    document = (await conn.execute(query)).scalar_one_or_none()
+    return None if document is None else from_document(document)
+
+
+async def save(
+    conn: AsyncConnection, order_id: str, state: OrderState, *, existed: bool
+) -> None:
+    """Write the row for ``state``; ``existed`` says whether to update or insert it."""
+    row = row_for(order_id, state)
+    if existed:
+        del row["order_id"], row["created_at"]
+        await conn.execute(
+            order_view.update().where(order_view.c.order_id == order_id).values(row)
+        )
+    else:
+        await conn.execute(order_view.insert().values(row))
+
+
+async def save_many(
+    conn: AsyncConnection, inserts: dict[str, OrderState], updates: dict[str, OrderState]
+) -> None:
+    """Write many rows at once (rebuilds): ``inserts`` are new, ``updates`` exist."""
+    if inserts:
+        await conn.execute(
+            order_view.insert(), [row_for(order_id, s) for order_id, s in inserts.items()]
+        )
+    if updates:
+        params = [
+            {**row_for(order_id, s), "key": order_id} for order_id, s in updates.items()
+        ]
+        for row in params:
+            del row["order_id"], row["created_at"]
+        statement = (
+            order_view.update()
+            .where(order_view.c.order_id == sa.bindparam("key"))
+            .values({name: sa.bindparam(name) for name in params[0] if name != "key"})
+        )
+        await conn.execute(statement, params)
+
+
+async def all_rows(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
+    """Every row by order id, as stored (for verification)."""
+    return {row.order_id: dict(row._mapping) for row in await conn.execute(sa.select(order_view))}
+
+
+async def due_for_timers(
+    conn: AsyncConnection, now: datetime, limit: int
+) -> list[tuple[str, int]]:
+    """Orders with a timer due at ``now``: (order_id, version), soonest first."""
+    query = (
+        sa.select(order_view.c.order_id, order_view.c.version)
+        .where(order_view.c.next_timer_at <= now)
+        .order_by(order_view.c.next_timer_at)
+        .limit(limit)
+    )
+    return [(row.order_id, row.version) for row in await conn.execute(query)]

@@ -1,0 +1,121 @@
+"""``party_balances``: held / released / refunded per party and currency.
+
+An append-only ledger of signed deltas, summed on read: a busy buyer with many orders in flight
+never serialises its commands on one hot balance row.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from escrow_core.domain import events as e
+from escrow_core.domain.order import OrderState
+
+party_balances = sa.table(
+    "party_balances",
+    sa.column("party_id", sa.Text),
+    sa.column("currency", sa.Text),
+    sa.column("order_id", sa.Text),
+    sa.column("position", sa.BigInteger),
+    sa.column("held", sa.BigInteger),
+    sa.column("released", sa.BigInteger),
+    sa.column("refunded", sa.BigInteger),
+    sa.column("fees", sa.BigInteger),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    currency: str
+    held: int = 0
+    released: int = 0
+    refunded: int = 0
+    fees: int = 0
+
+    def __add__(self, other: "Balance") -> "Balance":
+        return Balance(
+            self.currency,
+            self.held + other.held,
+            self.released + other.released,
+            self.refunded + other.refunded,
+            self.fees + other.fees,
+        )
+
+
+def apply(order: OrderState, event: e.Event) -> Balance | None:
+    """The change ``event`` makes to each party of ``order``, or None if it moves no money."""
+    currency = order.terms.currency
+    match event:
+        case e.FundsHeld(amount=amount):
+            return Balance(currency, held=amount)
+        case e.FundsReleased(gross=gross, fee=fee):
+            return Balance(currency, held=-gross, released=gross, fees=fee)
+        case e.RefundIssued(amount=amount):
+            return Balance(currency, held=-amount, refunded=amount)
+    return None
+
+
+def rows_for(order_id: str, order: OrderState, delta: Balance, position: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "party_id": party_id,
+            "currency": delta.currency,
+            "order_id": order_id,
+            "position": position,
+            "held": delta.held,
+            "released": delta.released,
+            "refunded": delta.refunded,
+            "fees": delta.fees,
+        }
+        for party_id in order.party_ids
+    ]
+
+
+async def insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(party_balances.insert(), rows)
+
+
+async def for_party(conn: AsyncConnection, party_id: str) -> list[Balance]:
+    c = party_balances.c
+    query = (
+        sa.select(
+            c.currency,
+            sa.func.sum(c.held),
+            sa.func.sum(c.released),
+            sa.func.sum(c.refunded),
+            sa.func.sum(c.fees),
+        )
+        .where(c.party_id == party_id)
+        .group_by(c.currency)
+        .order_by(c.currency)
+    )
+    return [Balance(row[0], *(int(v) for v in row[1:])) for row in await conn.execute(query)]
+
+
+async def all_balances(conn: AsyncConnection) -> dict[tuple[str, str], Balance]:
+    """Every party's balance per currency (for verification)."""
+    c = party_balances.c
+    query = sa.select(
+        c.party_id,
+        c.currency,
+        sa.func.sum(c.held),
+        sa.func.sum(c.released),
+        sa.func.sum(c.refunded),
+        sa.func.sum(c.fees),
+    ).group_by(c.party_id, c.currency)
+    return {
+        (row[0], row[1]): Balance(row[1], *(int(v) for v in row[2:]))
+        for row in await conn.execute(query)
+    }
+
+
+def totals(entries: list[tuple[str, Balance]]) -> dict[tuple[str, str], Balance]:
+    """Sum (party_id, delta) pairs per party and currency, as reading the table would."""
+    summed: dict[tuple[str, str], Balance] = {}
+    for party_id, delta in entries:
+        key = (party_id, delta.currency)
+        summed[key] = summed[key] + delta if key in summed else delta
+    return summed

@@ -1,0 +1,115 @@
+"""``escrow verify``: replay every order, check the money invariant at every command boundary,
+and compare the projections rebuilt in memory with the live ones."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from escrow_core.domain.events import event_from_data
+from escrow_core.domain.order import TERMINAL, OrderState, evolve
+from escrow_core.projections import order_view, party_balances
+from escrow_core.projections.rebuild import BATCH_SIZE, is_order_event
+from escrow_core.store import LOG_START, Database, EventStore
+
+
+@dataclass
+class Report:
+    orders: int = 0
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def money_problems(order: OrderState) -> list[str]:
+    """What breaks ``paid = held + released + refunded`` and its companions, if anything."""
+    a = order.amounts
+    found = []
+    if a.paid != a.held + a.released + a.refunded:
+        found.append(f"paid {a.paid} != held {a.held} + released {a.released} + refunded {a.refunded}")
+    if min(a.paid, a.held, a.released, a.refunded, a.fees) < 0:
+        found.append(f"a negative amount: {a}")
+    if a.paid > order.terms.total:
+        found.append(f"paid {a.paid} exceeds the total {order.terms.total}")
+    if a.fees > a.released:
+        found.append(f"fees {a.fees} exceed released {a.released}")
+    if order.status in TERMINAL and a.held:
+        found.append(f"{order.status.value} but still holds {a.held}")
+    return found
+
+
+async def verify(
+    database: Database,
+    store: EventStore,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] = lambda n: None,
+) -> Report:
+    report = Report()
+    states: dict[str, OrderState] = {}
+    last_command: dict[str, str | None] = {}
+    balance_entries: list[tuple[str, party_balances.Balance]] = []
+
+    def check(order_id: str) -> None:
+        report.problems += [f"{order_id} v{states[order_id].version}: {p}"
+                            for p in money_problems(states[order_id])]
+
+    checkpoint = LOG_START
+    while True:
+        async with database.read() as conn:
+            batch = await store.read_log(conn, checkpoint, limit=batch_size)
+        if not batch:
+            break
+        for recorded in filter(is_order_event, batch):
+            order_id = recorded.stream_id
+            command_id = recorded.metadata.get("command_id")
+            if order_id in states and last_command[order_id] != command_id:
+                check(order_id)  # the previous command's events are all in: a boundary
+            event = event_from_data(recorded.type, recorded.data)
+            states[order_id] = order = evolve(states.get(order_id), event)
+            last_command[order_id] = command_id
+            if (delta := party_balances.apply(order, event)) is not None:
+                balance_entries += [(party, delta) for party in order.party_ids]
+            report.events += 1
+        checkpoint = batch[-1].checkpoint
+        progress(len(batch))
+    for order_id in states:
+        check(order_id)
+    report.orders = len(states)
+    async with database.read() as conn:
+        live_rows = await order_view.all_rows(conn)
+        live_balances = await party_balances.all_balances(conn)
+    report.problems += _compare_views(states, live_rows)
+    report.problems += _compare_balances(party_balances.totals(balance_entries), live_balances)
+    return report
+
+
+def _compare_views(states: dict[str, OrderState], live: dict[str, dict[str, Any]]) -> list[str]:
+    problems = [f"order_view has {i} but the log has no such order" for i in live.keys() - states]
+    for order_id, order in states.items():
+        row = live.get(order_id)
+        if row is None:
+            problems.append(f"order_view lacks {order_id}")
+            continue
+        expected = order_view.row_for(order_id, order)
+        problems += [
+            f"order_view {order_id}.{column}: live {row.get(column)!r}, log says {value!r}"
+            for column, value in expected.items()
+            if row.get(column) != value
+        ]
+    return problems
+
+
+def _compare_balances(
+    expected: dict[tuple[str, str], party_balances.Balance],
+    live: dict[tuple[str, str], party_balances.Balance],
+) -> list[str]:
+    zero = party_balances.Balance
+    return [
+        f"party_balances {party}/{currency}: live {live.get(key)}, log says {expected.get(key)}"
+        for key in sorted(expected.keys() | live.keys())
+        for party, currency in [key]
+        if expected.get(key, zero(currency)) != live.get(key, zero(currency))
+    ]

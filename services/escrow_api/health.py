@@ -1,0 +1,37 @@
+"""Liveness and readiness."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from escrow_core.runtime import Runtime
+from escrow_core.store import schema_is_current
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", operation_id="get_health")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="get_readiness")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers and its schema is at the latest migration."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        async with runtime.database.read() as conn:
+            current = await schema_is_current(conn)
+    except Exception:  # any failure to reach the database means not ready
+        return _not_ready("database_unreachable", "The database does not answer.")
+    if not current:
+        return _not_ready("schema_outdated", "The database schema is not at the latest migration.")
+    return JSONResponse({"status": "ready"})
+
+
+def _not_ready(code: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": "Not ready", "status": 503, "detail": detail, "code": code},
+        status_code=503,
+        media_type="application/problem+json",
+    )

@@ -1,0 +1,101 @@
+"""``escrow``: serve, run the worker, migrate, rebuild and verify projections."""
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from escrow_core.projections.rebuild import count_events, rebuild
+from escrow_core.projections.verify import verify as verify_log
+from escrow_core.runtime import Runtime, open_runtime
+from escrow_core.settings import get_settings
+from escrow_core.store import upgrade_to_head
+
+app = typer.Typer(help="Event-sourced escrow service.", no_args_is_help=True)
+projections_app = typer.Typer(help="Rebuild the read models.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with open_runtime(get_settings()) as runtime:
+            return await work(runtime)
+
+    return asyncio.run(main())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the worker in this process.")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (with the worker inside unless --no-worker)."""
+    import uvicorn
+
+    if no_worker:
+        os.environ["ESCROW_EMBEDDED_WORKER"] = "false"
+    uvicorn.run(
+        "escrow_api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the latest migration."""
+    url = get_settings().database_url
+    asyncio.run(upgrade_to_head(url))
+    console.print(f"migrated {url.split('@')[-1]}")
+
+
+@projections_app.command("rebuild")
+def rebuild_projections() -> None:
+    """Rebuild order_view and party_balances from the event log (stop the writers first)."""
+
+    async def work(runtime: Runtime) -> int:
+        total = await count_events(runtime.database)
+        with Progress(console=console) as bar:
+            task = bar.add_task("rebuilding", total=total)
+            return await rebuild(
+                runtime.database, runtime.store, progress=lambda n: bar.advance(task, n)
+            )
+
+    console.print(f"rebuilt projections from {_with_runtime(work)} events")
+
+
+@app.command()
+def verify() -> None:
+    """Replay every order, check the money invariant, compare the projections with the log."""
+
+    async def work(runtime: Runtime) -> bool:
+        total = await count_events(runtime.database)
+        with Progress(console=console) as bar:
+            task = bar.add_task("verifying", total=total)
+            report = await verify_log(
+                runtime.database, runtime.store, progress=lambda n: bar.advance(task, n)
+            )
+        for problem in report.problems:
+            console.print(f"[red]{problem}[/red]", highlight=False)
+        console.print(
+            f"{report.orders} orders, {report.events} events: "
+            + ("OK" if report.ok else f"{len(report.problems)} problems")
+        )
+        return report.ok
+
+    if not _with_runtime(work):
+        raise typer.Exit(code=1)
