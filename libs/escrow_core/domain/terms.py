@@ -1,11 +1,16 @@
 """The written contract captured at ``order.placed``."""
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from escrow_core.domain.policy import TimerPolicy
+
+
+def end_of_day(day: date) -> datetime:
+    """``ship_by`` is a date: the order is on time until that day ends, UTC."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 class _Frozen(BaseModel):

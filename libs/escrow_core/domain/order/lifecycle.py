@@ -1,6 +1,6 @@
 """The order's main line: placed, accepted, shipped, delivered, confirmed; cancelled; messages."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
@@ -20,12 +20,7 @@ from escrow_core.domain.order.rules import check_role, check_status, guard
 from escrow_core.domain.order.state import OrderState, Shipment, Status
 from escrow_core.domain.policy import FEE_BPS_MAX, INSPECTION_DAYS_MAX, INSPECTION_DAYS_MIN
 from escrow_core.domain.roles import Role
-from escrow_core.domain.terms import DeadlineKind, Terms, Tranche
-
-
-def end_of_day(day: date) -> datetime:
-    """``ship_by`` is a date: the order is on time until that day ends, UTC."""
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+from escrow_core.domain.terms import DeadlineKind, Terms, Tranche, end_of_day
 
 
 def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:

@@ -1,6 +1,6 @@
 """Money in and out: payments into escrow, releases to the supplier, refunds to the buyer."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from escrow_core.domain import events as e
 from escrow_core.domain.commands import RecordPayment
@@ -9,7 +9,7 @@ from escrow_core.domain.money import fee_for
 from escrow_core.domain.order.rules import check_role, check_status
 from escrow_core.domain.order.state import Amounts, OrderState, Status
 from escrow_core.domain.roles import Role
-from escrow_core.domain.terms import ExtendableDeadline
+from escrow_core.domain.terms import ExtendableDeadline, end_of_day
 
 
 def record_payment(state: OrderState, cmd: RecordPayment, now: datetime) -> list[e.AnyEvent]:
@@ -36,9 +36,11 @@ def record_payment(state: OrderState, cmd: RecordPayment, now: datetime) -> list
         e.FundsHeld(at=now, amount=cmd.amount, held_total=held_total),
     ]
     fully_held = cmd.amount == state.unpaid
-    if fully_held and now > state.ship_by_at and state.accepted_at is not None:
-        # Lateness is the supplier's only if the money came in time: keep its lead time.
-        lead_time = state.ship_by_at - state.accepted_at
+    if fully_held and now >= state.ship_by_at and state.accepted_at is not None:
+        # Lateness is the supplier's only if the money came in time: from the moment it did,
+        # the supplier gets the lead time the contract gave it (the terms' ship-by minus
+        # acceptance; a buyer's extension is not lead time), never less than none.
+        lead_time = max(end_of_day(state.terms.ship_by) - state.accepted_at, timedelta(0))
         events.append(
             e.DeadlineExtended(
                 at=now, deadline=ExtendableDeadline.SHIP_BY, by=Role.SYSTEM, new_at=now + lead_time
