@@ -10,6 +10,7 @@ re-decided, a bounded number of times, so the domain rule and not the race decid
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,6 +68,12 @@ class CommandResult:
     order_id: str
     state: OrderState
     events: list[RecordedEvent]  # empty when the command was already carried out
+    at: datetime  # the service clock when the command was decided
+
+
+# A command, or what builds it from the order as loaded (to authorise against the order
+# inside the command's own transaction, without a separate read).
+CommandOrBuilder = Command | Callable[[OrderState | None], Command]
 
 
 TIMER_CONTEXT = CommandContext(principal={"role": "system", "timer": True})
@@ -86,7 +93,10 @@ class EscrowService:
         self.clock = clock
 
     async def place_order(
-        self, command: PlaceOrder, *, context: CommandContext | None = None,
+        self,
+        command: PlaceOrder,
+        *,
+        context: CommandContext | None = None,
         within: Within | None = None,
     ) -> CommandResult:
         return await self.execute(new_id("ord"), command, context=context, within=within)
@@ -94,7 +104,7 @@ class EscrowService:
     async def execute(
         self,
         order_id: str,
-        command: Command,
+        command: CommandOrBuilder,
         *,
         context: CommandContext | None = None,
         expected_version: int | None = None,
@@ -121,7 +131,7 @@ class EscrowService:
         self,
         conn: AsyncConnection,
         order_id: str,
-        command: Command,
+        command_or_builder: CommandOrBuilder,
         context: CommandContext,
         command_id: str,
         expected_version: int | None,
@@ -132,6 +142,11 @@ class EscrowService:
         if state is None and from_stream:
             # A lost race on a new stream, or a projection being rebuilt: trust the log.
             state = fold(decode(r) for r in await self.store.read_stream(conn, order_id))
+        command = (
+            command_or_builder
+            if isinstance(command_or_builder, Command)
+            else command_or_builder(state)
+        )
         version = state.version if state else 0
         if expected_version is not None and expected_version != version:
             raise VersionMismatch(expected_version, version)
@@ -139,7 +154,7 @@ class EscrowService:
         events = decide(state, command, now)
         if not events:
             assert state is not None
-            return CommandResult(order_id, state, [])
+            return CommandResult(order_id, state, [], now)
         metadata = context.metadata(command, command_id)
         recorded = await self.store.append(
             conn,
@@ -152,7 +167,7 @@ class EscrowService:
         assert after is not None
         await order_view.save(conn, order_id, after, existed=state is not None)
         await party_balances.insert(conn, _balance_rows(order_id, after, events, recorded))
-        return CommandResult(order_id, after, recorded)
+        return CommandResult(order_id, after, recorded, now)
 
     # --- queries --------------------------------------------------------------------------
     async def get_order(self, order_id: str, *, version: int | None = None) -> OrderState | None:

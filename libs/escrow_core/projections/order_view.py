@@ -116,3 +116,46 @@ async def due_for_timers(
         .limit(limit)
     )
     return [(row.order_id, row.version) for row in await conn.execute(query)]
+
+
+async def list_page(
+    conn: AsyncConnection,
+    *,
+    limit: int,
+    parties: frozenset[str] | None = None,
+    status: str | None = None,
+    buyer_id: str | None = None,
+    supplier_id: str | None = None,
+    before: tuple[datetime, str] | None = None,
+) -> list[tuple[str, OrderState]]:
+    """Orders newest first; ``parties`` limits them to orders one of those parties is in;
+    ``before`` is the (created_at, order_id) of the last row of the previous page."""
+    c = order_view.c
+    query = sa.select(c.order_id, c.state).order_by(c.created_at.desc(), c.order_id.desc())
+    if parties is not None:
+        query = query.where(sa.or_(c.buyer_id.in_(parties), c.supplier_id.in_(parties)))
+    if status is not None:
+        query = query.where(c.status == status)
+    if buyer_id is not None:
+        query = query.where(c.buyer_id == buyer_id)
+    if supplier_id is not None:
+        query = query.where(c.supplier_id == supplier_id)
+    if before is not None:
+        created_at, order_id = before
+        query = query.where(
+            sa.or_(
+                c.created_at < created_at,
+                sa.and_(c.created_at == created_at, c.order_id < order_id),
+            )
+        )
+    rows = await conn.execute(query.limit(limit))
+    return [(row.order_id, from_document(row.state)) for row in rows]
+
+
+async def disputed(conn: AsyncConnection) -> list[tuple[str, OrderState]]:
+    """Every order in dispute (the mediation queue), oldest dispute first."""
+    query = sa.select(order_view.c.order_id, order_view.c.state).where(
+        order_view.c.status == "disputed"
+    )
+    orders = [(row.order_id, from_document(row.state)) for row in await conn.execute(query)]
+    return sorted(orders, key=lambda pair: (pair[1].dispute.opened_at if pair[1].dispute else pair[1].updated_at, pair[0]))

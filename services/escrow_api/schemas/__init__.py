@@ -1,0 +1,1 @@
+"""Request and response bodies: strict, bounded, documented; field names are the contract."""

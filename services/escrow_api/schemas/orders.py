@@ -1,0 +1,298 @@
+"""Order commands' bodies and the Order shape of DESIGN section 4."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StrictStr, model_validator
+
+from escrow_api.schemas.common import (
+    MAX_AMOUNT,
+    Amount,
+    Currency,
+    IsoDate,
+    IsoDateTime,
+    LongText,
+    OptionalText,
+    PartyId,
+    RefundAmount,
+    RequestBody,
+    ShortText,
+)
+from escrow_core.domain.terms import DisputeReason, ExtendableDeadline, PaymentMethod
+
+
+class Incoterm(StrEnum):
+    """Incoterms 2020."""
+
+    EXW = "EXW"
+    FCA = "FCA"
+    CPT = "CPT"
+    CIP = "CIP"
+    DAP = "DAP"
+    DPU = "DPU"
+    DDP = "DDP"
+    FAS = "FAS"
+    FOB = "FOB"
+    CFR = "CFR"
+    CIF = "CIF"
+
+
+class LineItemIn(RequestBody):
+    sku: ShortText
+    description: OptionalText = ""
+    quantity: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    unit_price: Amount
+
+
+class TrancheIn(RequestBody):
+    name: ShortText
+    amount: Amount
+
+
+class PlaceOrderRequest(RequestBody):
+    supplier_id: PartyId
+    currency: Currency
+    items: Annotated[list[LineItemIn], Field(min_length=1, max_length=100)]
+    shipping_fee: Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)] = 0
+    incoterm: Incoterm
+    quality_terms: LongText
+    ship_by: IsoDate
+    inspection_days: Annotated[int, Field(strict=True, ge=1, le=30)] | None = None
+    payment_schedule: Annotated[list[TrancheIn], Field(min_length=1, max_length=10)] | None = None
+    remarks: OptionalText = ""
+
+    @model_validator(mode="after")
+    def _total_in_bounds(self) -> "PlaceOrderRequest":
+        total = sum(i.quantity * i.unit_price for i in self.items) + self.shipping_fee
+        if total > MAX_AMOUNT:
+            raise ValueError(f"the order total may not exceed {MAX_AMOUNT}")
+        return self
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "supplier_id": "pty_3kTMd9cQx7b2Lp0aW4yZ1uV8",
+                    "currency": "USD",
+                    "items": [
+                        {"sku": "LED-40W", "description": "LED panel", "quantity": 500,
+                         "unit_price": 1250}
+                    ],
+                    "shipping_fee": 35000,
+                    "incoterm": "FOB",
+                    "quality_terms": "IP65, 3-year warranty, AQL 2.5 inspection",
+                    "ship_by": "2027-03-31",
+                    "inspection_days": 10,
+                    "payment_schedule": [
+                        {"name": "deposit", "amount": 198000},
+                        {"name": "balance", "amount": 462000},
+                    ],
+                }
+            ]
+        }
+    }
+
+
+class RecordPaymentRequest(RequestBody):
+    amount: Amount
+    method: PaymentMethod
+    provider_ref: ShortText
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"amount": 198000, "method": "bank_transfer", "provider_ref": "wire_8812"}]
+        }
+    }
+
+
+class ShipRequest(RequestBody):
+    carrier: ShortText
+    tracking_number: ShortText
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"carrier": "DHL", "tracking_number": "JD0146000012"}]}
+    }
+
+
+class DeliverRequest(RequestBody):
+    delivered_at: IsoDateTime | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"delivered_at": "2027-04-20T09:30:00Z"}]}}
+
+
+class ExtendRequest(RequestBody):
+    deadline: ExtendableDeadline
+    days: Annotated[int, Field(strict=True, ge=1, le=90)]
+
+    model_config = {"json_schema_extra": {"examples": [{"deadline": "inspection", "days": 5}]}}
+
+
+class CancelRequest(RequestBody):
+    reason: OptionalText = ""
+
+    model_config = {"json_schema_extra": {"examples": [{"reason": "supplier out of stock"}]}}
+
+
+class MessageRequest(RequestBody):
+    body: LongText
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"body": "Photos of the damaged cartons attached."}]}
+    }
+
+
+class EvidenceIn(RequestBody):
+    description: LongText
+    url: Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://\S+$")] | None = None
+    sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class OpenDisputeRequest(RequestBody):
+    reason: DisputeReason
+    description: OptionalText = ""
+    requested_refund: RefundAmount
+    evidence: Annotated[list[EvidenceIn], Field(max_length=20)] = []
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "reason": "quality",
+                    "description": "30% of the panels flicker",
+                    "requested_refund": 198000,
+                    "evidence": [{"description": "inspection report",
+                                  "url": "https://example.com/report.pdf"}],
+                }
+            ]
+        }
+    }
+
+
+class OfferRequest(RequestBody):
+    refund_amount: RefundAmount
+    note: OptionalText = ""
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"refund_amount": 120000, "note": "half the batch"}]}
+    }
+
+
+class ResolveRequest(OfferRequest):
+    pass
+
+
+# --- the Order shape --------------------------------------------------------------------
+class LineItemOut(BaseModel):
+    sku: str
+    description: str
+    quantity: int
+    unit_price: int
+
+
+class TrancheOut(BaseModel):
+    name: str
+    amount: int
+
+
+class AmountsOut(BaseModel):
+    total: int
+    paid: int
+    held: int
+    released: int
+    refunded: int
+    fees: int
+
+
+class ShipmentOut(BaseModel):
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+    delivered_at: datetime | None
+
+
+class OfferOut(BaseModel):
+    by: str
+    refund_amount: int
+
+
+class ResolutionOut(BaseModel):
+    refund_amount: int
+    release_amount: int
+    note: str
+    by: str
+    resolved_at: datetime
+
+
+class EvidenceOut(BaseModel):
+    description: str
+    url: str | None
+    sha256: str | None
+
+
+class DisputeOut(BaseModel):
+    status: str
+    reason: str
+    description: str
+    requested_refund: int
+    evidence: list[EvidenceOut]
+    open_offer: OfferOut | None
+    opened_at: datetime
+    escalated_at: datetime | None
+    resolution: ResolutionOut | None
+
+
+class DeadlineOut(BaseModel):
+    kind: str
+    at: datetime
+
+
+class Order(BaseModel):
+    """An order as it stands; amounts are integers in the order currency's minor unit."""
+
+    id: str
+    version: int
+    status: str
+    buyer_id: str
+    supplier_id: str
+    currency: str
+    currency_exponent: int
+    items: list[LineItemOut]
+    shipping_fee: int
+    total: int
+    incoterm: str
+    quality_terms: str
+    ship_by: date
+    inspection_days: int
+    payment_schedule: list[TrancheOut]
+    remarks: str
+    fee_bps: int
+    amounts: AmountsOut
+    shipment: ShipmentOut | None
+    shipment_overdue: bool
+    dispute: DisputeOut | None
+    cancellation_reason: str | None
+    deadlines: list[DeadlineOut]
+    next_deadline_at: datetime | None
+    allowed_actions: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ActorOut(BaseModel):
+    role: str
+    party_id: str | None
+    on_behalf_of: str | None
+
+
+class Event(BaseModel):
+    """One fact in an order's life (timeline and feed)."""
+
+    id: str
+    type: str
+    order_id: str
+    sequence: int
+    position: int
+    created_at: datetime
+    data: dict[str, Any]
+    actor: ActorOut
