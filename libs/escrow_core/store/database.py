@@ -1,0 +1,119 @@
+"""The async engines for one database, with transactions configured per backend."""
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+# Long enough that queued SQLite writers wait for their turn rather than fail.
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def _dump_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Database:
+    """Owns the async engines for one database URL.
+
+    ``transaction()`` is for commands: it commits on exit and rolls back on an exception.
+    ``read()`` is a read-only transaction for queries, rolled back at exit.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        dialect: Literal["postgresql", "sqlite"],
+        writer: AsyncEngine,
+        reader: AsyncEngine,
+    ) -> None:
+        self.url = url
+        self.dialect: Literal["postgresql", "sqlite"] = dialect
+        self.writer = writer
+        self.reader = reader
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 10) -> "Database":
+        """Open ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...`` (lazily)."""
+        parsed = sa.make_url(url)
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+        if (backend, driver) == ("postgresql", "asyncpg"):
+            writer = _engine(url, pool_size)
+            # One pool; read() transactions are marked READ ONLY so a stray write fails loudly.
+            reader = writer.execution_options(postgresql_readonly=True)
+            return cls(url, "postgresql", writer, reader)
+        if (backend, driver) == ("sqlite", "aiosqlite"):
+            if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed.query):
+                raise ValueError("SQLite needs a database file: reader and writer share it")
+            writer = _sqlite_engine(url, pool_size, begin="BEGIN IMMEDIATE", query_only=False)
+            reader = _sqlite_engine(url, pool_size, begin="BEGIN", query_only=True)
+            return cls(url, "sqlite", writer, reader)
+        raise ValueError(
+            f"unsupported database URL {parsed!r}: use postgresql+asyncpg or sqlite+aiosqlite"
+        )
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction: commits on exit, rolls back on an exception."""
+        return self.writer.begin()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction (one snapshot on SQLite), rolled back at exit."""
+        async with self.reader.connect() as conn:
+            transaction = await conn.begin()
+            try:
+                yield conn
+            finally:
+                if transaction.is_active:
+                    await transaction.rollback()
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
+            await self.reader.dispose()
+
+
+def _engine(url: str, pool_size: int, **options: Any) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        json_serializer=_dump_json,
+        json_deserializer=orjson.loads,
+        **options,
+    )
+
+
+def _sqlite_engine(url: str, pool_size: int, *, begin: str, query_only: bool) -> AsyncEngine:
+    engine = _engine(url, pool_size, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    pragmas = [
+        f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}",
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = ON",
+    ]
+    if query_only:
+        pragmas.append("PRAGMA query_only = ON")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module, which would otherwise BEGIN
+        # (deferred) lazily before the first write.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in pragmas:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        # Writers take the write lock up front (BEGIN IMMEDIATE), so they queue on the busy
+        # timeout; a deferred transaction that upgrades to writing fails with "database is
+        # locked" instead of waiting. Readers keep deferred BEGIN: WAL lets them run alongside.
+        connection.exec_driver_sql(begin)
+
+    return engine

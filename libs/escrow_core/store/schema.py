@@ -1,0 +1,87 @@
+"""The tables as SQLAlchemy Core objects, for building queries.
+
+They mirror ``migrations/versions``, which alone creates the schema (never ``create_all``);
+a test compares the two. Constraint names are spelled out because the store translates
+driver errors by them.
+"""
+
+import sqlalchemy as sa
+
+from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText, Xid8
+
+metadata = sa.MetaData()
+
+# Integer keys are BIGINT on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
+BigKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+STREAM_VERSION_KEY = "events_stream_id_version_key"
+EVENT_ID_KEY = "events_event_id_key"
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("position", BigKey, sa.Identity(always=True), primary_key=True),
+    sa.Column("stream_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("event_id", UUIDText, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("data", JSONDocument, nullable=False),
+    sa.Column("metadata", JSONDocument, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    # PostgreSQL only (DEFAULT pg_current_xact_id()): see EventStore.read_log.
+    sa.Column("transaction_id", Xid8, nullable=False),
+    sa.CheckConstraint("version >= 1", name="events_version_check"),
+    sa.UniqueConstraint("stream_id", "version", name=STREAM_VERSION_KEY),
+    sa.UniqueConstraint("event_id", name=EVENT_ID_KEY),
+    sqlite_autoincrement=True,
+)
+
+order_view = sa.Table(
+    "order_view",
+    metadata,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("buyer_id", sa.Text, nullable=False),
+    sa.Column("supplier_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("next_timer_at", UTCDateTime, nullable=True),
+    sa.Column("state", JSONDocument, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("order_view_buyer_idx", "buyer_id", "created_at", "order_id"),
+    sa.Index("order_view_supplier_idx", "supplier_id", "created_at", "order_id"),
+    sa.Index("order_view_status_idx", "status", "created_at", "order_id"),
+    sa.Index("order_view_created_idx", "created_at", "order_id"),
+    sa.Index(
+        "order_view_next_timer_idx",
+        "next_timer_at",
+        postgresql_where=sa.text("next_timer_at IS NOT NULL"),
+    ),
+)
+
+party_balances = sa.Table(
+    "party_balances",
+    metadata,
+    sa.Column("id", BigKey, sa.Identity(always=True), primary_key=True),
+    sa.Column("party_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("held", sa.BigInteger, nullable=False),
+    sa.Column("released", sa.BigInteger, nullable=False),
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+    sa.Column("fees", sa.BigInteger, nullable=False),
+    sa.Index("party_balances_party_idx", "party_id", "currency"),
+    sqlite_autoincrement=True,
+)
+
+service_clock = sa.Table(
+    "service_clock",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("offset_seconds", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.CheckConstraint("id = 1", name="service_clock_single_row"),
+)
