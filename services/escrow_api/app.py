@@ -4,14 +4,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from escrow_api import health
+from escrow_api import docs, health, problems
+from escrow_api.auth import KeyCache
+from escrow_api.metrics import REGISTRY
+from escrow_api.middleware import EdgeMiddleware
+from escrow_api.openapi import install_openapi
+from escrow_api.routes import disputes, events, keys, orders, parties
+from escrow_core import logs
 from escrow_core.runtime import open_runtime
 from escrow_core.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    logs.configure(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -24,6 +33,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Trade-Assurance-style escrow for cross-border B2B orders.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.key_cache = KeyCache()
+    problems.install(app)
+    for router in (parties.router, keys.router, orders.router, disputes.router, events.router):
+        app.include_router(router)
     app.include_router(health.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    docs.install(app)
+    install_openapi(app)
+    app.add_middleware(EdgeMiddleware)
     return app

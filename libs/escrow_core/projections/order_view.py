@@ -159,3 +159,12 @@ async def disputed(conn: AsyncConnection) -> list[tuple[str, OrderState]]:
     )
     orders = [(row.order_id, from_document(row.state)) for row in await conn.execute(query)]
     return sorted(orders, key=lambda pair: (pair[1].dispute.opened_at if pair[1].dispute else pair[1].updated_at, pair[0]))
+
+
+async def parties_of(conn: AsyncConnection, order_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """(buyer_id, supplier_id) of each of ``order_ids`` that exists."""
+    if not order_ids:
+        return {}
+    c = order_view.c
+    query = sa.select(c.order_id, c.buyer_id, c.supplier_id).where(c.order_id.in_(order_ids))
+    return {row.order_id: (row.buyer_id, row.supplier_id) for row in await conn.execute(query)}

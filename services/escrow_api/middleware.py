@@ -1,0 +1,116 @@
+"""The HTTP edge, as one pure ASGI middleware: request id, body limits, metrics, access log.
+
+- ``X-Request-Id`` is taken from the request (or made), echoed, and put in event metadata.
+- Bodies over ``MAX_BODY_BYTES`` get 413; a body that is not JSON gets 415.
+"""
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from escrow_api.metrics import REQUESTS
+from escrow_api.problems import problem
+
+MAX_BODY_BYTES = 64 * 1024
+REQUEST_ID_MAX = 200
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+log = structlog.get_logger("escrow.http")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and len(incoming) <= REQUEST_ID_MAX else None
+        request_id = request_id or f"req_{uuid.uuid4().hex}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = {"code": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            rejection = self._reject(scope)
+            if rejection is not None:
+                await rejection(scope, receive, send_with_id)
+                return
+            try:
+                await self.app(scope, self._limited(receive), send_with_id)
+            except _TooLarge:
+                await _too_large()(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            REQUESTS.labels(template, scope["method"], str(status["code"])).observe(elapsed)
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                route=template,
+                status=status["code"],
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    def _reject(self, scope: Scope) -> Any:
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return _too_large()
+        has_body = (length not in (None, "0")) or _header(scope, b"transfer-encoding") is not None
+        if scope["method"] in _BODY_METHODS and has_body and not _is_json(
+            _header(scope, b"content-type")
+        ):
+            return problem(415, "unsupported_media_type", "Send the body as application/json.")
+        return None
+
+    @staticmethod
+    def _limited(receive: Receive) -> Receive:
+        seen = 0
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY_BYTES:
+                    raise _TooLarge
+            return message
+
+        return counting
+
+
+def _too_large() -> Any:
+    return problem(
+        413, "payload_too_large", f"The body is over the {MAX_BODY_BYTES // 1024} KiB limit."
+    )

@@ -1,0 +1,22 @@
+"""Write the app's OpenAPI document: ``python -m escrow_api.openapi_export openapi/openapi.json``."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from escrow_api.app import create_app
+from escrow_core.settings import Settings
+
+
+def document() -> dict[str, Any]:
+    # The document does not depend on the database; no lifespan runs here.
+    return create_app(Settings(database_url="sqlite+aiosqlite:///:memory:")).openapi()
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    Path(sys.argv[1]).write_text(render())
