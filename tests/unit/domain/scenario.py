@@ -208,7 +208,7 @@ def refused(given: History, command: c.Command, at: datetime, error: type[E]) ->
     with pytest.raises(DomainError) as raised:
         when(given, command, at)
     assert type(raised.value) is error, f"expected {error.__name__}, got {raised.value!r}"
-    return raised.value  # type: ignore[return-value]
+    return raised.value
 
 
 def then_state(given: History, command: c.Command, at: datetime) -> OrderState:

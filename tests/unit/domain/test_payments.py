@@ -192,7 +192,7 @@ def test_the_move_uses_the_original_lead_time_not_a_buyer_extension() -> None:
 
 def test_an_order_accepted_after_ship_by_gets_no_negative_lead_time() -> None:
     # Ship by the end of 5 March, accepted on 8 March: no lead time left, none taken away.
-    given = [order_placed(ship_by=date(2025, 3, 5)), order_accepted(day(5))]
+    given: History = [order_placed(ship_by=date(2025, 3, 5)), order_accepted(day(5))]
 
     events = when(given, pay(TOTAL), day(6))
 

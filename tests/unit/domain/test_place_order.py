@@ -15,6 +15,7 @@ from escrow_core.domain.errors import (
     SupplierNotTradeAssurance,
 )
 from escrow_core.domain.order import Amounts, Status
+from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.terms import LineItem, Tranche
 
 from .scenario import (
@@ -58,7 +59,7 @@ def test_the_order_is_placed_with_every_term_and_the_total_computed() -> None:
         payment_schedule=(Tranche(name="full", amount=WIDGETS_TOTAL + 1_500),),
         remarks="blue",
         fee_bps=250,
-        policy=placed.policy,
+        policy=TimerPolicy(),  # the defaults: the service passes the deployment's
     )
 
 
