@@ -7,7 +7,7 @@ its caller owns (one command = one transaction, committed at the boundary).
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -168,7 +168,7 @@ class EventStore:
         position = (await conn.execute(queries.LOG_HEAD_SQLITE)).scalar_one()
         return Checkpoint(0, int(position))
 
-    def _recorded(self, row: sa.Row[Unpack[tuple[Any, ...]]]) -> RecordedEvent:
+    def _recorded(self, row: sa.Row[*tuple[Any, ...]]) -> RecordedEvent:
         (position, stream_id, version, event_id, type_, stored_version, data, metadata,
          recorded_at, transaction_id) = row  # fmt: skip
         schema_version, data = self.upcasters.upcast(type_, stored_version, data)

@@ -1,7 +1,7 @@
 """The event store's SQL, built once as SQLAlchemy Core statements (compiled forms are cached)."""
 
 from functools import lru_cache
-from typing import Any, Unpack
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -111,7 +111,7 @@ def append(count: int, postgresql: bool) -> sa.Insert:
 
 
 @lru_cache(maxsize=4)
-def events_by_id(postgresql: bool) -> sa.Select[Unpack[tuple[Any, ...]]]:
+def events_by_id(postgresql: bool) -> sa.Select[*tuple[Any, ...]]:
     return (
         sa.select(*_columns(postgresql))
         .where(c.event_id.in_(sa.bindparam("event_ids", type_=UUIDText, expanding=True)))
@@ -120,7 +120,7 @@ def events_by_id(postgresql: bool) -> sa.Select[Unpack[tuple[Any, ...]]]:
 
 
 @lru_cache(maxsize=4)
-def read_stream(postgresql: bool, *, bounded: bool) -> sa.Select[Unpack[tuple[Any, ...]]]:
+def read_stream(postgresql: bool, *, bounded: bool) -> sa.Select[*tuple[Any, ...]]:
     query = (
         sa.select(*_columns(postgresql))
         .where(c.stream_id == sa.bindparam("stream_id", type_=sa.Text))

@@ -29,11 +29,14 @@ events = sa.Table(
     sa.Column("data", JSONDocument, nullable=False),
     sa.Column("metadata", JSONDocument, nullable=False),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
-    # PostgreSQL only (DEFAULT pg_current_xact_id()): see EventStore.read_log.
-    sa.Column("transaction_id", Xid8, nullable=False),
+    # PostgreSQL only: the writer's transaction, for commit-order-safe reading (queries.py).
+    sa.Column(
+        "transaction_id", Xid8, nullable=False, server_default=sa.text("pg_current_xact_id()")
+    ),
     sa.CheckConstraint("version >= 1", name="events_version_check"),
     sa.UniqueConstraint("stream_id", "version", name=STREAM_VERSION_KEY),
     sa.UniqueConstraint("event_id", name=EVENT_ID_KEY),
+    sa.Index("events_transaction_id_position_idx", "transaction_id", "position"),  # PostgreSQL
     sqlite_autoincrement=True,
 )
 
@@ -59,6 +62,7 @@ order_view = sa.Table(
         "order_view_next_timer_idx",
         "next_timer_at",
         postgresql_where=sa.text("next_timer_at IS NOT NULL"),
+        sqlite_where=sa.text("next_timer_at IS NOT NULL"),
     ),
 )
 

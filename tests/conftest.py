@@ -1,0 +1,130 @@
+"""Fixtures every suite shares: the backends and migrated databases on each of them.
+
+    backend           "sqlite" | "postgresql"; tests using a database fixture run once per
+                      backend (``@pytest.mark.postgres_only`` / ``sqlite_only`` pick one)
+    test_databases    (session) makes and drops the databases of one backend
+    database_url      (session) one migrated database per backend for the whole session;
+    database          (session) ... as an escrow_core.store.Database. Tests share it, so
+                      they use their own stream ids (support.events.new_stream_id)
+    fresh_database    (function) a brand new migrated Database with an empty log; its URL
+                      is fresh_database.url; dropped after the test
+    empty_database_url (function) a database with no schema at all (for migration tests)
+    store             an EventStore without upcasters
+
+PostgreSQL is found as DESIGN section 6 says (support.databases.find_postgres). When none
+answers its half is skipped with the reason, and with CI=true that is an error instead.
+"""
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+# Helpers are imported as ``support.*`` whatever pytest's import mode makes of this directory.
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from escrow_core.store import Database, EventStore  # noqa: E402
+from support.databases import (  # noqa: E402
+    PostgresDatabases,
+    SqliteDatabases,
+    TestDatabases,
+    find_postgres,
+)
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: runs only against SQLite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("postgres_only"):
+        backends: tuple[str, ...] = ("postgresql",)
+    elif metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = ("sqlite",)
+    else:
+        backends = BACKENDS
+    # Session scope, so the session databases are made once per backend, not per test.
+    metafunc.parametrize("backend", backends, ids=backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+async def postgres_admin_url() -> str:
+    """An admin URL of a PostgreSQL server to make test databases in, or skip (fail on CI)."""
+    url, reason = await find_postgres()
+    if url is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true requires PostgreSQL: {reason}", pytrace=False)
+        pytest.skip(reason)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "postgresql":
+        request.getfixturevalue("postgres_admin_url")
+    return name
+
+
+@pytest.fixture(scope="session")
+async def test_databases(
+    request: pytest.FixtureRequest, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[TestDatabases]:
+    factory: TestDatabases
+    if backend == "postgresql":
+        admin_url = request.getfixturevalue("postgres_admin_url")
+        factory = PostgresDatabases(admin_url=sa.make_url(admin_url))
+    else:
+        factory = SqliteDatabases(tmp_path_factory.mktemp("sqlite"))
+    try:
+        yield factory
+    finally:
+        await factory.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(test_databases: TestDatabases) -> str:
+    return await test_databases.create_migrated()
+
+
+@pytest.fixture(scope="session")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database.from_url(database_url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def fresh_database(test_databases: TestDatabases) -> AsyncIterator[Database]:
+    url = await test_databases.create_migrated()
+    db = Database.from_url(url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        await test_databases.drop(url)
+
+
+@pytest.fixture
+async def empty_database_url(test_databases: TestDatabases) -> AsyncIterator[str]:
+    url = await test_databases.create_empty()
+    try:
+        yield url
+    finally:
+        await test_databases.drop(url)
+
+
+@pytest.fixture
+def store() -> EventStore:
+    return EventStore()

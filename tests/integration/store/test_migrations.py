@@ -1,0 +1,114 @@
+"""The alembic migrations: the only source of the schema, on both backends."""
+
+import asyncio
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from escrow_core.store import Database, schema_is_current, upgrade_to_head
+from escrow_core.store.migrations import alembic_config
+from escrow_core.store.schema import metadata
+
+TABLES = {"alembic_version", "events", "order_view", "party_balances", "service_clock"}
+
+
+async def downgrade_to_base(url: str) -> None:
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "base")
+
+
+async def inspect(url: str) -> tuple[bool, set[str]]:
+    """(schema_is_current, the tables) of the database at ``url``."""
+    database = Database.from_url(url)
+    try:
+        async with database.read() as conn:
+            current = await schema_is_current(conn)
+            tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
+    finally:
+        await database.dispose()
+    return current, tables - {"sqlite_sequence"}
+
+
+async def test_upgrade_head_builds_the_schema_on_an_empty_database(empty_database_url: str) -> None:
+    assert await inspect(empty_database_url) == (False, set())
+
+    await upgrade_to_head(empty_database_url)
+
+    assert await inspect(empty_database_url) == (True, TABLES)
+    database = Database.from_url(empty_database_url)
+    try:
+        async with database.read() as conn:
+            clock = (
+                await conn.execute(sa.text("SELECT id, offset_seconds FROM service_clock"))
+            ).all()
+    finally:
+        await database.dispose()
+    assert [tuple(row) for row in clock] == [(1, 0)]
+
+
+async def test_upgrading_again_changes_nothing(empty_database_url: str) -> None:
+    await upgrade_to_head(empty_database_url)
+    await upgrade_to_head(empty_database_url)
+
+    assert await inspect(empty_database_url) == (True, TABLES)
+
+
+async def test_a_database_at_base_is_not_current(empty_database_url: str) -> None:
+    await upgrade_to_head(empty_database_url)
+
+    await downgrade_to_base(empty_database_url)
+
+    assert await inspect(empty_database_url) == (False, {"alembic_version"})
+    await upgrade_to_head(empty_database_url)
+    assert await inspect(empty_database_url) == (True, TABLES)
+
+
+async def test_a_database_at_another_revision_is_not_current(fresh_database: Database) -> None:
+    async with fresh_database.transaction() as conn:
+        await conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000_older'"))
+
+    async with fresh_database.read() as conn:
+        assert not await schema_is_current(conn)
+
+
+def _diff_summary(diffs: list[Any]) -> set[tuple[str, ...]]:
+    summary: set[tuple[str, ...]] = set()
+    for diff in diffs:
+        for change in diff if isinstance(diff, list) else [diff]:
+            operation = change[0]
+            if operation in ("add_index", "remove_index"):
+                summary.add((operation, change[1].name))
+            elif operation in ("add_column", "remove_column"):
+                summary.add((operation, change[2], change[3].name))
+            elif operation.startswith("modify_"):
+                summary.add((operation, change[2], change[3]))
+            else:
+                summary.add((operation, repr(change[1:])))
+    return summary
+
+
+# What the Core tables declare for PostgreSQL that SQLite does not have or spells otherwise.
+SQLITE_ONLY_DIFFERENCES = {
+    ("add_column", "events", "transaction_id"),
+    ("add_index", "events_transaction_id_position_idx"),
+    ("modify_default", "events", "position"),  # IDENTITY vs INTEGER PRIMARY KEY AUTOINCREMENT
+    ("modify_default", "party_balances", "id"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Did not recognize type 'xid8'")
+async def test_the_core_tables_mirror_the_migrated_schema(database: Database) -> None:
+    def compare(conn: sa.Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, metadata))
+
+    async with database.read() as conn:
+        diffs = await conn.run_sync(compare)
+
+    expected = SQLITE_ONLY_DIFFERENCES if database.dialect == "sqlite" else set()
+    assert _diff_summary(diffs) == expected

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites (import them as ``support.<module>``)."""
