@@ -52,7 +52,7 @@ async def find_postgres() -> tuple[sa.URL | None, str]:
             CONNECT_TIMEOUT_SECONDS + 1,
         )
     except (OSError, TimeoutError, asyncpg.PostgresError) as error:
-        where = "ESCROW_TEST_DATABASE_URL" if configured else "127.0.0.1:5432"
+        where = "ESCROW_TEST_DATABASE_URL" if configured else f"{url.host}:{url.port}"
         reason = f"no PostgreSQL server at {where} ({url!r}): {type(error).__name__}: {error}"
         if configured:
             raise RuntimeError(reason) from error

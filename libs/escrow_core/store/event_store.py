@@ -50,7 +50,10 @@ class EventStore:
         fail on the unique key; that also raises ``ConcurrencyError``, but on PostgreSQL the
         failed statement has aborted the transaction. No savepoint is taken to save it (that
         would cost two round trips on every append): the caller rolls back and retries the
-        command in a new transaction, where it re-reads and re-decides.
+        command in a new transaction, where it re-reads and re-decides. (On SQLite writers
+        hold the write lock from BEGIN IMMEDIATE, so this race cannot arise there.)
+
+        An empty ``events`` appends nothing and checks nothing.
         """
         if expected_version < 0:
             raise ValueError("expected_version is 0 for a new stream, never negative")

@@ -48,11 +48,13 @@ def append(count: int, postgresql: bool) -> sa.Insert:
         WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = :stream_id)
               = :expected_version
           AND NOT EXISTS (SELECT 1 FROM events JOIN new_events USING (event_id))
-        ORDER BY version RETURNING position, version, transaction_id
+        ORDER BY version RETURNING position, version, transaction_id::text
 
     The conditions do not depend on the row, so it inserts every event or none: a partial
-    append (a gap in the stream) cannot happen. ``ON CONFLICT DO NOTHING`` is deliberately not
-    used: skipping a conflicting row would insert the others.
+    append (a gap in the stream) cannot happen, and ORDER BY makes positions follow versions.
+    ``ON CONFLICT DO NOTHING`` is deliberately not used: it would insert the rows that do not
+    conflict. A concurrent writer's uncommitted row makes the insert wait on the unique key
+    and then fail, which ``EventStore.append`` turns into ``ConcurrencyError``.
     """
     rows = [
         (

@@ -79,3 +79,19 @@ async def test_read_transactions_refuse_writes_and_leave_the_pool_writable(
 def test_only_asyncpg_and_aiosqlite_file_urls_are_accepted(url: str) -> None:
     with pytest.raises(ValueError, match=r"SQLite needs a database file|unsupported database URL"):
         Database.from_url(url)
+
+
+async def test_a_savepoint_rolls_back_alone_inside_a_write_transaction(
+    database: Database, store: EventStore
+) -> None:
+    """Callers may recover inside their transaction with begin_nested (SAVEPOINT)."""
+    stream_id = new_stream_id()
+    async with database.transaction() as conn:
+        await store.append(conn, stream_id, 0, new_events(1), recorded_at=now())
+        savepoint = await conn.begin_nested()
+        await store.append(conn, stream_id, 1, new_events(1), recorded_at=now())
+        await savepoint.rollback()
+        await store.append(conn, stream_id, 1, new_events(2), recorded_at=now())
+
+    async with database.read() as conn:
+        assert [e.version for e in await store.read_stream(conn, stream_id)] == [1, 2, 3]

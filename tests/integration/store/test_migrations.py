@@ -1,6 +1,7 @@
 """The alembic migrations: the only source of the schema, on both backends."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from escrow_core.store import Database, schema_is_current, upgrade_to_head
-from escrow_core.store.migrations import alembic_config
+from escrow_core.store.migrations import alembic_config, migrations_dir
 from escrow_core.store.schema import metadata
 
 TABLES = {"alembic_version", "events", "order_view", "party_balances", "service_clock"}
@@ -112,3 +113,14 @@ async def test_the_core_tables_mirror_the_migrated_schema(database: Database) ->
 
     expected = SQLITE_ONLY_DIFFERENCES if database.dialect == "sqlite" else set()
     assert _diff_summary(diffs) == expected
+
+
+def test_the_migrations_are_found_from_the_package_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert (migrations_dir() / "env.py").is_file()
+    assert (migrations_dir() / "versions" / "0001_event_store.py").is_file()
+
+    monkeypatch.setenv("ESCROW_MIGRATIONS_DIR", str(tmp_path))
+
+    assert migrations_dir() == tmp_path.resolve()
