@@ -14,30 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.ids import new_id
-from escrow_core.sqltypes import UTCDateTime
+from escrow_core.store.schema import api_keys, parties
 
-SECRET_PREFIX = "esk_"
-
-parties = sa.table(
-    "parties",
-    sa.column("id", sa.Text),
-    sa.column("kind", sa.Text),
-    sa.column("name", sa.Text),
-    sa.column("trade_assurance", sa.Boolean),
-    sa.column("managed_by", sa.Text),
-    sa.column("created_at", UTCDateTime()),
-)
-
-api_keys = sa.table(
-    "api_keys",
-    sa.column("id", sa.Text),
-    sa.column("key_hash", sa.Text),
-    sa.column("role", sa.Text),
-    sa.column("party_id", sa.Text),
-    sa.column("created_by", sa.Text),
-    sa.column("created_at", UTCDateTime()),
-    sa.column("revoked_at", UTCDateTime()),
-)
+SECRET_PREFIX = "esk_"  # noqa: S105 - a prefix, not a secret
 
 
 class PartyKind(StrEnum):
@@ -118,7 +97,11 @@ async def get_party(conn: AsyncConnection, party_id: str) -> Party | None:
     if row is None:
         return None
     return Party(
-        row.id, PartyKind(row.kind), row.name, bool(row.trade_assurance), row.managed_by,
+        row.id,
+        PartyKind(row.kind),
+        row.name,
+        bool(row.trade_assurance),
+        row.managed_by,
         row.created_at,
     )
 

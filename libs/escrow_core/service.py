@@ -117,7 +117,12 @@ class EscrowService:
             try:
                 async with self.database.transaction() as conn:
                     result = await self._attempt(
-                        conn, order_id, command, context, command_id, expected_version,
+                        conn,
+                        order_id,
+                        command,
+                        context,
+                        command_id,
+                        expected_version,
                         from_stream=attempt > 0,
                     )
                     if within is not None:

@@ -27,7 +27,11 @@ IdempotencyKey = Annotated[
 ]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", max_length=40, description='Run only if the order is at this ETag, e.g. "7".'),
+    Header(
+        alias="If-Match",
+        max_length=40,
+        description='Run only if the order is at this ETag, e.g. "7".',
+    ),
 ]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 Cursor = Annotated[
@@ -62,5 +66,5 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     tag = value.strip().removeprefix("W/").strip('"')
     if not tag.isdigit():
-        raise ApiError(412, "precondition_failed", "If-Match must be an order ETag such as \"7\".")
+        raise ApiError(412, "precondition_failed", 'If-Match must be an order ETag such as "7".')
     return int(tag)

@@ -31,7 +31,13 @@ async def readyz(request: Request) -> JSONResponse:
 
 def _not_ready(code: str, detail: str) -> JSONResponse:
     return JSONResponse(
-        {"type": "about:blank", "title": "Not ready", "status": 503, "detail": detail, "code": code},
+        {
+            "type": "about:blank",
+            "title": "Not ready",
+            "status": 503,
+            "detail": detail,
+            "code": code,
+        },
         status_code=503,
         media_type="application/problem+json",
     )

@@ -10,7 +10,7 @@ the command's own transaction - never for validation or auth failures. Records a
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -21,25 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from escrow_api.auth import Principal
 from escrow_api.problems import ApiError
 from escrow_core.runtime import Runtime
-from escrow_core.sqltypes import JSONDocument, UTCDateTime, insert_or_ignore
+from escrow_core.store.schema import idempotency_keys
+from escrow_core.store.upsert import insert_or_ignore
 
 MAX_KEY_LENGTH = 255
 KEEP = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(seconds=60)
 REPLAYED_HEADERS = ("etag", "location")
 
-idempotency_keys = sa.table(
-    "idempotency_keys",
-    sa.column("scope", sa.Text),
-    sa.column("key", sa.Text),
-    sa.column("body_hash", sa.Text),
-    sa.column("status", sa.Text),
-    sa.column("response_status", sa.Integer),
-    sa.column("response_body", sa.Text),
-    sa.column("response_headers", JSONDocument),
-    sa.column("created_at", UTCDateTime()),
-    sa.column("expires_at", UTCDateTime()),
-)
 _c = idempotency_keys.c
 
 
@@ -94,9 +83,7 @@ class Claim:
             )
 
 
-async def begin(
-    request: Request, principal: Principal, key: str | None
-) -> Claim | Response | None:
+async def begin(request: Request, principal: Principal, key: str | None) -> Claim | Response | None:
     """Claim ``key`` for this request: a Claim to go on with, the stored Response to replay,
     or None when the request carries no key."""
     if key is None:
@@ -106,8 +93,14 @@ async def begin(
             422,
             "invalid_idempotency_key",
             f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters.",
-            errors=[{"field": "Idempotency-Key", "in": "header", "code": "length",
-                     "message": "1-255 characters"}],
+            errors=[
+                {
+                    "field": "Idempotency-Key",
+                    "in": "header",
+                    "code": "length",
+                    "message": "1-255 characters",
+                }
+            ],
         )
     runtime: Runtime = request.app.state.runtime
     scope = f"{principal.scope}|{request.method}|{request.url.path}"
@@ -115,9 +108,15 @@ async def begin(
     claim = Claim(runtime, scope, key)
     async with runtime.database.transaction() as conn:
         now = await runtime.clock.now(conn)
-        fresh = {"body_hash": digest, "status": "in_flight", "response_status": None,
-                 "response_body": None, "response_headers": None, "created_at": now,
-                 "expires_at": now + KEEP}
+        fresh = {
+            "body_hash": digest,
+            "status": "in_flight",
+            "response_status": None,
+            "response_body": None,
+            "response_headers": None,
+            "created_at": now,
+            "expires_at": now + KEEP,
+        }
         insert = insert_or_ignore(runtime.database.dialect, idempotency_keys, ["scope", "key"])
         if (await conn.execute(insert.values(scope=scope, key=key, **fresh))).rowcount == 1:
             return claim

@@ -54,8 +54,10 @@ class EdgeMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -88,8 +90,10 @@ class EdgeMiddleware:
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return _too_large()
         has_body = (length not in (None, "0")) or _header(scope, b"transfer-encoding") is not None
-        if scope["method"] in _BODY_METHODS and has_body and not _is_json(
-            _header(scope, b"content-type")
+        if (
+            scope["method"] in _BODY_METHODS
+            and has_body
+            and not _is_json(_header(scope, b"content-type"))
         ):
             return problem(415, "unsupported_media_type", "Send the body as application/json.")
         return None

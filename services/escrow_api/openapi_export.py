@@ -1,4 +1,4 @@
-"""Write the app's OpenAPI document: ``python -m escrow_api.openapi_export openapi/openapi.json``."""
+"""Write the OpenAPI document: ``python -m escrow_api.openapi_export openapi/openapi.json``."""
 
 import json
 import sys

@@ -9,7 +9,9 @@ from escrow_core.domain.roles import Actor
 from escrow_core.store import RecordedEvent
 
 
-def order_json(order_id: str, order: OrderState, actor: Actor | None, now: datetime) -> dict[str, Any]:
+def order_json(
+    order_id: str, order: OrderState, actor: Actor | None, now: datetime
+) -> dict[str, Any]:
     """The order as ``actor`` sees it at ``now`` (``allowed_actions`` is for that caller)."""
     doc = order.model_dump(mode="json")
     terms = doc["terms"]

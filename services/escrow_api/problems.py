@@ -152,7 +152,9 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
-        detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "")
+        detail = (
+            error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "")
+        )
         if error.status_code == 404:
             detail = "No such resource."
         return problem(error.status_code, code, detail, headers=dict(error.headers or {}))

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import Role, Side
 from escrow_core.domain.terms import (
     DisputeReason,
@@ -14,7 +15,6 @@ from escrow_core.domain.terms import (
     PaymentMethod,
     Tranche,
 )
-from escrow_core.domain.policy import TimerPolicy
 
 
 class Event(BaseModel):
@@ -177,8 +177,7 @@ AnyEvent = Annotated[
 
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.model_fields["type"].default
-    for cls in Event.__subclasses__()
+    cls.model_fields["type"].default for cls in Event.__subclasses__()
 )
 
 

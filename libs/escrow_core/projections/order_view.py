@@ -12,22 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.domain.events import AnyEvent
 from escrow_core.domain.order import OrderState, evolve, next_timer_at
-from escrow_core.sqltypes import JSONDocument, UTCDateTime
-
-order_view = sa.table(
-    "order_view",
-    sa.column("order_id", sa.Text),
-    sa.column("version", sa.Integer),
-    sa.column("status", sa.Text),
-    sa.column("buyer_id", sa.Text),
-    sa.column("supplier_id", sa.Text),
-    sa.column("currency", sa.Text),
-    sa.column("total", sa.BigInteger),
-    sa.column("next_timer_at", UTCDateTime()),
-    sa.column("state", JSONDocument),
-    sa.column("created_at", UTCDateTime()),
-    sa.column("updated_at", UTCDateTime()),
-)
+from escrow_core.store.schema import order_view
 
 
 def apply(view: OrderState | None, event: AnyEvent) -> OrderState:
@@ -64,16 +49,12 @@ async def load(conn: AsyncConnection, order_id: str) -> OrderState | None:
     return None if document is None else from_document(document)
 
 
-async def save(
-    conn: AsyncConnection, order_id: str, state: OrderState, *, existed: bool
-) -> None:
+async def save(conn: AsyncConnection, order_id: str, state: OrderState, *, existed: bool) -> None:
     """Write the row for ``state``; ``existed`` says whether to update or insert it."""
     row = row_for(order_id, state)
     if existed:
         del row["order_id"], row["created_at"]
-        await conn.execute(
-            order_view.update().where(order_view.c.order_id == order_id).values(row)
-        )
+        await conn.execute(order_view.update().where(order_view.c.order_id == order_id).values(row))
     else:
         await conn.execute(order_view.insert().values(row))
 
@@ -87,9 +68,7 @@ async def save_many(
             order_view.insert(), [row_for(order_id, s) for order_id, s in inserts.items()]
         )
     if updates:
-        params = [
-            {**row_for(order_id, s), "key": order_id} for order_id, s in updates.items()
-        ]
+        params = [{**row_for(order_id, s), "key": order_id} for order_id, s in updates.items()]
         for row in params:
             del row["order_id"], row["created_at"]
         statement = (
@@ -105,9 +84,7 @@ async def all_rows(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
     return {row.order_id: dict(row._mapping) for row in await conn.execute(sa.select(order_view))}
 
 
-async def due_for_timers(
-    conn: AsyncConnection, now: datetime, limit: int
-) -> list[tuple[str, int]]:
+async def due_for_timers(conn: AsyncConnection, now: datetime, limit: int) -> list[tuple[str, int]]:
     """Orders with a timer due at ``now``: (order_id, version), soonest first."""
     query = (
         sa.select(order_view.c.order_id, order_view.c.version)
@@ -158,7 +135,13 @@ async def disputed(conn: AsyncConnection) -> list[tuple[str, OrderState]]:
         order_view.c.status == "disputed"
     )
     orders = [(row.order_id, from_document(row.state)) for row in await conn.execute(query)]
-    return sorted(orders, key=lambda pair: (pair[1].dispute.opened_at if pair[1].dispute else pair[1].updated_at, pair[0]))
+    return sorted(
+        orders,
+        key=lambda pair: (
+            pair[1].dispute.opened_at if pair[1].dispute else pair[1].updated_at,
+            pair[0],
+        ),
+    )
 
 
 async def parties_of(conn: AsyncConnection, order_ids: set[str]) -> dict[str, tuple[str, str]]:

@@ -12,18 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.domain import events as e
 from escrow_core.domain.order import OrderState
-
-party_balances = sa.table(
-    "party_balances",
-    sa.column("party_id", sa.Text),
-    sa.column("currency", sa.Text),
-    sa.column("order_id", sa.Text),
-    sa.column("position", sa.BigInteger),
-    sa.column("held", sa.BigInteger),
-    sa.column("released", sa.BigInteger),
-    sa.column("refunded", sa.BigInteger),
-    sa.column("fees", sa.BigInteger),
-)
+from escrow_core.store.schema import party_balances
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +46,9 @@ def apply(order: OrderState, event: e.Event) -> Balance | None:
     return None
 
 
-def rows_for(order_id: str, order: OrderState, delta: Balance, position: int) -> list[dict[str, Any]]:
+def rows_for(
+    order_id: str, order: OrderState, delta: Balance, position: int
+) -> list[dict[str, Any]]:
     return [
         {
             "party_id": party_id,

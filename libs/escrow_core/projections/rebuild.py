@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from escrow_core.domain.events import EVENT_TYPES, event_from_data
 from escrow_core.domain.order import OrderState, evolve
 from escrow_core.projections import order_view, party_balances
-from escrow_core.store import LOG_START, Database, EventStore, RecordedEvent
+from escrow_core.store import LOG_START, Database, EventStore, RecordedEvent, schema
 
 BATCH_SIZE = 2000
 ORDER_STREAM_PREFIX = "ord_"
@@ -21,7 +21,9 @@ _ORDER_EVENT_TYPES = frozenset(EVENT_TYPES)
 
 
 def is_order_event(recorded: RecordedEvent) -> bool:
-    return recorded.stream_id.startswith(ORDER_STREAM_PREFIX) and recorded.type in _ORDER_EVENT_TYPES
+    return (
+        recorded.stream_id.startswith(ORDER_STREAM_PREFIX) and recorded.type in _ORDER_EVENT_TYPES
+    )
 
 
 async def count_events(database: Database) -> int:
@@ -39,8 +41,8 @@ async def rebuild(
 ) -> int:
     """Empty and refill ``order_view`` and ``party_balances``; returns the events read."""
     async with database.transaction() as conn:
-        await conn.execute(order_view.order_view.delete())
-        await conn.execute(party_balances.party_balances.delete())
+        await conn.execute(schema.order_view.delete())
+        await conn.execute(schema.party_balances.delete())
     states: dict[str, OrderState] = {}
     written: set[str] = set()
     read = 0

@@ -28,7 +28,9 @@ def money_problems(order: OrderState) -> list[str]:
     a = order.amounts
     found = []
     if a.paid != a.held + a.released + a.refunded:
-        found.append(f"paid {a.paid} != held {a.held} + released {a.released} + refunded {a.refunded}")
+        found.append(
+            f"paid {a.paid} != held {a.held} + released {a.released} + refunded {a.refunded}"
+        )
     if min(a.paid, a.held, a.released, a.refunded, a.fees) < 0:
         found.append(f"a negative amount: {a}")
     if a.paid > order.terms.total:
@@ -53,8 +55,9 @@ async def verify(
     balance_entries: list[tuple[str, party_balances.Balance]] = []
 
     def check(order_id: str) -> None:
-        report.problems += [f"{order_id} v{states[order_id].version}: {p}"
-                            for p in money_problems(states[order_id])]
+        report.problems += [
+            f"{order_id} v{states[order_id].version}: {p}" for p in money_problems(states[order_id])
+        ]
 
     checkpoint = LOG_START
     while True:

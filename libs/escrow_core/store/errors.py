@@ -24,7 +24,7 @@ class ConcurrencyError(StoreError):
         self.actual_version = actual_version
 
 
-class EventIdConflict(StoreError):  # noqa: N818 (the name is part of the public interface)
+class EventIdConflict(StoreError):
     """An append reused some, not all, stored event ids, or reused them on another stream."""
 
     def __init__(self, stream_id: str, event_ids: Sequence[uuid.UUID]):

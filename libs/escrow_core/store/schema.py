@@ -89,3 +89,49 @@ service_clock = sa.Table(
     sa.Column("offset_seconds", sa.BigInteger, nullable=False, server_default=sa.text("0")),
     sa.CheckConstraint("id = 1", name="service_clock_single_row"),
 )
+
+parties = sa.Table(
+    "parties",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("trade_assurance", sa.Boolean, nullable=False),
+    sa.Column("managed_by", sa.Text, sa.ForeignKey("parties.id"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("kind IN ('buyer', 'supplier', 'agent')", name="parties_kind_check"),
+    sa.Index("parties_managed_by_idx", "managed_by"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("key_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("party_id", sa.Text, sa.ForeignKey("parties.id"), nullable=True),
+    sa.Column("created_by", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("key_hash", name="api_keys_key_hash_key"),
+    sa.CheckConstraint(
+        "role IN ('admin', 'mediator', 'payments', 'agent', 'buyer', 'supplier')",
+        name="api_keys_role_check",
+    ),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("body_hash", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
+    sa.Column("response_headers", JSONDocument, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("status IN ('in_flight', 'done')", name="idempotency_keys_status_check"),
+    sa.Index("idempotency_keys_expires_idx", "expires_at"),
+)

@@ -58,20 +58,29 @@ async def list_disputes(
         key = [dispute.opened_at.isoformat(), order_id]
         if after is not None and key <= after:
             continue
-        rows.append((key, {
-            "order_id": order_id,
-            "status": dispute.status.value,
-            "reason": dispute.reason.value,
-            "requested_refund": dispute.requested_refund,
-            "opened_at": dispute.opened_at.isoformat().replace("+00:00", "Z"),
-            "escalated_at": (
-                dispute.escalated_at.isoformat().replace("+00:00", "Z") if dispute.escalated_at else None
-            ),
-        }))
+        rows.append(
+            (
+                key,
+                {
+                    "order_id": order_id,
+                    "status": dispute.status.value,
+                    "reason": dispute.reason.value,
+                    "requested_refund": dispute.requested_refund,
+                    "opened_at": dispute.opened_at.isoformat().replace("+00:00", "Z"),
+                    "escalated_at": (
+                        dispute.escalated_at.isoformat().replace("+00:00", "Z")
+                        if dispute.escalated_at
+                        else None
+                    ),
+                },
+            )
+        )
     page = rows[:limit]
     has_more = len(rows) > limit
-    return JSONResponse({
-        "data": [row for _, row in page],
-        "next_cursor": encode_cursor(page[-1][0]) if has_more else None,
-        "has_more": has_more,
-    })
+    return JSONResponse(
+        {
+            "data": [row for _, row in page],
+            "next_cursor": encode_cursor(page[-1][0]) if has_more else None,
+            "has_more": has_more,
+        }
+    )

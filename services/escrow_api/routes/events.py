@@ -20,7 +20,9 @@ SCAN_BUDGET = 5000
 READ_BATCH = 500
 
 
-@router.get("", operation_id="list_events", response_model=Page[Event], responses=r.errors(401, 422))
+@router.get(
+    "", operation_id="list_events", response_model=Page[Event], responses=r.errors(401, 422)
+)
 async def list_events(
     principal: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Response:

@@ -78,4 +78,8 @@ async def _may_revoke(conn: AsyncConnection, principal: Any, key: accounts.ApiKe
     if principal.party_id == key.party_id:
         return True
     party = await accounts.get_party(conn, key.party_id)
-    return party is not None and principal.role is KeyRole.AGENT and party.managed_by == principal.party_id
+    return (
+        party is not None
+        and principal.role is KeyRole.AGENT
+        and party.managed_by == principal.party_id
+    )

@@ -1,7 +1,8 @@
 """Orders: place, read, list, timeline, and every order command."""
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -32,6 +33,7 @@ from escrow_core.projections import order_view
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 OrderId = Annotated[str, Path(max_length=100, description="The order's id, ord_...")]
 Body = EmptyBody | None
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 @router.post(
@@ -57,8 +59,14 @@ async def place_order(
             422,
             "supplier_not_found",
             "supplier_id names no registered supplier.",
-            errors=[{"field": "supplier_id", "in": "body", "code": "supplier_not_found",
-                     "message": "no such supplier"}],
+            errors=[
+                {
+                    "field": "supplier_id",
+                    "in": "body",
+                    "code": "supplier_not_found",
+                    "message": "no such supplier",
+                }
+            ],
         )
     settings = runtime.settings
     command = c.PlaceOrder(
@@ -149,7 +157,9 @@ async def get_order(
     current = await runtime.service.get_order(order_id)
     if not principal.can_see(current):
         raise order_not_found()
-    order = current if version is None else await runtime.service.get_order(order_id, version=version)
+    order = (
+        current if version is None else await runtime.service.get_order(order_id, version=version)
+    )
     if order is None:
         raise ApiError(404, "version_not_found", f"The order has no version {version}.")
     async with runtime.database.read() as conn:
@@ -192,7 +202,9 @@ async def list_order_events(
     )
 
 
-def _command_route(path: str, operation_id: str, *, codes: tuple[int, ...] = ()) -> object:
+def _command_route(
+    path: str, operation_id: str, *, codes: tuple[int, ...] = ()
+) -> Callable[[Endpoint], Endpoint]:
     return router.post(
         path,
         operation_id=operation_id,
@@ -201,7 +213,7 @@ def _command_route(path: str, operation_id: str, *, codes: tuple[int, ...] = ())
     )
 
 
-@_command_route("/{order_id}/accept", "accept_order")  # type: ignore[misc]
+@_command_route("/{order_id}/accept", "accept_order")
 async def accept_order(
     order_id: OrderId,
     request: Request,
@@ -212,12 +224,16 @@ async def accept_order(
 ) -> Response:
     """The supplier agrees to the terms."""
     return await run_order_command(
-        request, principal, order_id, lambda actor: c.AcceptOrder(actor=actor),
-        idempotency_key=idempotency_key, if_match=if_match,
+        request,
+        principal,
+        order_id,
+        lambda actor: c.AcceptOrder(actor=actor),
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/payments", "record_payment")  # type: ignore[misc]
+@_command_route("/{order_id}/payments", "record_payment")
 async def record_payment(
     order_id: OrderId,
     body: s.RecordPaymentRequest,
@@ -228,15 +244,18 @@ async def record_payment(
 ) -> Response:
     """The payment provider reports money in; a repeated provider_ref is a no-op."""
     return await run_order_command(
-        request, principal, order_id,
+        request,
+        principal,
+        order_id,
         lambda actor: c.RecordPayment(
             actor=actor, amount=body.amount, method=body.method, provider_ref=body.provider_ref
         ),
-        idempotency_key=idempotency_key, if_match=if_match,
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/ship", "ship_order")  # type: ignore[misc]
+@_command_route("/{order_id}/ship", "ship_order")
 async def ship_order(
     order_id: OrderId,
     body: s.ShipRequest,
@@ -247,15 +266,18 @@ async def ship_order(
 ) -> Response:
     """The supplier ships, with carrier and tracking number; only once the total is held."""
     return await run_order_command(
-        request, principal, order_id,
+        request,
+        principal,
+        order_id,
         lambda actor: c.ShipOrder(
             actor=actor, carrier=body.carrier, tracking_number=body.tracking_number
         ),
-        idempotency_key=idempotency_key, if_match=if_match,
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/deliver", "deliver_order")  # type: ignore[misc]
+@_command_route("/{order_id}/deliver", "deliver_order")
 async def deliver_order(
     order_id: OrderId,
     request: Request,
@@ -267,13 +289,16 @@ async def deliver_order(
     """Report arrival; the inspection window starts."""
     delivered_at = body.delivered_at if body else None
     return await run_order_command(
-        request, principal, order_id,
+        request,
+        principal,
+        order_id,
         lambda actor: c.ReportDelivery(actor=actor, delivered_at=delivered_at),
-        idempotency_key=idempotency_key, if_match=if_match,
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/confirm-receipt", "confirm_receipt")  # type: ignore[misc]
+@_command_route("/{order_id}/confirm-receipt", "confirm_receipt")
 async def confirm_receipt(
     order_id: OrderId,
     request: Request,
@@ -284,12 +309,16 @@ async def confirm_receipt(
 ) -> Response:
     """The buyer accepts the goods; the funds are released to the supplier."""
     return await run_order_command(
-        request, principal, order_id, lambda actor: c.ConfirmReceipt(actor=actor),
-        idempotency_key=idempotency_key, if_match=if_match,
+        request,
+        principal,
+        order_id,
+        lambda actor: c.ConfirmReceipt(actor=actor),
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/extend", "extend_deadline")  # type: ignore[misc]
+@_command_route("/{order_id}/extend", "extend_deadline")
 async def extend_deadline(
     order_id: OrderId,
     body: s.ExtendRequest,
@@ -300,13 +329,16 @@ async def extend_deadline(
 ) -> Response:
     """Extend ship_by (buyer) or the inspection window (each side once)."""
     return await run_order_command(
-        request, principal, order_id,
+        request,
+        principal,
+        order_id,
         lambda actor: c.ExtendDeadline(actor=actor, deadline=body.deadline, days=body.days),
-        idempotency_key=idempotency_key, if_match=if_match,
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/cancel", "cancel_order")  # type: ignore[misc]
+@_command_route("/{order_id}/cancel", "cancel_order")
 async def cancel_order(
     order_id: OrderId,
     request: Request,
@@ -318,12 +350,16 @@ async def cancel_order(
     """Cancel before shipment, per the cancellation rules; held money is refunded."""
     reason = body.reason if body else ""
     return await run_order_command(
-        request, principal, order_id, lambda actor: c.CancelOrder(actor=actor, reason=reason),
-        idempotency_key=idempotency_key, if_match=if_match,
+        request,
+        principal,
+        order_id,
+        lambda actor: c.CancelOrder(actor=actor, reason=reason),
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/messages", "post_message")  # type: ignore[misc]
+@_command_route("/{order_id}/messages", "post_message")
 async def post_message(
     order_id: OrderId,
     body: s.MessageRequest,
@@ -334,12 +370,16 @@ async def post_message(
 ) -> Response:
     """Post a message on the order, kept as evidence."""
     return await run_order_command(
-        request, principal, order_id, lambda actor: c.PostMessage(actor=actor, body=body.body),
-        idempotency_key=idempotency_key, if_match=if_match,
+        request,
+        principal,
+        order_id,
+        lambda actor: c.PostMessage(actor=actor, body=body.body),
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/dispute", "open_dispute")  # type: ignore[misc]
+@_command_route("/{order_id}/dispute", "open_dispute")
 async def open_dispute(
     order_id: OrderId,
     body: s.OpenDisputeRequest,
@@ -351,16 +391,22 @@ async def open_dispute(
     """The buyer disputes while funds are held; requested_refund is its opening offer."""
     evidence = tuple(Evidence(**item.model_dump()) for item in body.evidence)
     return await run_order_command(
-        request, principal, order_id,
+        request,
+        principal,
+        order_id,
         lambda actor: c.OpenDispute(
-            actor=actor, reason=body.reason, description=body.description,
-            requested_refund=body.requested_refund, evidence=evidence,
+            actor=actor,
+            reason=body.reason,
+            description=body.description,
+            requested_refund=body.requested_refund,
+            evidence=evidence,
         ),
-        idempotency_key=idempotency_key, if_match=if_match,
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/dispute/offers", "make_dispute_offer")  # type: ignore[misc]
+@_command_route("/{order_id}/dispute/offers", "make_dispute_offer")
 async def make_dispute_offer(
     order_id: OrderId,
     body: s.OfferRequest,
@@ -371,13 +417,16 @@ async def make_dispute_offer(
 ) -> Response:
     """Either side proposes a refund amount (until the dispute is escalated)."""
     return await run_order_command(
-        request, principal, order_id,
+        request,
+        principal,
+        order_id,
         lambda actor: c.MakeOffer(actor=actor, refund_amount=body.refund_amount, note=body.note),
-        idempotency_key=idempotency_key, if_match=if_match,
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/dispute/accept-offer", "accept_dispute_offer")  # type: ignore[misc]
+@_command_route("/{order_id}/dispute/accept-offer", "accept_dispute_offer")
 async def accept_dispute_offer(
     order_id: OrderId,
     request: Request,
@@ -388,12 +437,16 @@ async def accept_dispute_offer(
 ) -> Response:
     """The other side accepts the open offer; the dispute is settled by it."""
     return await run_order_command(
-        request, principal, order_id, lambda actor: c.AcceptOffer(actor=actor),
-        idempotency_key=idempotency_key, if_match=if_match,
+        request,
+        principal,
+        order_id,
+        lambda actor: c.AcceptOffer(actor=actor),
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/dispute/escalate", "escalate_dispute")  # type: ignore[misc]
+@_command_route("/{order_id}/dispute/escalate", "escalate_dispute")
 async def escalate_dispute(
     order_id: OrderId,
     request: Request,
@@ -404,12 +457,16 @@ async def escalate_dispute(
 ) -> Response:
     """A side hands the dispute to a mediator, once the negotiation period is over."""
     return await run_order_command(
-        request, principal, order_id, lambda actor: c.EscalateDispute(actor=actor),
-        idempotency_key=idempotency_key, if_match=if_match,
+        request,
+        principal,
+        order_id,
+        lambda actor: c.EscalateDispute(actor=actor),
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/dispute/resolve", "resolve_dispute")  # type: ignore[misc]
+@_command_route("/{order_id}/dispute/resolve", "resolve_dispute")
 async def resolve_dispute(
     order_id: OrderId,
     body: s.ResolveRequest,
@@ -420,15 +477,18 @@ async def resolve_dispute(
 ) -> Response:
     """A mediator or admin decides an escalated dispute: refund_amount back, the rest released."""
     return await run_order_command(
-        request, principal, order_id,
+        request,
+        principal,
+        order_id,
         lambda actor: c.ResolveDispute(
             actor=actor, refund_amount=body.refund_amount, note=body.note
         ),
-        idempotency_key=idempotency_key, if_match=if_match,
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )
 
 
-@_command_route("/{order_id}/dispute/withdraw", "withdraw_dispute")  # type: ignore[misc]
+@_command_route("/{order_id}/dispute/withdraw", "withdraw_dispute")
 async def withdraw_dispute(
     order_id: OrderId,
     request: Request,
@@ -439,6 +499,10 @@ async def withdraw_dispute(
 ) -> Response:
     """The buyer withdraws; the order returns to where it was (and cannot be disputed again)."""
     return await run_order_command(
-        request, principal, order_id, lambda actor: c.WithdrawDispute(actor=actor),
-        idempotency_key=idempotency_key, if_match=if_match,
+        request,
+        principal,
+        order_id,
+        lambda actor: c.WithdrawDispute(actor=actor),
+        idempotency_key=idempotency_key,
+        if_match=if_match,
     )

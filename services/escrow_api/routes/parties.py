@@ -85,9 +85,7 @@ async def register_party(
         if body.kind is PartyKind.AGENT:
             raise ApiError(403, "forbidden", "An agent registers buyers and suppliers only.")
         if body.trade_assurance:
-            raise ApiError(
-                403, "trade_assurance_admin_only", "Only an admin sets trade_assurance."
-            )
+            raise ApiError(403, "trade_assurance_admin_only", "Only an admin sets trade_assurance.")
         managed_by = principal.party_id
     elif principal.role is KeyRole.ADMIN:
         managed_by = None
@@ -110,9 +108,14 @@ async def register_party(
 
 
 @router.get(
-    "/{party_id}", operation_id="get_party", response_model=s.Party, responses=r.errors(401, 404, 422)
+    "/{party_id}",
+    operation_id="get_party",
+    response_model=s.Party,
+    responses=r.errors(401, 404, 422),
 )
-async def get_party(party_id: PartyId, principal: CurrentPrincipal, runtime: RuntimeDep) -> Response:
+async def get_party(
+    party_id: PartyId, principal: CurrentPrincipal, runtime: RuntimeDep
+) -> Response:
     """A party: the caller itself, a party its agent registered, or any for an admin."""
     async with runtime.database.read() as conn:
         party = await _visible_party(conn, principal, party_id)

@@ -3,7 +3,8 @@
 Bounds (documented in the OpenAPI schema and the README):
 - amounts are integers in the order currency's minor unit, 1 to 10^12 (refunds 0 to 10^12);
 - an order's total may not exceed 10^12;
-- short texts 1-200 characters, long texts up to 5,000; at most 100 items, 10 tranches, 20 evidence items.
+- short texts 1-200 characters, long texts up to 5,000;
+- at most 100 items, 10 tranches and 20 evidence items.
 """
 
 from datetime import date, datetime
@@ -28,7 +29,9 @@ RefundAmount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT, examples=[30000])
 ShortText = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 OptionalText = Annotated[StrictStr, Field(max_length=5000)]
 LongText = Annotated[StrictStr, Field(min_length=1, max_length=5000)]
-PartyId = Annotated[StrictStr, Field(pattern=r"^pty_[A-Za-z0-9]{1,64}$", examples=["pty_3kTMd9cQx7b2Lp0aW4yZ1uV8"])]
+PartyId = Annotated[
+    StrictStr, Field(pattern=r"^pty_[A-Za-z0-9]{1,64}$", examples=["pty_3kTMd9cQx7b2Lp0aW4yZ1uV8"])
+]
 
 
 def _currency(code: str) -> str:

@@ -76,8 +76,12 @@ class PlaceOrderRequest(RequestBody):
                     "supplier_id": "pty_3kTMd9cQx7b2Lp0aW4yZ1uV8",
                     "currency": "USD",
                     "items": [
-                        {"sku": "LED-40W", "description": "LED panel", "quantity": 500,
-                         "unit_price": 1250}
+                        {
+                            "sku": "LED-40W",
+                            "description": "LED panel",
+                            "quantity": 500,
+                            "unit_price": 1250,
+                        }
                     ],
                     "shipping_fee": 35000,
                     "incoterm": "FOB",
@@ -161,8 +165,12 @@ class OpenDisputeRequest(RequestBody):
                     "reason": "quality",
                     "description": "30% of the panels flicker",
                     "requested_refund": 198000,
-                    "evidence": [{"description": "inspection report",
-                                  "url": "https://example.com/report.pdf"}],
+                    "evidence": [
+                        {
+                            "description": "inspection report",
+                            "url": "https://example.com/report.pdf",
+                        }
+                    ],
                 }
             ]
         }

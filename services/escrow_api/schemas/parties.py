@@ -16,7 +16,9 @@ class RegisterPartyRequest(RequestBody):
 
     model_config = {
         "json_schema_extra": {
-            "examples": [{"kind": "supplier", "name": "Shenzhen Bright LED Co.", "trade_assurance": True}]
+            "examples": [
+                {"kind": "supplier", "name": "Shenzhen Bright LED Co.", "trade_assurance": True}
+            ]
         }
     }
 

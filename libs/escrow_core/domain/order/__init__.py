@@ -1,13 +1,6 @@
 """The order aggregate: ``decide`` judges commands, ``evolve`` folds events into state."""
 
 from escrow_core.domain.order.actions import allowed_actions
-from escrow_core.domain.order.timers import (
-    Deadline,
-    deadlines,
-    due_timer_commands,
-    next_deadline_at,
-    next_timer_at,
-)
 from escrow_core.domain.order.decide import decide
 from escrow_core.domain.order.evolve import evolve, fold
 from escrow_core.domain.order.state import (
@@ -18,6 +11,13 @@ from escrow_core.domain.order.state import (
     OrderState,
     Shipment,
     Status,
+)
+from escrow_core.domain.order.timers import (
+    Deadline,
+    deadlines,
+    due_timer_commands,
+    next_deadline_at,
+    next_timer_at,
 )
 
 __all__ = [

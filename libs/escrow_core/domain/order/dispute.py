@@ -15,7 +15,6 @@ from escrow_core.domain.errors import (
     NoOpenOffer,
     RefundExceedsHeld,
 )
-from escrow_core.domain.order.timers import escalation_allowed_at, require_due
 from escrow_core.domain.order.payments import refund, release
 from escrow_core.domain.order.rules import check_role, check_status, guard
 from escrow_core.domain.order.state import (
@@ -26,6 +25,7 @@ from escrow_core.domain.order.state import (
     Resolution,
     Status,
 )
+from escrow_core.domain.order.timers import escalation_allowed_at, require_due
 from escrow_core.domain.roles import Role, Side
 from escrow_core.domain.terms import DeadlineKind
 
@@ -73,15 +73,11 @@ def escalate(state: OrderState, cmd: c.EscalateDispute, now: datetime) -> list[e
     _negotiating(state, cmd)
     allowed_at = escalation_allowed_at(state)
     if now < allowed_at:
-        raise NegotiationPeriodActive(
-            f"either side may escalate from {allowed_at.isoformat()}"
-        )
+        raise NegotiationPeriodActive(f"either side may escalate from {allowed_at.isoformat()}")
     return [e.DisputeEscalated(at=now, by=cmd.actor.role)]
 
 
-def auto_escalate(
-    state: OrderState, cmd: c.AutoEscalateDispute, now: datetime
-) -> list[e.AnyEvent]:
+def auto_escalate(state: OrderState, cmd: c.AutoEscalateDispute, now: datetime) -> list[e.AnyEvent]:
     guard(state, cmd)
     require_due(state, DeadlineKind.AUTO_ESCALATE_AT, now)
     return [e.DisputeEscalated(at=now, by=Role.SYSTEM)]
@@ -205,7 +201,9 @@ def withdrawn(state: OrderState, event: e.DisputeWithdrawn) -> OrderState:
     dispute = state.dispute
     assert dispute is not None
     resumed = event.at + dispute.paused_remaining if dispute.paused_remaining is not None else None
-    timer = "inspection_ends_at" if dispute.status_before is Status.DELIVERED else "auto_complete_at"
+    timer = (
+        "inspection_ends_at" if dispute.status_before is Status.DELIVERED else "auto_complete_at"
+    )
     state = _with_dispute(state, status=DisputeStatus.WITHDRAWN, open_offer=None)
     return state.model_copy(update={"status": dispute.status_before, timer: resumed})
 

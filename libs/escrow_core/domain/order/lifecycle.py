@@ -14,10 +14,10 @@ from escrow_core.domain.errors import (
     PaymentScheduleMismatch,
     SupplierNotTradeAssurance,
 )
-from escrow_core.domain.order.timers import require_due
 from escrow_core.domain.order.payments import refund, release
 from escrow_core.domain.order.rules import check_role, check_status, guard
 from escrow_core.domain.order.state import OrderState, Shipment, Status
+from escrow_core.domain.order.timers import require_due
 from escrow_core.domain.policy import FEE_BPS_MAX, INSPECTION_DAYS_MAX, INSPECTION_DAYS_MIN
 from escrow_core.domain.roles import Role
 from escrow_core.domain.terms import DeadlineKind, Terms, Tranche, end_of_day
@@ -191,7 +191,11 @@ def shipped(state: OrderState, event: e.OrderShipped) -> OrderState:
     )
     auto_complete_at = event.at + timedelta(days=state.terms.policy.undelivered_complete_days)
     return state.model_copy(
-        update={"status": Status.SHIPPED, "shipment": shipment, "auto_complete_at": auto_complete_at}
+        update={
+            "status": Status.SHIPPED,
+            "shipment": shipment,
+            "auto_complete_at": auto_complete_at,
+        }
     )
 
 
