@@ -10,6 +10,7 @@
                       is fresh_database.url; dropped after the test
     empty_database_url (function) a database with no schema at all (for migration tests)
     store             an EventStore without upcasters
+    api               (function) the API in process on ``database_url`` (support.api.Api)
 
 PostgreSQL is found as DESIGN section 6 says (support.databases.find_postgres). When none
 answers its half is skipped with the reason, and with CI=true that is an error instead.
@@ -29,6 +30,7 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 from escrow_core.store import Database, EventStore  # noqa: E402
+from support.api import Api, running_api, test_settings  # noqa: E402
 from support.databases import (  # noqa: E402
     PostgresDatabases,
     SqliteDatabases,
@@ -128,3 +130,10 @@ async def empty_database_url(test_databases: TestDatabases) -> AsyncIterator[str
 @pytest.fixture
 def store() -> EventStore:
     return EventStore()
+
+
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[Api]:
+    """The API in process on the session database of this backend (admin key: support.api)."""
+    async with running_api(test_settings(database_url)) as client:
+        yield client

@@ -1,0 +1,132 @@
+"""Real processes for end-to-end tests: ``escrow serve`` (as the Dockerfile starts it) and
+``escrow worker``, on a free port, stopped (or killed) by the test."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def dockerfile_command() -> list[str]:
+    """The CMD of the Dockerfile, so the tests start the service exactly as the image does."""
+    text = (ROOT / "Dockerfile").read_text()
+    match = re.search(r"^CMD\s+(\[.*\])\s*$", text, re.MULTILINE)
+    assert match, "the Dockerfile has no exec-form CMD"
+    command: list[str] = json.loads(match.group(1))
+    return command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _with_port(command: list[str], host: str, port: int) -> list[str]:
+    result = list(command)
+    for flag, value in (("--host", host), ("--port", str(port))):
+        if flag in result:
+            result[result.index(flag) + 1] = value
+        else:
+            result += [flag, value]
+    result[0] = str(BIN / result[0])  # the project's own console script
+    return result
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    base_url: str | None = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, as in a crash."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> Process:
+    log = log_path.open("wb")
+    popen = subprocess.Popen(  # noqa: S603 - our own console script
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+    )
+    return Process(popen, log_path)
+
+
+def wait_ready(process: Process, timeout: float = 30.0) -> None:
+    assert process.base_url is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{process.log()}")
+        try:
+            if httpx.get(f"{process.base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"the server was not ready in {timeout} s:\n{process.log()}")
+
+
+@contextmanager
+def serve(
+    env: dict[str, str], log_dir: Path, *, extra_args: tuple[str, ...] = ()
+) -> Iterator[Process]:
+    """``escrow serve`` as the Dockerfile runs it, on a free port; yields once it is ready."""
+    port = free_port()
+    command = _with_port(dockerfile_command(), "127.0.0.1", port) + list(extra_args)
+    process = _spawn(command, env, log_dir / f"serve-{port}.log")
+    process.base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(process)
+        yield process
+    finally:
+        process.stop()
+
+
+@contextmanager
+def worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Iterator[Process]:
+    """``escrow worker``; the caller stops or kills it."""
+    process = _spawn([str(BIN / "escrow"), "worker"], env, log_dir / f"{name}.log")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``escrow ARGS`` to completion."""
+    return subprocess.run(  # noqa: S603 - our own console script
+        [str(BIN / "escrow"), *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
