@@ -71,10 +71,10 @@ class Process:
 
 
 def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> Process:
-    log = log_path.open("wb")
-    popen = subprocess.Popen(  # noqa: S603 - our own console script
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-    )
+    with log_path.open("wb") as log:  # the child keeps its own descriptor
+        popen = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
     return Process(popen, log_path)
 
 
@@ -121,7 +121,7 @@ def worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Iterator
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run ``escrow ARGS`` to completion."""
-    return subprocess.run(  # noqa: S603 - our own console script
+    return subprocess.run(
         [str(BIN / "escrow"), *args],
         cwd=ROOT,
         env={**os.environ, **env},
