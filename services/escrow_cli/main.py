@@ -37,6 +37,7 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Do not run the worker in this process.")
     ] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (uvicorn workers).")] = 1,
 ) -> None:
     """Serve the HTTP API (with the worker inside unless --no-worker)."""
     import uvicorn
@@ -48,6 +49,7 @@ def serve(
         factory=True,
         host=host,
         port=port,
+        workers=workers,
         loop="uvloop",
         http="httptools",
         log_config=None,
