@@ -1,0 +1,128 @@
+"""Rebuild and feed speed over a seeded log of complete orders.
+
+Seeding goes straight through the store (each order's eight events in one append, many orders
+per transaction) so a 100k-event log takes seconds, not the minutes the API would.
+"""
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from escrow_core.domain import commands as c
+from escrow_core.domain.events import event_from_data, event_to_data
+from escrow_core.domain.order import decide, fold
+from escrow_core.domain.roles import Actor, Role
+from escrow_core.domain.terms import LineItem, PaymentMethod
+from escrow_core.ids import new_id
+from escrow_core.projections.rebuild import rebuild
+from escrow_core.store import LOG_START, Database, EventStore, NewEvent
+
+BUYER = Actor(role=Role.BUYER, party_id="pty_bench_buyer")
+SUPPLIER = Actor(role=Role.SUPPLIER, party_id="pty_bench_supplier")
+PAYMENTS = Actor(role=Role.PAYMENTS)
+ORDERS_PER_TRANSACTION = 250
+
+
+def order_events(now: datetime) -> list[NewEvent]:
+    """One order's whole life, as the service would record it (one command id per command)."""
+    commands: list[c.Command] = [
+        c.PlaceOrder(
+            actor=BUYER,
+            buyer_id=BUYER.party_id or "",
+            supplier_id=SUPPLIER.party_id or "",
+            supplier_trade_assurance=True,
+            currency="USD",
+            items=(LineItem(sku="LED", quantity=10, unit_price=12_500),),
+            incoterm="FOB",
+            quality_terms="AQL 2.5",
+            ship_by=date.today() + timedelta(days=30),
+            inspection_days=15,
+            fee_bps=250,
+        ),
+        c.AcceptOrder(actor=SUPPLIER),
+        c.RecordPayment(
+            actor=PAYMENTS, amount=125_000, method=PaymentMethod.CARD, provider_ref="p1"
+        ),
+        c.ShipOrder(actor=SUPPLIER, carrier="DHL", tracking_number="JD1"),
+        c.ReportDelivery(actor=SUPPLIER),
+        c.ConfirmReceipt(actor=BUYER),
+    ]
+    state = None
+    recorded: list[NewEvent] = []
+    for command in commands:
+        events = decide(state, command, now)
+        state = fold(events, state)
+        metadata: dict[str, Any] = {
+            "command": type(command).__name__,
+            "command_id": str(uuid.uuid4()),
+            "actor": command.actor.model_dump(mode="json"),
+        }
+        recorded += [NewEvent(uuid.uuid4(), e.type, event_to_data(e), metadata) for e in events]
+    return recorded
+
+
+async def seed(database: Database, store: EventStore, events_wanted: int) -> int:
+    now = datetime.now(UTC)
+    template = order_events(now)  # every order tells the same story; ids are made fresh
+    written = 0
+    while written < events_wanted:
+        async with database.transaction() as conn:
+            for _ in range(ORDERS_PER_TRANSACTION):
+                fresh = [NewEvent(uuid.uuid4(), e.type, e.data, e.metadata) for e in template]
+                await store.append(conn, new_id("ord"), 0, fresh, recorded_at=now)
+                written += len(fresh)
+    return written
+
+
+async def rebuild_speed(database: Database, store: EventStore) -> dict[str, float]:
+    started = time.perf_counter()
+    events = await rebuild(database, store)
+    elapsed = time.perf_counter() - started
+    return {"events": events, "seconds": round(elapsed, 2), "events_per_s": round(events / elapsed)}
+
+
+async def feed_speed(database: Database, store: EventStore, batch: int = 1000) -> dict[str, float]:
+    started = time.perf_counter()
+    count = 0
+    after = LOG_START
+    while True:
+        async with database.read() as conn:
+            page = await store.read_log(conn, after, limit=batch)
+        if not page:
+            break
+        for recorded in page:
+            event_from_data(recorded.type, recorded.data)
+        count += len(page)
+        after = page[-1].checkpoint
+    elapsed = time.perf_counter() - started
+    return {"events": count, "seconds": round(elapsed, 2), "events_per_s": round(count / elapsed)}
+
+
+async def measure(url: str, events_wanted: int = 100_000) -> dict[str, Any]:
+    database = Database.from_url(url)
+    store = EventStore()
+    try:
+        seeded_from = time.perf_counter()
+        written = await seed(database, store, events_wanted)
+        seeded = time.perf_counter() - seeded_from
+        return {
+            "seeded_events": written,
+            "seed_seconds": round(seeded, 1),
+            "rebuild": await rebuild_speed(database, store),
+            "feed": await feed_speed(database, store),
+        }
+    finally:
+        await database.dispose()
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(
+        json.dumps(
+            asyncio.run(measure(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 100_000))
+        )
+    )
