@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from escrow_core.domain import events as e
 from escrow_core.domain.order import allowed_actions
 from escrow_core.domain.roles import Actor
 from escrow_core.domain.terms import ExtendableDeadline
@@ -58,6 +59,8 @@ INSPECTION_USED_BY_BUYER: History = [
     *DELIVERED,
     *when(DELIVERED, extend(ExtendableDeadline.INSPECTION, 5), day(10)),
 ]
+
+WITHDRAWN: History = [*DISPUTED, e.DisputeWithdrawn(at=day(13))]  # never to be reopened
 
 CASES: list[tuple[str, History, datetime, Actor, list[str]]] = [
     ("placed", PLACED, day(3), BUYER, ["extend", "cancel", "message"]),
@@ -120,6 +123,7 @@ CASES: list[tuple[str, History, datetime, Actor, list[str]]] = [
         SUPPLIER,
         ["message", "make_offer", "accept_offer", "escalate"],
     ),
+    ("withdrawn", WITHDRAWN, day(14), BUYER, ["confirm_receipt", "extend", "message"]),
     ("escalated", ESCALATED, day(16), BUYER, ["message", "withdraw"]),
     ("escalated", ESCALATED, day(16), SUPPLIER, ["message"]),
     ("escalated", ESCALATED, day(16), MEDIATOR, ["message", "resolve"]),
