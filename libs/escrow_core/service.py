@@ -143,10 +143,13 @@ class EscrowService:
         *,
         from_stream: bool,
     ) -> CommandResult:
-        state = await order_view.load(conn, order_id)
-        if state is None and from_stream:
-            # A lost race on a new stream, or a projection being rebuilt: trust the log.
-            state = fold(decode(r) for r in await self.store.read_stream(conn, order_id))
+        snapshot = await order_view.load(conn, order_id)
+        state = snapshot
+        if snapshot is None or from_stream:
+            # The log is the truth. No row: a new order, or a projection being rebuilt or
+            # repaired. A retry: the race was lost, and a row behind the log (restored from
+            # a backup, say) would lose every attempt; this one rewrites it.
+            state = await self._fold_stream(conn, order_id)
         command = (
             command_or_builder
             if isinstance(command_or_builder, Command)
@@ -170,16 +173,20 @@ class EscrowService:
         )
         after = fold(events, state)
         assert after is not None
-        await order_view.save(conn, order_id, after, existed=state is not None)
+        await order_view.save(conn, order_id, after, existed=snapshot is not None)
         await party_balances.insert(conn, _balance_rows(order_id, after, events, recorded))
         return CommandResult(order_id, after, recorded, now)
+
+    async def _fold_stream(self, conn: AsyncConnection, order_id: str) -> OrderState | None:
+        return fold(decode(r) for r in await self.store.read_stream(conn, order_id))
 
     # --- queries --------------------------------------------------------------------------
     async def get_order(self, order_id: str, *, version: int | None = None) -> OrderState | None:
         """The order now, or as it stood at ``version``."""
         async with self.database.read() as conn:
             if version is None:
-                return await order_view.load(conn, order_id)
+                snapshot = await order_view.load(conn, order_id)
+                return snapshot if snapshot is not None else await self._fold_stream(conn, order_id)
             recorded = await self.store.read_stream(conn, order_id, up_to_version=version)
         if len(recorded) < version:
             return None

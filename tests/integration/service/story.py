@@ -1,0 +1,160 @@
+"""Orders built through the service, one command at a time, for the service and CLI tests.
+
+    cast = Cast.new()                         # a buyer and a supplier no other test uses
+    orders = Orders(service, cast)
+    order_id = await orders.up_to("delivered")  # placed, accepted, paid in two tranches ...
+    await orders.run(order_id, c.ConfirmReceipt(actor=cast.buyer))
+
+The order: 10 x USD 100.00 + USD 250.00 shipping = 125_000 cents, paid 50_000 + 75_000, a
+10-day inspection window and a 2.5% fee (250 bps: 3_125 on the whole total).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from escrow_core.domain import commands as c
+from escrow_core.domain.order import OrderState, fold
+from escrow_core.domain.roles import Actor, Role
+from escrow_core.domain.terms import DisputeReason, LineItem, PaymentMethod
+from escrow_core.service import CommandResult, EscrowService, decode
+from escrow_core.store import Database, schema
+
+TOTAL = 125_000
+DEPOSIT = 50_000
+BALANCE = TOTAL - DEPOSIT
+FEE_BPS = 250
+INSPECTION_DAYS = 10
+PAYMENTS = Actor(role=Role.PAYMENTS)
+MEDIATOR = Actor(role=Role.MEDIATOR)
+
+
+@dataclass(frozen=True)
+class Cast:
+    buyer: Actor
+    supplier: Actor
+
+    @classmethod
+    def new(cls) -> "Cast":
+        tag = uuid.uuid4().hex[:12]
+        return cls(
+            buyer=Actor(role=Role.BUYER, party_id=f"pty_buyer_{tag}"),
+            supplier=Actor(role=Role.SUPPLIER, party_id=f"pty_supplier_{tag}"),
+        )
+
+    @property
+    def buyer_id(self) -> str:
+        assert self.buyer.party_id
+        return self.buyer.party_id
+
+    @property
+    def supplier_id(self) -> str:
+        assert self.supplier.party_id
+        return self.supplier.party_id
+
+
+def place_order(cast: Cast, **changes: Any) -> c.PlaceOrder:
+    fields: dict[str, Any] = {
+        "actor": cast.buyer,
+        "buyer_id": cast.buyer_id,
+        "supplier_id": cast.supplier_id,
+        "supplier_trade_assurance": True,
+        "currency": "USD",
+        "items": (
+            LineItem(sku="VALVE-20", description="brass valve", quantity=10, unit_price=10_000),
+        ),
+        "shipping_fee": 25_000,
+        "incoterm": "FOB",
+        "quality_terms": "brass CW617N, pressure-tested to 16 bar",
+        # Far enough ahead that a sandbox clock moved on by weeks still finds it in the future.
+        "ship_by": date.today() + timedelta(days=60),
+        "inspection_days": INSPECTION_DAYS,
+        "fee_bps": FEE_BPS,
+    }
+    return c.PlaceOrder(**{**fields, **changes})
+
+
+def pay(amount: int, ref: str) -> c.RecordPayment:
+    return c.RecordPayment(
+        actor=PAYMENTS, amount=amount, method=PaymentMethod.BANK_TRANSFER, provider_ref=ref
+    )
+
+
+def open_dispute(cast: Cast, refund: int) -> c.OpenDispute:
+    return c.OpenDispute(
+        actor=cast.buyer,
+        reason=DisputeReason.QUALITY,
+        description="valves leak at 10 bar",
+        requested_refund=refund,
+    )
+
+
+def main_line(cast: Cast) -> list[tuple[str, c.Command]]:
+    """(status after, command) from placed to delivered."""
+    return [
+        ("accepted", c.AcceptOrder(actor=cast.supplier)),
+        ("partially_paid", pay(DEPOSIT, "pay_deposit")),
+        ("held", pay(BALANCE, "pay_balance")),
+        ("shipped", c.ShipOrder(actor=cast.supplier, carrier="Maersk", tracking_number="MAEU1")),
+        ("delivered", c.ReportDelivery(actor=cast.supplier)),
+    ]
+
+
+@dataclass
+class Orders:
+    service: EscrowService
+    cast: Cast
+
+    async def place(self, **changes: Any) -> str:
+        return (await self.service.place_order(place_order(self.cast, **changes))).order_id
+
+    async def run(self, order_id: str, *commands: c.Command) -> CommandResult:
+        results = [await self.service.execute(order_id, command) for command in commands]
+        return results[-1]
+
+    async def up_to(self, status: str, **changes: Any) -> str:
+        """A new order taken along the main line until it is ``status``."""
+        order_id = await self.place(**changes)
+        if status == "placed":
+            return order_id
+        for reached, command in main_line(self.cast):
+            result = await self.service.execute(order_id, command)
+            assert result.state.status == reached, result.state.status
+            if reached == status:
+                return order_id
+        raise ValueError(f"{status} is not on the main line")
+
+
+# --- reading what the database holds -----------------------------------------------------
+async def view_row(database: Database, order_id: str) -> dict[str, Any] | None:
+    async with database.read() as conn:
+        query = sa.select(schema.order_view).where(schema.order_view.c.order_id == order_id)
+        row = (await conn.execute(query)).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
+async def balance_rows(database: Database, order_id: str) -> list[dict[str, Any]]:
+    """The order's ledger rows, without the surrogate id, in log order."""
+    t = schema.party_balances
+    async with database.read() as conn:
+        query = sa.select(t).where(t.c.order_id == order_id).order_by(t.c.position, t.c.party_id)
+        rows = await conn.execute(query)
+    return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]
+
+
+async def folded(service: EscrowService, order_id: str) -> OrderState:
+    """The order folded from its stream, ignoring every projection."""
+    state = fold(decode(r) for r in await service.order_events(order_id))
+    assert state is not None
+    return state
+
+
+async def event_types(service: EscrowService, order_id: str) -> list[str]:
+    return [r.type for r in await service.order_events(order_id)]
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
