@@ -13,7 +13,7 @@ from escrow_core.domain.errors import (
     NotPermitted,
     OrderNotFound,
 )
-from escrow_core.domain.order import Amounts, Shipment, Status
+from escrow_core.domain.order import Amounts, Shipment, Status, evolve, fold
 from escrow_core.domain.roles import SYSTEM, Actor
 
 from .scenario import (
@@ -198,3 +198,11 @@ def test_every_event_moves_the_version_on_by_one() -> None:
         shipped_at=SHIPPED_AT,
         delivered_at=DELIVERED_AT,
     )
+
+
+def test_a_stream_must_start_with_order_placed_and_have_only_one() -> None:
+    with pytest.raises(ValueError, match=r"before order\.placed"):
+        evolve(None, e.OrderAccepted(at=day(1)))
+    with pytest.raises(ValueError, match="existing order"):
+        evolve(state_of(PLACED), PLACED[0])
+    assert fold([]) is None

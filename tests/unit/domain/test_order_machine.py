@@ -526,8 +526,9 @@ class OrderMachine(RuleBasedStateMachine):
         status = self.order.status
         if status is Status.PLACED:
             assert DeadlineKind.ACCEPT_BY in kinds
-        if status is Status.ACCEPTED:
-            assert DeadlineKind.PAY_BY in kinds
+        first_tranche = self.order.terms.payment_schedule[0].amount
+        if status in (Status.ACCEPTED, Status.PARTIALLY_PAID):
+            assert (DeadlineKind.PAY_BY in kinds) == (self.order.amounts.paid < first_tranche)
         if status is Status.SHIPPED:
             assert kinds == {DeadlineKind.AUTO_COMPLETE_AT}
         if status is Status.DELIVERED:
