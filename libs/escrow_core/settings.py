@@ -27,7 +27,18 @@ class Settings(BaseSettings):
     undelivered_complete_days: int = Field(default=60, ge=1)
     webhook_allow_private: bool = False
     # Seconds before each attempt, comma-separated or a JSON list: "0,5,300".
-    webhook_retry_schedule: Annotated[tuple[int, ...], NoDecode] = DEFAULT_RETRY_SCHEDULE
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_RETRY_SCHEDULE
+    # Webhook delivery (DESIGN section 5); shortened by tests, the defaults are the contract.
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    # How long a claimed delivery stays reserved for its sender: above the timeout, so a live
+    # sender is never overtaken; a crashed sender's deliveries are taken over after it.
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    # An endpoint failing without a success for this long is disabled (5 days).
+    webhook_disable_after_seconds: float = Field(default=5 * 86_400, gt=0)
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    # How often the worker polls the log, the deliveries and the timers when idle.
+    worker_poll_seconds: float = Field(default=0.2, gt=0, le=5)
     log_level: str = "INFO"
     # `escrow serve` runs the worker inside the server process unless --no-worker.
     embedded_worker: bool = True
@@ -36,7 +47,14 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(int(part) for part in value.strip("[] ").split(",") if part.strip())
+            return tuple(float(part) for part in value.strip("[] ").split(",") if part.strip())
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_is_sane(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(delay < 0 for delay in value):
+            raise ValueError("the retry schedule needs at least one delay, none negative")
         return value
 
     @property

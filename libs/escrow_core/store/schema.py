@@ -135,3 +135,92 @@ idempotency_keys = sa.Table(
     sa.CheckConstraint("status IN ('in_flight', 'done')", name="idempotency_keys_status_check"),
     sa.Index("idempotency_keys_expires_idx", "expires_at"),
 )
+
+# --- webhooks (migration 0003) --------------------------------------------------------------
+
+WEBHOOK_DELIVERY_KEY = "webhook_deliveries_endpoint_event_key"
+_PENDING = sa.text("status = 'pending'")
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("owner_party_id", sa.Text, sa.ForeignKey("parties.id"), nullable=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_types", JSONDocument, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("previous_secret", sa.Text, nullable=True),
+    sa.Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    sa.Column("failing_since", UTCDateTime, nullable=True),
+    sa.Column("created_by", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+    sa.Index("webhook_endpoints_owner_idx", "owner_party_id", "id"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    # A plain serial key (no IDENTITY): delivery and attempt rows are never deleted.
+    sa.Column("id", BigKey, primary_key=True),
+    sa.Column("endpoint_id", sa.Text, sa.ForeignKey("webhook_endpoints.id"), nullable=False),
+    sa.Column("event_id", UUIDText, nullable=False),
+    sa.Column("event_position", sa.BigInteger, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("stream_id", sa.Text, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("locked_until", UTCDateTime, nullable=True),
+    sa.Column("lease_token", sa.Text, nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(
+        "status IN ('pending', 'succeeded', 'failed')", name="webhook_deliveries_status_check"
+    ),
+    sa.UniqueConstraint("endpoint_id", "event_id", name=WEBHOOK_DELIVERY_KEY),
+    sa.Index(
+        "webhook_deliveries_due_idx",
+        "next_attempt_at",
+        postgresql_where=_PENDING,
+        sqlite_where=_PENDING,
+    ),
+    sa.Index(
+        "webhook_deliveries_order_idx",
+        "endpoint_id",
+        "stream_id",
+        "sequence",
+        postgresql_where=_PENDING,
+        sqlite_where=_PENDING,
+    ),
+    sa.Index("webhook_deliveries_endpoint_idx", "endpoint_id", "id"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", BigKey, primary_key=True),
+    sa.Column("delivery_id", sa.BigInteger, sa.ForeignKey("webhook_deliveries.id"), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("response_body", sa.Text, nullable=True),
+    sa.Column("worker", sa.Text, nullable=True),
+    sa.Index("webhook_attempts_delivery_idx", "delivery_id", "id"),
+)
+
+webhook_dispatch_checkpoint = sa.Table(
+    "webhook_dispatch_checkpoint",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("transaction_id", sa.BigInteger, nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,183 @@
+"""Deliveries as the API shows them (with their attempts), and replay.
+
+Replay re-enqueues an endpoint's matching events from a position or a time: a delivery that
+exists is reset to pending with a fresh schedule (its attempts so far stay in the history), a
+missing one is created. The subscriber sees the same ``webhook-id`` as before, so a replay
+deduplicates like any retry.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from escrow_core.store import EventStore, RecordedEvent
+from escrow_core.store.schema import events, webhook_attempts, webhook_deliveries
+from escrow_core.webhooks.dispatcher import delivery_rows
+from escrow_core.webhooks.endpoints import Endpoint
+from escrow_core.webhooks.matching import audiences
+
+#: A replay enqueues at most this many deliveries; ask again from ``next_position`` for more.
+REPLAY_LIMIT = 10_000
+REPLAY_BATCH = 500
+
+_d = webhook_deliveries.c
+_a = webhook_attempts.c
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    enqueued: int
+    scanned_to: int | None  # the last position looked at
+    has_more: bool
+
+
+async def list_page(
+    conn: AsyncConnection,
+    endpoint_id: str,
+    *,
+    limit: int,
+    before: int | None,
+    status: str | None,
+) -> list[dict[str, Any]]:
+    """An endpoint's deliveries, newest first, each with its attempts (oldest first)."""
+    query = sa.select(webhook_deliveries).where(_d.endpoint_id == endpoint_id)
+    if status is not None:
+        query = query.where(_d.status == status)
+    if before is not None:
+        query = query.where(_d.id < before)
+    rows = (await conn.execute(query.order_by(_d.id.desc()).limit(limit))).all()
+    attempts: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    if rows:
+        found = await conn.execute(
+            sa.select(webhook_attempts)
+            .where(_a.delivery_id.in_(list(attempts)))
+            .order_by(_a.delivery_id, _a.id)
+        )
+        for attempt in found:
+            attempts[attempt.delivery_id].append(
+                {
+                    "attempt": attempt.attempt,
+                    "started_at": attempt.started_at,
+                    "status_code": attempt.status_code,
+                    "latency_ms": attempt.latency_ms,
+                    "error": attempt.error,
+                    "response_body": attempt.response_body,
+                }
+            )
+    return [
+        {
+            "id": row.id,
+            "event_id": f"evt_{row.event_id.hex}",
+            "event_type": row.event_type,
+            "order_id": row.stream_id if row.stream_id.startswith("ord_") else None,
+            "sequence": row.sequence,
+            "position": row.event_position,
+            "status": row.status,
+            "attempt_count": row.attempts,
+            "next_attempt_at": row.next_attempt_at if row.status == "pending" else None,
+            "last_status_code": row.last_status_code,
+            "last_error": row.last_error,
+            "created_at": row.created_at,
+            "completed_at": row.completed_at,
+            "attempts": attempts[row.id],
+        }
+        for row in rows
+    ]
+
+
+async def replay(
+    conn: AsyncConnection,
+    store: EventStore,
+    endpoint: Endpoint,
+    *,
+    since_position: int | None = None,
+    since: datetime | None = None,
+) -> Replayed:
+    """Re-enqueue ``endpoint``'s matching events from ``since_position`` or ``since`` on."""
+    if (since_position is None) == (since is None):
+        raise ValueError("replay from a position or from a time, exactly one")
+    wall_now = datetime.now(UTC)
+    after = (since_position - 1) if since_position is not None else await _position_at(conn, since)
+    enqueued = 0
+    last: int | None = None
+    while enqueued < REPLAY_LIMIT:
+        batch = await _events_after(conn, store, after, REPLAY_BATCH)
+        if not batch:
+            return Replayed(enqueued, last, has_more=False)
+        found = await audiences(conn, batch)
+        rows = delivery_rows(batch, [endpoint], found, first_attempt_at=wall_now, replay=True)
+        rows = rows[: REPLAY_LIMIT - enqueued]
+        if rows:
+            await conn.execute(_upsert(conn.dialect.name), rows)
+            enqueued += len(rows)
+        # Stop at the last event whose delivery is enqueued when the limit cut the batch.
+        last = batch[-1].position if enqueued < REPLAY_LIMIT else rows[-1]["event_position"]
+        after = last
+    return Replayed(enqueued, last, has_more=True)
+
+
+async def _position_at(conn: AsyncConnection, since: datetime | None) -> int:
+    """The position just before the first event recorded at or after ``since``."""
+    query = sa.select(sa.func.min(events.c.position)).where(events.c.recorded_at >= since)
+    first = (await conn.execute(query)).scalar_one_or_none()
+    if first is None:
+        head = (await conn.execute(sa.select(sa.func.max(events.c.position)))).scalar_one()
+        return int(head or 0)
+    return int(first) - 1
+
+
+_EVENT_COLUMNS = [
+    events.c[name]
+    for name in (
+        "position", "stream_id", "version", "event_id", "type", "schema_version", "data",
+        "metadata", "recorded_at",
+    )
+]  # fmt: skip
+
+
+async def _events_after(
+    conn: AsyncConnection, store: EventStore, position: int, limit: int
+) -> list[RecordedEvent]:
+    """Committed events by position (a replay looks back; the dispatcher handles what is new)."""
+    c = events.c
+    query = (
+        sa.select(*_EVENT_COLUMNS).where(c.position > position).order_by(c.position).limit(limit)
+    )
+    found = []
+    for row in await conn.execute(query):
+        schema_version, data = store.upcasters.upcast(row.type, row.schema_version, row.data)
+        found.append(
+            RecordedEvent(
+                position=int(row.position),
+                stream_id=row.stream_id,
+                version=int(row.version),
+                event_id=row.event_id,
+                type=row.type,
+                schema_version=schema_version,
+                data=data,
+                metadata=row.metadata,
+                recorded_at=row.recorded_at,
+                transaction_id=0,
+            )
+        )
+    return found
+
+
+def _upsert(dialect: str) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    insert = module.insert(webhook_deliveries)
+    return insert.on_conflict_do_update(
+        index_elements=["endpoint_id", "event_id"],
+        set_={
+            "status": "pending",
+            "next_attempt_at": insert.excluded.next_attempt_at,
+            "locked_until": None,
+            "lease_token": None,
+            "completed_at": None,
+            "attempts": 0,
+        },
+    )

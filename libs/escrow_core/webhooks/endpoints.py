@@ -1,0 +1,243 @@
+"""Webhook endpoints: who owns them, where they point, what they subscribe to, their secrets.
+
+An endpoint belongs to a party (buyer, supplier or agent) or, with no owner, to the operators
+(an admin's endpoint may receive every event). Secrets are kept as given (they sign, so they
+cannot be hashed); the previous secret keeps signing for ``ROTATION_OVERLAP`` after a rotation.
+Deleting an endpoint keeps its row and history (``deleted_at``); it is then gone from the API.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from escrow_core.domain.events import EVENT_TYPES
+from escrow_core.ids import new_id
+from escrow_core.store import EventStore, NewEvent
+from escrow_core.store.schema import webhook_endpoints
+from escrow_core.webhooks.signing import new_secret
+
+ROTATION_OVERLAP = timedelta(hours=24)
+ALL_EVENTS = "*"
+ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+#: What ``event_types`` may name: every order event, the endpoint's own, or ``*``.
+SUBSCRIBABLE = frozenset({*EVENT_TYPES, ENDPOINT_DISABLED})
+
+_c = webhook_endpoints.c
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    owner_party_id: str | None
+    url: str
+    event_types: tuple[str, ...]
+    enabled: bool
+    disabled_reason: str | None
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    failing_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return ALL_EVENTS in self.event_types or event_type in self.event_types
+
+    def signing_secrets(self, wall_now: datetime) -> list[str]:
+        """The secrets to sign with now: the current one, and the previous during rotation."""
+        expires = self.previous_secret_expires_at
+        if self.previous_secret and expires is not None and wall_now < expires:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+
+def normalise_event_types(event_types: Sequence[str] | None) -> tuple[str, ...]:
+    """Omitted, empty or containing ``*``: all events. Duplicates dropped, order kept."""
+    if not event_types or ALL_EVENTS in event_types:
+        return (ALL_EVENTS,)
+    return tuple(dict.fromkeys(event_types))
+
+
+def _endpoint(row: Any) -> Endpoint:
+    return Endpoint(
+        id=row.id,
+        owner_party_id=row.owner_party_id,
+        url=row.url,
+        event_types=tuple(row.event_types),
+        enabled=bool(row.enabled),
+        disabled_reason=row.disabled_reason,
+        secret=row.secret,
+        previous_secret=row.previous_secret,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        failing_since=row.failing_since,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    owner_party_id: str | None,
+    url: str,
+    event_types: Sequence[str] | None,
+    created_by: str | None,
+    now: datetime,
+) -> Endpoint:
+    endpoint_id = new_id("whe")
+    await conn.execute(
+        webhook_endpoints.insert().values(
+            id=endpoint_id,
+            owner_party_id=owner_party_id,
+            url=url,
+            event_types=list(normalise_event_types(event_types)),
+            enabled=True,
+            secret=new_secret(),
+            created_by=created_by,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    found = await get(conn, endpoint_id)
+    assert found is not None
+    return found
+
+
+async def get(conn: AsyncConnection, endpoint_id: str) -> Endpoint | None:
+    query = sa.select(webhook_endpoints).where(_c.id == endpoint_id, _c.deleted_at.is_(None))
+    row = (await conn.execute(query)).first()
+    return None if row is None else _endpoint(row)
+
+
+async def list_page(
+    conn: AsyncConnection, *, owners: frozenset[str] | None, limit: int, after: str | None
+) -> list[Endpoint]:
+    """Endpoints by id; ``owners`` limits them to those parties' (None: every endpoint)."""
+    query = sa.select(webhook_endpoints).where(_c.deleted_at.is_(None)).order_by(_c.id)
+    if owners is not None:
+        query = query.where(_c.owner_party_id.in_(owners))
+    if after is not None:
+        query = query.where(_c.id > after)
+    return [_endpoint(row) for row in await conn.execute(query.limit(limit))]
+
+
+async def active(conn: AsyncConnection) -> list[Endpoint]:
+    """Every enabled endpoint: the ones new events are dispatched to."""
+    query = sa.select(webhook_endpoints).where(_c.deleted_at.is_(None), _c.enabled.is_(True))
+    return [_endpoint(row) for row in await conn.execute(query)]
+
+
+async def update(
+    conn: AsyncConnection,
+    endpoint_id: str,
+    *,
+    now: datetime,
+    url: str | None = None,
+    event_types: Sequence[str] | None = None,
+    enabled: bool | None = None,
+) -> Endpoint | None:
+    values: dict[str, Any] = {"updated_at": now}
+    if url is not None:
+        values["url"] = url
+    if event_types is not None:
+        values["event_types"] = list(normalise_event_types(event_types))
+    if enabled is True:
+        # Re-enabled: the failure streak starts over.
+        values.update(enabled=True, disabled_reason=None, failing_since=None)
+    elif enabled is False:
+        values.update(enabled=False, disabled_reason="disabled through the API")
+    await conn.execute(
+        webhook_endpoints.update()
+        .where(_c.id == endpoint_id, _c.deleted_at.is_(None))
+        .values(values)
+    )
+    return await get(conn, endpoint_id)
+
+
+async def delete(conn: AsyncConnection, endpoint_id: str, now: datetime) -> None:
+    await conn.execute(
+        webhook_endpoints.update()
+        .where(_c.id == endpoint_id, _c.deleted_at.is_(None))
+        .values(deleted_at=now, enabled=False, updated_at=now)
+    )
+
+
+async def rotate_secret(
+    conn: AsyncConnection, endpoint_id: str, *, now: datetime, wall_now: datetime
+) -> Endpoint | None:
+    """A new secret; the old one keeps signing for 24 h of the wall clock."""
+    await conn.execute(
+        webhook_endpoints.update()
+        .where(_c.id == endpoint_id, _c.deleted_at.is_(None))
+        .values(
+            previous_secret=_c.secret,
+            previous_secret_expires_at=wall_now + ROTATION_OVERLAP,
+            secret=new_secret(),
+            updated_at=now,
+        )
+    )
+    return await get(conn, endpoint_id)
+
+
+async def record_success(conn: AsyncConnection, endpoint_id: str) -> None:
+    """A delivery got through: the failure streak ends."""
+    # The WHERE keeps a busy endpoint's row unwritten (and unlocked) in the normal case.
+    await conn.execute(
+        webhook_endpoints.update()
+        .where(_c.id == endpoint_id, _c.failing_since.is_not(None))
+        .values(failing_since=None)
+    )
+
+
+async def record_failure(conn: AsyncConnection, endpoint_id: str, wall_now: datetime) -> datetime:
+    """A delivery attempt failed: start the failure streak if none runs; returns its start."""
+    await conn.execute(
+        webhook_endpoints.update()
+        .where(_c.id == endpoint_id, _c.failing_since.is_(None))
+        .values(failing_since=wall_now)
+    )
+    query = sa.select(_c.failing_since).where(_c.id == endpoint_id)
+    since = (await conn.execute(query)).scalar_one_or_none()
+    return since or wall_now
+
+
+async def disable(
+    conn: AsyncConnection,
+    store: EventStore,
+    endpoint_id: str,
+    *,
+    reason: str,
+    now: datetime,
+    metadata: dict[str, Any],
+) -> bool:
+    """Disable the endpoint and append ``webhook_endpoint.disabled`` to the log (the feed):
+    never silently. False if it was already disabled (then nothing is appended)."""
+    result = await conn.execute(
+        webhook_endpoints.update()
+        .where(_c.id == endpoint_id, _c.enabled.is_(True), _c.deleted_at.is_(None))
+        .values(enabled=False, disabled_reason=reason, updated_at=now)
+    )
+    if result.rowcount != 1:
+        return False
+    row = (await conn.execute(sa.select(webhook_endpoints).where(_c.id == endpoint_id))).one()
+    version = await store.stream_version(conn, endpoint_id)
+    data = {
+        "at": now.isoformat().replace("+00:00", "Z"),
+        "endpoint_id": endpoint_id,
+        "owner_party_id": row.owner_party_id,
+        "url": row.url,
+        "reason": reason,
+    }
+    await store.append(
+        conn,
+        endpoint_id,
+        version,
+        [NewEvent(uuid.uuid4(), ENDPOINT_DISABLED, data, metadata)],
+        recorded_at=now,
+    )
+    return True

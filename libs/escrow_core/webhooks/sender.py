@@ -1,0 +1,345 @@
+"""The sender: claims due deliveries, posts them, and records what happened.
+
+Claiming is one short transaction: ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
+LOCKED) RETURNING``, which stamps each row with a lease (``locked_until``, ``lease_token``).
+On PostgreSQL concurrent senders skip each other's rows; on SQLite the claim runs under the
+single writer lock (BEGIN IMMEDIATE), which is the same thing there. The POST happens after
+that transaction has committed, with no transaction or lock held; the outcome is recorded in
+another short transaction, guarded by the lease token. A sender that dies mid-POST leaves its
+lease to expire, and the delivery is then taken by another: at least once, never lost.
+
+Ordering: a delivery is claimable only while no earlier event of the same order for the same
+endpoint is still pending (in flight or waiting to retry), so one order's events reach one
+endpoint in ``sequence`` order; a delivery that finally failed no longer holds the next back.
+"""
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from escrow_core.clock import Clock
+from escrow_core.store import Database, EventStore
+from escrow_core.store.schema import events, webhook_attempts, webhook_deliveries, webhook_endpoints
+from escrow_core.webhooks import endpoints as endpoint_store
+from escrow_core.webhooks import payload
+from escrow_core.webhooks.schedule import next_delay, parse_retry_after
+from escrow_core.webhooks.signing import signed_headers
+from escrow_core.webhooks.ssrf import BlockedAddress
+
+RESPONSE_SNIPPET_BYTES = 2048
+GONE = 410
+SYSTEM_METADATA = {"principal": {"role": "system", "worker": "webhooks"}}
+log = logging.getLogger("escrow.webhooks")
+
+_d = webhook_deliveries.c
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSettings:
+    schedule: tuple[float, ...]
+    lease_seconds: float
+    total_timeout: float
+    disable_after_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery this sender holds the lease on, with everything needed to post it."""
+
+    delivery_id: int
+    lease_token: str
+    attempt: int  # the number of this attempt, from 1
+    endpoint_id: str
+    url: str
+    secrets: tuple[str, ...]
+    message_id: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    delivery_id: int
+    attempt: int
+    status_code: int | None
+    error: str | None
+    latency_ms: int
+    state: str  # the delivery's status afterwards: succeeded, pending (to retry) or failed
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "succeeded"
+
+
+def _claim_statement(postgresql: bool, limit: int, now: datetime) -> Any:
+    d = webhook_deliveries.alias("d")
+    earlier = webhook_deliveries.alias("earlier")
+    e = webhook_endpoints
+    blocked = (
+        sa.select(sa.literal(1))
+        .where(
+            earlier.c.endpoint_id == d.c.endpoint_id,
+            earlier.c.stream_id == d.c.stream_id,
+            earlier.c.status == "pending",
+            earlier.c.sequence < d.c.sequence,
+        )
+        .exists()
+    )
+    due = (
+        sa.select(d.c.id)
+        .join(e, e.c.id == d.c.endpoint_id)
+        .where(
+            d.c.status == "pending",
+            d.c.next_attempt_at <= now,
+            sa.or_(d.c.locked_until.is_(None), d.c.locked_until < now),
+            e.c.enabled.is_(True),
+            e.c.deleted_at.is_(None),
+            ~blocked,
+        )
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(limit)
+    )
+    if postgresql:
+        due = due.with_for_update(skip_locked=True, of=d)
+    return due
+
+
+class Sender:
+    """Claims, posts and records deliveries for one worker process."""
+
+    def __init__(
+        self,
+        database: Database,
+        store: EventStore,
+        clock: Clock,
+        settings: SenderSettings,
+        client: httpx.AsyncClient,
+        *,
+        worker: str,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.database = database
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.client = client
+        self.worker = worker
+        self.rng = rng or random.Random()  # jitter, not a secret
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries (committed before this returns)."""
+        if limit < 1:
+            return []
+        token = secrets.token_hex(16)
+        async with self.database.transaction() as conn:
+            wall_now = datetime.now(UTC)
+            due = _claim_statement(conn.dialect.name == "postgresql", limit, wall_now)
+            claimed = await conn.execute(
+                webhook_deliveries.update()
+                .where(_d.id.in_(due))
+                .values(
+                    locked_until=wall_now + timedelta(seconds=self.settings.lease_seconds),
+                    lease_token=token,
+                )
+                .returning(_d.id, _d.endpoint_id, _d.event_id, _d.attempts)
+            )
+            rows = claimed.all()
+            if not rows:
+                return []
+            return await self._prepare(conn, rows, token, wall_now)
+
+    async def _prepare(
+        self, conn: AsyncConnection, rows: Sequence[Any], token: str, wall_now: datetime
+    ) -> list[Claimed]:
+        endpoint_ids = {row.endpoint_id for row in rows}
+        found = [await endpoint_store.get(conn, endpoint_id) for endpoint_id in endpoint_ids]
+        by_id = {endpoint.id: endpoint for endpoint in found if endpoint is not None}
+        event_rows = await conn.execute(
+            sa.select(
+                events.c.event_id,
+                events.c.type,
+                events.c.schema_version,
+                events.c.data,
+                events.c.stream_id,
+                events.c.version,
+                events.c.position,
+                events.c.recorded_at,
+            ).where(events.c.event_id.in_([row.event_id for row in rows]))
+        )
+        bodies = {}
+        for event in event_rows:
+            _, data = self.store.upcasters.upcast(event.type, event.schema_version, event.data)
+            doc = payload.document(
+                event_uuid=event.event_id,
+                type_=event.type,
+                stream_id=event.stream_id,
+                sequence=event.version,
+                position=event.position,
+                data=data,
+                recorded_at=event.recorded_at,
+            )
+            bodies[event.event_id] = payload.encode(doc)
+        return [
+            Claimed(
+                delivery_id=row.id,
+                lease_token=token,
+                attempt=row.attempts + 1,
+                endpoint_id=row.endpoint_id,
+                url=by_id[row.endpoint_id].url,
+                secrets=tuple(by_id[row.endpoint_id].signing_secrets(wall_now)),
+                message_id=payload.event_id(row.event_id),
+                body=bodies[row.event_id],
+            )
+            for row in rows
+        ]
+
+    async def release(self, claimed: Sequence[Claimed]) -> None:
+        """Give leases back unposted (a clean shutdown), so no one waits for them to expire."""
+        for item in claimed:
+            async with self.database.transaction() as conn:
+                await conn.execute(
+                    webhook_deliveries.update()
+                    .where(_d.id == item.delivery_id, _d.lease_token == item.lease_token)
+                    .values(locked_until=None, lease_token=None)
+                )
+
+    async def deliver(self, claimed: Claimed) -> Outcome:
+        """POST one claimed delivery (no transaction open) and record the attempt."""
+        wall_now = datetime.now(UTC)
+        headers = signed_headers(
+            claimed.message_id, int(wall_now.timestamp()), claimed.body, claimed.secrets
+        )
+        headers["content-type"] = "application/json"
+        status_code: int | None = None
+        error: str | None = None
+        snippet: str | None = None
+        retry_after: float | None = None
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.total_timeout):
+                async with self.client.stream(
+                    "POST", claimed.url, content=claimed.body, headers=headers
+                ) as response:
+                    status_code = response.status_code
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    snippet = await _read_snippet(response)
+        except BlockedAddress as blocked:
+            error = f"refused by the SSRF guard: {blocked}"
+        except TimeoutError:
+            error = f"timed out after {self.settings.total_timeout:g} s"
+        except (httpx.HTTPError, OSError) as failure:
+            error = f"{type(failure).__name__}: {failure}"[:500]
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        return await self._record(
+            claimed, wall_now, status_code, error, snippet, latency_ms, retry_after
+        )
+
+    async def _record(
+        self,
+        claimed: Claimed,
+        started_at: datetime,
+        status_code: int | None,
+        error: str | None,
+        snippet: str | None,
+        latency_ms: int,
+        retry_after: float | None,
+    ) -> Outcome:
+        succeeded = status_code is not None and 200 <= status_code < 300
+        if status_code is not None and not succeeded and error is None:
+            error = f"HTTP {status_code}"
+        wall_now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "attempts": claimed.attempt,
+            "locked_until": None,
+            "lease_token": None,
+            "last_status_code": status_code,
+            "last_error": error,
+        }
+        async with self.database.transaction() as conn:
+            await conn.execute(
+                webhook_attempts.insert().values(
+                    delivery_id=claimed.delivery_id,
+                    attempt=claimed.attempt,
+                    started_at=started_at,
+                    latency_ms=latency_ms,
+                    status_code=status_code,
+                    error=error,
+                    response_body=snippet,
+                    worker=self.worker,
+                )
+            )
+            if succeeded:
+                state = "succeeded"
+                values.update(status=state, completed_at=wall_now)
+                await endpoint_store.record_success(conn, claimed.endpoint_id)
+            else:
+                delay = next_delay(
+                    self.settings.schedule, claimed.attempt, retry_after=retry_after, rng=self.rng
+                )
+                if delay is None or status_code == GONE:
+                    state = "failed"
+                    values.update(status=state, completed_at=wall_now)
+                else:
+                    state = "pending"
+                    values["next_attempt_at"] = wall_now + timedelta(seconds=delay)
+                await self._note_failure(conn, claimed.endpoint_id, status_code, wall_now)
+            await conn.execute(
+                webhook_deliveries.update()
+                .where(_d.id == claimed.delivery_id, _d.lease_token == claimed.lease_token)
+                .values(values)
+            )
+        log.info(
+            "webhook attempt",
+            extra={
+                "delivery_id": claimed.delivery_id,
+                "endpoint_id": claimed.endpoint_id,
+                "webhook_id": claimed.message_id,
+                "attempt": claimed.attempt,
+                "status_code": status_code,
+                "latency_ms": latency_ms,
+                "outcome": state,
+            },
+        )
+        return Outcome(claimed.delivery_id, claimed.attempt, status_code, error, latency_ms, state)
+
+    async def _note_failure(
+        self, conn: AsyncConnection, endpoint_id: str, status_code: int | None, wall_now: datetime
+    ) -> None:
+        """Count the failure against the endpoint; disable it on 410 or 5 days of failing."""
+        failing_since = await endpoint_store.record_failure(conn, endpoint_id, wall_now)
+        reason = None
+        if status_code == GONE:
+            reason = "the endpoint answered 410 Gone"
+        elif (wall_now - failing_since).total_seconds() >= self.settings.disable_after_seconds:
+            since = failing_since.isoformat().replace("+00:00", "Z")
+            reason = f"every delivery has failed since {since}"
+        if reason is None:
+            return
+        if await endpoint_store.disable(
+            conn,
+            self.store,
+            endpoint_id,
+            reason=reason,
+            now=await self.clock.now(conn),
+            metadata={**SYSTEM_METADATA, "worker": self.worker},
+        ):
+            log.warning("webhook endpoint disabled", extra={"endpoint_id": endpoint_id})
+
+
+async def _read_snippet(response: httpx.Response) -> str:
+    """The first 2 KB of the response body, as text; the rest is never read."""
+    received = b""
+    async for chunk in response.aiter_raw():
+        received += chunk
+        if len(received) >= RESPONSE_SNIPPET_BYTES:
+            break
+    return received[:RESPONSE_SNIPPET_BYTES].decode("utf-8", errors="replace")
