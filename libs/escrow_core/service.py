@@ -7,6 +7,9 @@ A concurrent writer turns the append into ``ConcurrencyError``; the command is t
 re-decided, a bounded number of times, so the domain rule and not the race decides the outcome.
 """
 
+import asyncio
+import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,7 +27,13 @@ from escrow_core.ids import new_id
 from escrow_core.projections import order_view, party_balances
 from escrow_core.store import ConcurrencyError, Database, EventStore, NewEvent, RecordedEvent
 
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 8
+_timer_log = logging.getLogger("escrow.timers")
+# Losers of a race all fail at the winner's commit; retrying at once, they would collide again
+# in lockstep (one more winner per round). Full jitter spreads them out: before retry n, wait
+# a random time up to min(cap, base * 2**n).
+RETRY_BACKOFF_BASE_SECONDS = 0.005
+RETRY_BACKOFF_CAP_SECONDS = 0.1
 
 
 class VersionMismatch(Exception):
@@ -129,7 +138,7 @@ class EscrowService:
                         await within(conn, result)
                     return result
             except ConcurrencyError:
-                continue
+                await asyncio.sleep(_backoff(attempt))
         raise TooMuchContention(f"order {order_id} kept changing; {MAX_ATTEMPTS} attempts lost")
 
     async def _attempt(
@@ -198,24 +207,55 @@ class EscrowService:
 
     # --- timers ---------------------------------------------------------------------------
     async def fire_due_timers(self, *, limit: int = 100) -> list[CommandResult]:
-        """Fire every deadline due now as a system command carrying the version it saw."""
-        async with self.database.read() as conn:
-            now = await self.clock.now(conn)
-            due = await order_view.due_for_timers(conn, now, limit)
-        fired = []
-        for order_id, version in due:
-            state = await self.get_order(order_id)
-            if state is None or state.version != version:
-                continue  # moved on since we looked: the next tick sees the new state
-            for command in due_timer_commands(state, now)[:1]:
-                try:
-                    result = await self.execute(
-                        order_id, command, context=TIMER_CONTEXT, expected_version=version
-                    )
-                except (VersionMismatch, DomainError):
-                    continue  # a person acted first; their outcome stands
-                fired.append(result)
-        return fired
+        """Fire every deadline due now, each as a system command carrying the version it saw.
+
+        A person acting at the same moment gets exactly one outcome: if the order moves first
+        the timer's command is refused (VersionMismatch) and dropped; if the timer commits
+        first the person's command is re-decided on the new state. One order's trouble (a
+        refusal, contention, a lost connection) is logged and skipped, never allowed to hold
+        back the rest: every due order is visited, ``limit`` at a time, soonest first.
+        """
+        fired: list[CommandResult] = []
+        visited: set[tuple[str, int]] = set()
+        while True:
+            # Orders already tried this round and still due (a timer that cannot move them
+            # yet) come first again, so the window grows past them to reach the others.
+            window = limit + len(visited)
+            async with self.database.read() as conn:
+                now = await self.clock.now(conn)
+                due = await order_view.due_for_timers(conn, now, window)
+            for order_id, version in due:
+                if (order_id, version) in visited:
+                    continue
+                visited.add((order_id, version))
+                result = await self._fire_timer(order_id, version, now)
+                if result is not None:
+                    fired.append(result)
+            if len(due) < window:
+                return fired
+
+    async def _fire_timer(self, order_id: str, version: int, now: datetime) -> CommandResult | None:
+        state = await self.get_order(order_id)
+        if state is None or state.version != version:
+            return None  # moved on since we looked: the next round sees the new state
+        commands = due_timer_commands(state, now)
+        if not commands:
+            return None
+        try:
+            return await self.execute(
+                order_id, commands[0], context=TIMER_CONTEXT, expected_version=version
+            )
+        except (VersionMismatch, DomainError):
+            return None  # someone acted first (or the deadline moved); their outcome stands
+        except Exception:
+            _timer_log.exception("timer failed", extra={"order_id": order_id})
+            return None
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(
+        0, min(RETRY_BACKOFF_CAP_SECONDS, RETRY_BACKOFF_BASE_SECONDS * 2**attempt)
+    )
 
 
 def _balance_rows(

@@ -9,13 +9,16 @@ The order: 10 x USD 100.00 + USD 250.00 shipping = 125_000 cents, paid 50_000 + 
 10-day inspection window and a 2.5% fee (250 bps: 3_125 on the whole total).
 """
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from escrow_core.clock import Clock
 from escrow_core.domain import commands as c
 from escrow_core.domain.order import OrderState, fold
 from escrow_core.domain.roles import Actor, Role
@@ -126,6 +129,44 @@ class Orders:
             if reached == status:
                 return order_id
         raise ValueError(f"{status} is not on the main line")
+
+
+# --- racing -------------------------------------------------------------------------------
+class RendezvousClock(Clock):
+    """The wall clock, except that the first ``parties`` reads wait for one another.
+
+    The service reads the clock after loading the order and before deciding, so the first
+    ``parties`` commands all decide on the same version before any of them appends: on
+    PostgreSQL they really race to append. Retries read it without waiting. (On SQLite a
+    writer holds the write lock from BEGIN, so the others could never arrive: there the
+    commands queue instead, and ``racing_clock`` gives the plain clock.)
+    """
+
+    def __init__(self, parties: int) -> None:
+        super().__init__(sandbox=False)
+        self.parties = parties
+        self.reads = 0
+        self._barrier = asyncio.Barrier(parties)
+
+    async def now(self, conn: AsyncConnection) -> datetime:
+        self.reads += 1
+        if self.reads <= self.parties:
+            await asyncio.wait_for(self._barrier.wait(), timeout=30)
+        return await super().now(conn)
+
+
+class CountingClock(Clock):
+    def __init__(self) -> None:
+        super().__init__(sandbox=False)
+        self.reads = 0
+
+    async def now(self, conn: AsyncConnection) -> datetime:
+        self.reads += 1
+        return await super().now(conn)
+
+
+def racing_clock(database: Database, parties: int) -> RendezvousClock | CountingClock:
+    return RendezvousClock(parties) if database.dialect == "postgresql" else CountingClock()
 
 
 # --- reading what the database holds -----------------------------------------------------
