@@ -106,6 +106,14 @@ async def get_party(conn: AsyncConnection, party_id: str) -> Party | None:
     )
 
 
+async def set_trade_assurance(conn: AsyncConnection, party_id: str, enabled: bool) -> Party | None:
+    """Turn Trade Assurance on or off for a party (placed orders keep what they captured)."""
+    await conn.execute(
+        parties.update().where(parties.c.id == party_id).values(trade_assurance=enabled)
+    )
+    return await get_party(conn, party_id)
+
+
 async def managed_party_ids(conn: AsyncConnection, agent_id: str) -> frozenset[str]:
     query = sa.select(parties.c.id).where(parties.c.managed_by == agent_id)
     return frozenset((await conn.execute(query)).scalars())

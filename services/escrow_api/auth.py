@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from escrow_api.deps import well_formed
 from escrow_api.problems import ApiError
 from escrow_core import accounts
 from escrow_core.accounts import ApiKey, KeyRole, PartyKind
@@ -163,8 +164,10 @@ async def current_principal(
             403, "on_behalf_of_not_allowed", "Only an agent key may send Escrow-On-Behalf-Of."
         )
     runtime: Runtime = request.app.state.runtime
-    async with runtime.database.read() as conn:
-        party = await accounts.get_party(conn, on_behalf_of)
+    party = None
+    if well_formed(on_behalf_of, "pty"):
+        async with runtime.database.read() as conn:
+            party = await accounts.get_party(conn, on_behalf_of)
     if party is None or party.managed_by != key.party_id or party.kind is PartyKind.AGENT:
         raise ApiError(403, "party_not_managed", "This agent does not manage the party it names.")
     return Principal(key.id, KeyRole(party.kind.value), party.id, agent_id=key.party_id)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_api import idempotency, metrics
 from escrow_api.auth import Principal
-from escrow_api.deps import parse_if_match
+from escrow_api.deps import parse_if_match, well_formed
 from escrow_api.jsonresponse import JSONResponse
 from escrow_api.presenters import order_json
 from escrow_api.problems import ApiError, domain_problem
@@ -64,6 +64,8 @@ async def run_order_command(
 ) -> Response:
     """Decide ``make(actor)`` on the order for this caller, exactly once per Idempotency-Key."""
     runtime: Runtime = request.app.state.runtime
+    if order_id is not None and not well_formed(order_id, "ord"):
+        raise order_not_found()
     expected_version = parse_if_match(if_match)
     claim = await idempotency.begin(request, principal, idempotency_key)
     if isinstance(claim, Response):

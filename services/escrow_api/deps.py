@@ -1,6 +1,7 @@
 """Annotated dependency aliases shared by the routers."""
 
 import base64
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -22,6 +23,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
+        pattern=r"^[\x20-\x7e]+$",  # printable ASCII, e.g. a UUID
         description="Retry safely: the same key and body replay the first response (kept 24 h).",
     ),
 ]
@@ -33,11 +35,18 @@ IfMatch = Annotated[
         description='Run only if the order is at this ETag, e.g. "7".',
     ),
 ]
+# Our ids are a prefix and 1-64 letters and digits; anything else names nothing.
+_WELL_FORMED_ID = re.compile(r"[a-z]{3}_[A-Za-z0-9]{1,64}")
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 Cursor = Annotated[
     str | None,
     Query(max_length=500, description="The next_cursor of the previous page."),
 ]
+
+
+def well_formed(identifier: str, prefix: str) -> bool:
+    """Could ``identifier`` be one of our ids with ``prefix``? (Junk is not looked up.)"""
+    return identifier.startswith(f"{prefix}_") and _WELL_FORMED_ID.fullmatch(identifier) is not None
 
 
 def encode_cursor(value: Any) -> str:
@@ -65,6 +74,6 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    if not (tag.isascii() and tag.isdigit()):
         raise ApiError(412, "precondition_failed", 'If-Match must be an order ETag such as "7".')
     return int(tag)

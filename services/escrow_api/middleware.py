@@ -31,6 +31,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _usable_request_id(value: str) -> bool:
+    """Printable ASCII only: the id goes into logs and event metadata (no NUL in jsonb)."""
+    return len(value) <= REQUEST_ID_MAX and value.isascii() and value.isprintable()
+
+
 def _is_json(content_type: str | None) -> bool:
     media = (content_type or "").split(";")[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
@@ -46,7 +51,7 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and len(incoming) <= REQUEST_ID_MAX else None
+        request_id = incoming if incoming and _usable_request_id(incoming) else None
         request_id = request_id or f"req_{uuid.uuid4().hex}"
         scope.setdefault("state", {})["request_id"] = request_id
         status = {"code": 500}

@@ -45,7 +45,9 @@ async def list_disputes(
     after = None
     if cursor is not None:
         after = decode_cursor(cursor)
-        if not (isinstance(after, list) and len(after) == 2):
+        if not (
+            isinstance(after, list) and len(after) == 2 and all(isinstance(v, str) for v in after)
+        ):
             raise bad_cursor()
     async with runtime.database.read() as conn:
         orders = await order_view.disputed(conn)

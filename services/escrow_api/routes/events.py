@@ -30,7 +30,11 @@ async def list_events(
     after = LOG_START
     if cursor is not None:
         raw = decode_cursor(cursor)
-        if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int) for v in raw)):
+        if not (
+            isinstance(raw, list)
+            and len(raw) == 2
+            and all(isinstance(v, int) and 0 <= v < 2**63 for v in raw)
+        ):
             raise bad_cursor()
         after = Checkpoint(*raw)
     found: list[dict[str, object]] = []

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_api import responses as r
-from escrow_api.auth import CurrentPrincipal, KeyCache
-from escrow_api.deps import IdempotencyKey, RuntimeDep
+from escrow_api.auth import CurrentPrincipal, KeyCache, Principal
+from escrow_api.deps import IdempotencyKey, RuntimeDep, well_formed
 from escrow_api.idempotent import run_idempotent
 from escrow_api.jsonresponse import JSONResponse
 from escrow_api.problems import ApiError
@@ -59,7 +59,7 @@ async def revoke_api_key(
 ) -> Response:
     """Revoke a key (admin, the key's party or its agent, or the key itself); idempotent."""
     async with runtime.database.transaction() as conn:
-        key = await accounts.get_api_key(conn, key_id)
+        key = await accounts.get_api_key(conn, key_id) if well_formed(key_id, "key") else None
         if key is None or not await _may_revoke(conn, principal, key):
             raise ApiError(404, "api_key_not_found", "No such API key.")
         now = await runtime.clock.now(conn)
@@ -70,13 +70,15 @@ async def revoke_api_key(
     return JSONResponse(key_json(revoked, None))
 
 
-async def _may_revoke(conn: AsyncConnection, principal: Any, key: accounts.ApiKey) -> bool:
+async def _may_revoke(conn: AsyncConnection, principal: Principal, key: accounts.ApiKey) -> bool:
     if principal.role is KeyRole.ADMIN or principal.key_id == key.id:
         return True
-    if key.party_id is None or principal.on_behalf_of is not None:
+    if key.party_id is None:
         return False
-    if principal.party_id == key.party_id:
+    if principal.party_id == key.party_id:  # the party, or its agent acting for it
         return True
+    if principal.on_behalf_of is not None:
+        return False
     party = await accounts.get_party(conn, key.party_id)
     return (
         party is not None

@@ -18,6 +18,7 @@ from escrow_api.deps import (
     bad_cursor,
     decode_cursor,
     encode_cursor,
+    well_formed,
 )
 from escrow_api.jsonresponse import JSONResponse
 from escrow_api.presenters import event_json, order_json
@@ -31,6 +32,7 @@ from escrow_core.domain.terms import Evidence, LineItem, Tranche
 from escrow_core.projections import order_view
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
+PARTY_ID_PATTERN = r"^pty_[A-Za-z0-9]{1,64}$"
 OrderId = Annotated[str, Path(max_length=100, description="The order's id, ord_...")]
 Body = EmptyBody | None
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -107,8 +109,8 @@ async def list_orders(
     limit: Limit = 20,
     cursor: Cursor = None,
     status: Annotated[Status | None, Query(description="Only orders in this status.")] = None,
-    buyer_id: Annotated[str | None, Query(max_length=100)] = None,
-    supplier_id: Annotated[str | None, Query(max_length=100)] = None,
+    buyer_id: Annotated[str | None, Query(max_length=100, pattern=PARTY_ID_PATTERN)] = None,
+    supplier_id: Annotated[str | None, Query(max_length=100, pattern=PARTY_ID_PATTERN)] = None,
 ) -> Response:
     """List the orders the caller may see, newest first."""
     before = None
@@ -118,6 +120,8 @@ async def list_orders(
             before = (datetime.fromisoformat(raw[0]), str(raw[1]))
         except (TypeError, ValueError, IndexError, KeyError) as error:
             raise bad_cursor() from error
+        if len(raw) != 2 or before[0].tzinfo is None or not well_formed(before[1], "ord"):
+            raise bad_cursor()
     parties = None if principal.sees_everything else principal.visible_parties
     async with runtime.database.read() as conn:
         now = await runtime.clock.now(conn)
@@ -154,7 +158,7 @@ async def get_order(
     ] = None,
 ) -> Response:
     """The order now, or as it stood at ``version``."""
-    current = await runtime.service.get_order(order_id)
+    current = await runtime.service.get_order(order_id) if well_formed(order_id, "ord") else None
     if not principal.can_see(current):
         raise order_not_found()
     order = (
@@ -181,12 +185,14 @@ async def list_order_events(
     cursor: Cursor = None,
 ) -> Response:
     """The order's timeline, oldest first."""
-    if not principal.can_see(await runtime.service.get_order(order_id)):
+    if not well_formed(order_id, "ord") or not principal.can_see(
+        await runtime.service.get_order(order_id)
+    ):
         raise order_not_found()
     after = 0
     if cursor is not None:
         after = decode_cursor(cursor)
-        if not isinstance(after, int) or after < 0:
+        if not isinstance(after, int) or not 0 <= after < 2**31:
             raise bad_cursor()
     async with runtime.database.read() as conn:
         events = await runtime.store.read_stream(

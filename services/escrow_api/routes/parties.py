@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_api import responses as r
 from escrow_api.auth import CurrentPrincipal, Principal
-from escrow_api.deps import IdempotencyKey, RuntimeDep
+from escrow_api.deps import IdempotencyKey, RuntimeDep, well_formed
 from escrow_api.idempotent import run_idempotent
 from escrow_api.jsonresponse import JSONResponse
 from escrow_api.problems import ApiError
@@ -61,6 +61,8 @@ def _may_see(principal: Principal, party: Party) -> bool:
 
 
 async def _visible_party(conn: AsyncConnection, principal: Principal, party_id: str) -> Party:
+    if not well_formed(party_id, "pty"):
+        raise party_not_found()
     party = await accounts.get_party(conn, party_id)
     if party is None or not _may_see(principal, party):
         raise party_not_found()
@@ -122,6 +124,42 @@ async def get_party(
     return JSONResponse(party_json(party))
 
 
+@router.patch(
+    "/{party_id}",
+    operation_id="update_party",
+    response_model=s.Party,
+    responses=r.errors(400, 401, 403, 404, 413, 415, 422),
+)
+async def update_party(
+    party_id: PartyId,
+    body: s.UpdatePartyRequest,
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+) -> Response:
+    """Set a supplier's Trade Assurance (admin only); orders already placed keep theirs."""
+    async with runtime.database.transaction() as conn:
+        party = await _visible_party(conn, principal, party_id)
+        if principal.role is not KeyRole.ADMIN:
+            raise ApiError(403, "trade_assurance_admin_only", "Only an admin sets trade_assurance.")
+        if body.trade_assurance and party.kind is not PartyKind.SUPPLIER:
+            raise ApiError(
+                422,
+                "trade_assurance_suppliers_only",
+                "Trade Assurance is for suppliers.",
+                errors=[
+                    {
+                        "field": "trade_assurance",
+                        "in": "body",
+                        "code": "suppliers_only",
+                        "message": "only a supplier can be Trade Assurance enabled",
+                    }
+                ],
+            )
+        updated = await accounts.set_trade_assurance(conn, party.id, body.trade_assurance)
+    assert updated is not None
+    return JSONResponse(party_json(updated))
+
+
 @router.post(
     "/{party_id}/api-keys",
     operation_id="create_party_api_key",
@@ -136,6 +174,8 @@ async def create_party_api_key(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """A key for the party (admin, or its agent); the secret is shown once."""
+    if not well_formed(party_id, "pty"):
+        raise party_not_found()  # before the Idempotency-Key is claimed for this path
 
     async def work(conn: AsyncConnection, now: datetime) -> tuple[Response, Any]:
         party = await _visible_party(conn, principal, party_id)

@@ -26,9 +26,11 @@ MAX_AMOUNT = 10**12
 
 Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, examples=[125000])]
 RefundAmount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT, examples=[30000])]
-ShortText = Annotated[StrictStr, Field(min_length=1, max_length=200)]
-OptionalText = Annotated[StrictStr, Field(max_length=5000)]
-LongText = Annotated[StrictStr, Field(min_length=1, max_length=5000)]
+# No control characters but tab and line breaks: PostgreSQL cannot even store NUL.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+ShortText = Annotated[StrictStr, Field(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]
+OptionalText = Annotated[StrictStr, Field(max_length=5000, pattern=NO_CONTROL_CHARACTERS)]
+LongText = Annotated[StrictStr, Field(min_length=1, max_length=5000, pattern=NO_CONTROL_CHARACTERS)]
 PartyId = Annotated[
     StrictStr, Field(pattern=r"^pty_[A-Za-z0-9]{1,64}$", examples=["pty_3kTMd9cQx7b2Lp0aW4yZ1uV8"])
 ]

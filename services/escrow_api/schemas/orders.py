@@ -148,7 +148,10 @@ class MessageRequest(RequestBody):
 
 class EvidenceIn(RequestBody):
     description: LongText
-    url: Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://\S+$")] | None = None
+    url: (
+        Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")]
+        | None
+    ) = None
     sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StrictBool
 
 from escrow_api.schemas.common import RequestBody, ShortText
 from escrow_core.accounts import PartyKind
@@ -12,7 +12,7 @@ from escrow_core.accounts import PartyKind
 class RegisterPartyRequest(RequestBody):
     kind: PartyKind
     name: ShortText
-    trade_assurance: bool = False
+    trade_assurance: StrictBool = False
 
     model_config = {
         "json_schema_extra": {
@@ -21,6 +21,12 @@ class RegisterPartyRequest(RequestBody):
             ]
         }
     }
+
+
+class UpdatePartyRequest(RequestBody):
+    trade_assurance: StrictBool
+
+    model_config = {"json_schema_extra": {"examples": [{"trade_assurance": True}]}}
 
 
 class CreateApiKeyRequest(RequestBody):

@@ -1,0 +1,214 @@
+"""Every v1 route x every kind of caller, with the expected status written out per cell.
+
+The expectations come from DESIGN section 4 (who may do what; 401 without a valid key; 404
+for what the caller may not see; 403 when it may see but its role may not act), not from
+the code. A cell whose caller is permitted runs on a fresh order (or key) in a state where the
+command succeeds, so its 2xx tells "allowed" apart from 403/404/409; refused cells share one
+order per route (a refusal changes nothing).
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from escrow_api.app import create_app
+from support.api import order_terms
+from support.api import test_settings as settings_for
+
+from .world import World, build_world, fast_dispute_api
+
+# The columns of EXPECTED, in order.
+CALLERS = (
+    "admin",
+    "mediator",
+    "payments",
+    "agent",  # the agent as itself (it registered the order's buyer and supplier)
+    "agent_for_buyer",  # the agent with Escrow-On-Behalf-Of: the order's buyer
+    "agent_for_supplier",  # ... the order's supplier
+    "buyer",  # the order's buyer
+    "supplier",  # the order's supplier
+    "other_buyer",  # a buyer with nothing to do with the order or the agent
+    "other_supplier",  # likewise a supplier
+    "anonymous",  # no Authorization header
+    "revoked",  # a revoked key of the order's buyer
+    "agent_unmanaged",  # the agent naming a party it did not register
+)
+
+# fmt: off
+EXPECTED: dict[str, tuple[int, ...]] = {
+    #                       adm  med  pay  agt  a/b  a/s  buy  sup  o/b  o/s  ano  rev  a/x
+    "register_party":       (201, 403, 403, 201, 403, 403, 403, 403, 403, 403, 401, 401, 403),
+    "update_party":         (200, 404, 404, 403, 404, 403, 404, 403, 404, 404, 401, 401, 403),
+    "get_party":            (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "create_party_api_key": (201, 404, 404, 201, 403, 404, 403, 404, 404, 404, 401, 401, 403),
+    "get_party_balances":   (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "create_api_key":       (201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
+    "revoke_api_key":       (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "place_order":          (403, 403, 403, 403, 201, 403, 201, 403, 201, 403, 401, 401, 403),
+    "list_orders":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
+    "get_order":            (200, 200, 200, 200, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "get_order_version":    (200, 200, 200, 200, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "list_order_events":    (200, 200, 200, 200, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "accept_order":         (403, 403, 403, 403, 403, 200, 403, 200, 404, 404, 401, 401, 403),
+    "record_payment":       (403, 403, 200, 403, 403, 403, 403, 403, 404, 404, 401, 401, 403),
+    "ship_order":           (403, 403, 403, 403, 403, 200, 403, 200, 404, 404, 401, 401, 403),
+    "deliver_order":        (200, 403, 200, 403, 403, 200, 403, 200, 404, 404, 401, 401, 403),
+    "confirm_receipt":      (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
+    "extend_deadline":      (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "cancel_order":         (200, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "post_message":         (403, 200, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "open_dispute":         (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
+    "make_dispute_offer":   (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "accept_dispute_offer": (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "escalate_dispute":     (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "resolve_dispute":      (200, 200, 403, 403, 403, 403, 403, 403, 404, 404, 401, 401, 403),
+    "withdraw_dispute":     (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
+    "list_disputes":        (200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
+    "list_events":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
+}
+# fmt: on
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # {order} {buyer} {supplier} {key} are filled in per cell
+    state: str | None = None  # the state of the order the call is made on (World.order)
+    body: Any = None  # a JSON body, or what makes one from the World
+
+
+ROUTES: dict[str, Route] = {
+    "register_party": Route("POST", "/v1/parties", body={"kind": "buyer", "name": "M Ltd"}),
+    "update_party": Route("PATCH", "/v1/parties/{supplier}", body={"trade_assurance": True}),
+    "get_party": Route("GET", "/v1/parties/{buyer}"),
+    "create_party_api_key": Route("POST", "/v1/parties/{buyer}/api-keys"),
+    "get_party_balances": Route("GET", "/v1/parties/{buyer}/balances"),
+    "create_api_key": Route("POST", "/v1/api-keys", body={"role": "payments"}),
+    "revoke_api_key": Route("DELETE", "/v1/api-keys/{key}"),  # a key of the order's buyer
+    "place_order": Route("POST", "/v1/orders", body=lambda w: order_terms(w.supplier_id)),
+    "list_orders": Route("GET", "/v1/orders"),
+    "get_order": Route("GET", "/v1/orders/{order}", "placed"),
+    "get_order_version": Route("GET", "/v1/orders/{order}?version=1", "accepted"),
+    "list_order_events": Route("GET", "/v1/orders/{order}/events", "placed"),
+    "accept_order": Route("POST", "/v1/orders/{order}/accept", "placed"),
+    "record_payment": Route(
+        "POST",
+        "/v1/orders/{order}/payments",
+        "accepted",
+        {"amount": 301_500, "method": "card", "provider_ref": "matrix"},
+    ),
+    "ship_order": Route(
+        "POST", "/v1/orders/{order}/ship", "held", {"carrier": "DHL", "tracking_number": "1Z"}
+    ),
+    "deliver_order": Route("POST", "/v1/orders/{order}/deliver", "shipped"),
+    "confirm_receipt": Route("POST", "/v1/orders/{order}/confirm-receipt", "delivered"),
+    "extend_deadline": Route(
+        "POST", "/v1/orders/{order}/extend", "delivered", {"deadline": "inspection", "days": 3}
+    ),
+    "cancel_order": Route("POST", "/v1/orders/{order}/cancel", "placed", {"reason": "matrix"}),
+    "post_message": Route("POST", "/v1/orders/{order}/messages", "placed", {"body": "hello"}),
+    "open_dispute": Route(
+        "POST",
+        "/v1/orders/{order}/dispute",
+        "shipped",
+        {"reason": "quality", "requested_refund": 1000},
+    ),
+    "make_dispute_offer": Route(
+        "POST", "/v1/orders/{order}/dispute/offers", "disputed", {"refund_amount": 200_000}
+    ),
+    # The open offer is the other side's: the supplier's counter-offer for the buyer side,
+    # the buyer's opening offer for everyone else.
+    "accept_dispute_offer": Route(
+        "POST", "/v1/orders/{order}/dispute/accept-offer", "offer_of_the_other_side"
+    ),
+    "escalate_dispute": Route("POST", "/v1/orders/{order}/dispute/escalate", "disputed"),
+    "resolve_dispute": Route(
+        "POST",
+        "/v1/orders/{order}/dispute/resolve",
+        "escalated",
+        {"refund_amount": 400_000, "note": "split"},
+    ),
+    "withdraw_dispute": Route("POST", "/v1/orders/{order}/dispute/withdraw", "disputed"),
+    "list_disputes": Route("GET", "/v1/disputes"),
+    "list_events": Route("GET", "/v1/events"),
+}
+
+_PLACEHOLDERS = {"{order}": "{order_id}", "{buyer}": "{party_id}", "{supplier}": "{party_id}"}
+
+
+def _template(route: Route) -> tuple[str, str]:
+    path = route.path.split("?")[0].replace("{key}", "{key_id}")
+    for ours, theirs in _PLACEHOLDERS.items():
+        path = path.replace(ours, theirs)
+    return route.method, path
+
+
+def test_the_matrix_covers_every_v1_route() -> None:
+    """A new route needs a row (webhooks and the sandbox clock get theirs when they land)."""
+    app = create_app(settings_for("sqlite+aiosqlite:///never-opened.db"))
+    served = {
+        (method, path)
+        for route in app.routes
+        if (path := getattr(route, "path", "")).startswith("/v1/")
+        for method in getattr(route, "methods", ())
+    }
+    assert served - {_template(r) for r in ROUTES.values()} == set()
+    assert set(EXPECTED) == set(ROUTES)
+    assert all(len(row) == len(CALLERS) for row in EXPECTED.values())
+
+
+@pytest.fixture(scope="module")
+async def matrix_world(database_url: str) -> AsyncIterator[World]:
+    async with fast_dispute_api(database_url) as api:
+        yield await build_world(api)
+
+
+async def _path(
+    world: World, route: Route, caller: str, fresh: bool, shared: dict[str, str]
+) -> str:
+    """The cell's path: a fresh order (or key) when the call may succeed, else a shared one."""
+    values = {"buyer": world.buyer_id, "supplier": world.supplier_id}
+    if "{key}" in route.path:
+        if fresh or "key" not in shared:
+            made = await world.api.client.post(
+                f"/v1/parties/{world.buyer_id}/api-keys", headers=world.admin
+            )
+            assert made.status_code == 201, made.text
+            values["key"] = made.json()["id"]
+            if not fresh:
+                shared["key"] = values["key"]
+        else:
+            values["key"] = shared["key"]
+    if route.state is not None:
+        state = route.state
+        if state == "offer_of_the_other_side":
+            state = "countered" if caller in ("buyer", "agent_for_buyer") else "disputed"
+        if fresh or state not in shared:
+            values["order"] = await world.order(state)
+            if not fresh:
+                shared[state] = values["order"]
+        else:
+            values["order"] = shared[state]
+    return route.path.format(**values)
+
+
+@pytest.mark.parametrize("name", list(ROUTES))
+async def test_who_may_call(matrix_world: World, name: str) -> None:
+    world, route = matrix_world, ROUTES[name]
+    shared: dict[str, str] = {}
+    mismatches = []
+    for caller, expected in zip(CALLERS, EXPECTED[name], strict=True):
+        path = await _path(world, route, caller, 200 <= expected < 300, shared)
+        body = route.body(world) if callable(route.body) else route.body
+        response = await world.call(route.method, path, world.as_(caller), body)
+        if response.status_code != expected:
+            got = f"{response.status_code} {response.text[:160]}"
+            mismatches.append(f"{caller}: expected {expected}, got {got}")
+        elif expected >= 400:
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["status"] == expected
+            if expected == 401:
+                assert response.headers["www-authenticate"] == "Bearer"
+    assert not mismatches, "\n".join(mismatches)
