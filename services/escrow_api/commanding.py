@@ -13,7 +13,7 @@ from escrow_api.jsonresponse import JSONResponse
 from escrow_api.presenters import order_json
 from escrow_api.problems import ApiError, domain_problem
 from escrow_core.domain.commands import Command, PlaceOrder
-from escrow_core.domain.errors import DomainError
+from escrow_core.domain.errors import DomainError, NotPermitted
 from escrow_core.domain.order import OrderState
 from escrow_core.domain.roles import Actor
 from escrow_core.runtime import Runtime
@@ -104,7 +104,12 @@ async def run_order_command(
         metrics.command_outcome(command_name or "unknown", error.code)
         response = domain_problem(error)
         if claim is not None:
-            await claim.record_alone(response)
+            # A refusal by the order's rules is the command's outcome and is replayed; a role
+            # that may not act at all is an authorization failure, which DESIGN keeps unstored.
+            if isinstance(error, NotPermitted):
+                await claim.release()
+            else:
+                await claim.record_alone(response)
         return response
     except BaseException:
         if claim is not None:

@@ -1,0 +1,304 @@
+"""Idempotency-Key as DESIGN section 4 has it (and Stripe does): replay, reuse, in flight,
+scope, what is stored and what is not, concurrent duplicates; on both backends."""
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from escrow_core.store.schema import idempotency_keys
+from support.api import auth, order_terms
+
+from .world import BALANCE, DEPOSIT, World
+
+
+def _key() -> str:
+    return f"idem-{uuid.uuid4()}"
+
+
+def _with(headers: dict[str, str], key: str, **extra: str) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": key, **extra}
+
+
+async def _orders_of(world: World, buyer_id: str) -> list[dict[str, Any]]:
+    listed = await world.call("GET", f"/v1/orders?buyer_id={buyer_id}&limit=100", world.admin)
+    return list(listed.json()["data"])
+
+
+async def _events(world: World, order_id: str) -> list[str]:
+    timeline = await world.call("GET", f"/v1/orders/{order_id}/events?limit=100", world.admin)
+    return [event["type"] for event in timeline.json()["data"]]
+
+
+async def test_a_retry_replays_the_first_answer_exactly(world: World) -> None:
+    key, body = _key(), order_terms(world.supplier_id)
+    first = await world.call("POST", "/v1/orders", _with(world.as_("buyer"), key), body)
+    assert first.status_code == 201
+    assert "idempotent-replayed" not in first.headers
+    # The same JSON, keys in another order and spaced differently, is the same body.
+    same_body = json.dumps(dict(reversed(list(body.items()))), indent=2).encode()
+    for content in (json.dumps(body).encode(), same_body):
+        again = await world.api.client.post(
+            "/v1/orders",
+            content=content,
+            headers=_with(world.as_("buyer"), key, **{"Content-Type": "application/json"}),
+        )
+        assert again.status_code == 201
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.content == first.content
+        assert again.headers["etag"] == first.headers["etag"] == '"1"'
+        assert again.headers["location"] == first.headers["location"]
+        assert again.headers["content-type"] == first.headers["content-type"]
+    assert len(await _orders_of(world, world.buyer_id)) == 1
+
+
+async def test_a_replay_answers_as_it_did_even_after_the_order_moved_on(world: World) -> None:
+    order_id = await world.order("placed")
+    key = _key()
+    accept = f"/v1/orders/{order_id}/accept"
+    first = await world.call("POST", accept, _with(world.as_("supplier"), key))
+    await world.pay(order_id, DEPOSIT, "d1")
+    replay = await world.call("POST", accept, _with(world.as_("supplier"), key))
+    assert replay.status_code == 200
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == first.content
+    assert replay.json()["status"] == "accepted"
+    assert replay.headers["etag"] == '"2"'
+    assert (await _events(world, order_id)).count("order.accepted") == 1
+
+
+async def test_the_same_key_with_another_body_is_refused_and_runs_nothing(world: World) -> None:
+    key = _key()
+    first = await world.call(
+        "POST", "/v1/orders", _with(world.as_("buyer"), key), order_terms(world.supplier_id)
+    )
+    assert first.status_code == 201
+    other = order_terms(world.supplier_id, remarks="changed my mind")
+    reused = await world.call("POST", "/v1/orders", _with(world.as_("buyer"), key), other)
+    assert reused.status_code == 422
+    assert reused.headers["content-type"] == "application/problem+json"
+    assert reused.json()["code"] == "idempotency_key_reused"
+    assert len(await _orders_of(world, world.buyer_id)) == 1
+
+
+async def test_a_key_still_in_flight_gets_409(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = await world.order("placed")
+    service = world.api.app.state.runtime.service
+    entered, go_on = asyncio.Event(), asyncio.Event()
+    execute = service.execute
+
+    async def held_up(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        await go_on.wait()
+        return await execute(*args, **kwargs)
+
+    monkeypatch.setattr(service, "execute", held_up)
+    key, path = _key(), f"/v1/orders/{order_id}/messages"
+    headers = _with(world.as_("buyer"), key)
+    first = asyncio.create_task(world.call("POST", path, headers, {"body": "one"}))
+    await asyncio.wait_for(entered.wait(), 10)
+    busy = await world.call("POST", path, headers, {"body": "one"})
+    assert busy.status_code == 409
+    assert busy.json()["code"] == "idempotency_key_in_flight"
+    assert busy.headers["content-type"] == "application/problem+json"
+    changed = await world.call("POST", path, headers, {"body": "two"})
+    assert changed.json()["code"] == "idempotency_key_reused"
+    go_on.set()
+    done = await first
+    assert done.status_code == 200
+    monkeypatch.undo()
+    replay = await world.call("POST", path, headers, {"body": "one"})
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == done.content
+    assert (await _events(world, order_id)).count("message.posted") == 1
+
+
+async def test_the_key_is_scoped_to_the_caller_and_the_path(world: World) -> None:
+    key, body = _key(), order_terms(world.supplier_id)
+    placed: dict[str, httpx.Response] = {}
+    for caller in ("buyer", "other_buyer", "agent_for_buyer"):
+        placed[caller] = await world.call("POST", "/v1/orders", _with(world.as_(caller), key), body)
+        assert placed[caller].status_code == 201, caller
+        assert "idempotent-replayed" not in placed[caller].headers, caller
+    ids = {response.json()["id"] for response in placed.values()}
+    assert len(ids) == 3, "each caller's key is its own"
+    # Another key of the same party shares the party's keys: a replay, not a second order.
+    second_key = auth(await world.api.party_key(world.buyer_id))
+    replay = await world.call("POST", "/v1/orders", _with(second_key, key), body)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["id"] == placed["buyer"].json()["id"]
+    # The same key on another path is another request.
+    for order in placed.values():
+        accepted = await world.call(
+            "POST", f"/v1/orders/{order.json()['id']}/accept", _with(world.as_("supplier"), key)
+        )
+        assert accepted.status_code == 200
+        assert "idempotent-replayed" not in accepted.headers
+    # Party-less roles: the key is scoped to the API key itself.
+    other_admin = auth((await world.api.client.post(
+        "/v1/api-keys", json={"role": "admin"}, headers=world.admin
+    )).json()["key"])  # fmt: skip
+    party = {"kind": "buyer", "name": "Scoped Ltd"}
+    made = [
+        await world.call("POST", "/v1/parties", _with(headers, key), party)
+        for headers in (world.admin, other_admin)
+    ]
+    assert [m.status_code for m in made] == [201, 201]
+    assert made[0].json()["id"] != made[1].json()["id"]
+
+
+async def test_a_refusal_by_the_orders_rules_is_stored_and_replayed(world: World) -> None:
+    order_id = await world.order("accepted")
+    key, ship = _key(), {"carrier": "DHL", "tracking_number": "1Z"}
+    path, supplier = f"/v1/orders/{order_id}/ship", world.as_("supplier")
+    refused = await world.call("POST", path, _with(supplier, key), ship)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "not_fully_held"
+    await world.pay(order_id, DEPOSIT + BALANCE, "all")
+    replay = await world.call("POST", path, _with(supplier, key), ship)
+    assert replay.status_code == 409
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == refused.content
+    assert replay.headers["content-type"] == "application/problem+json"
+    # A new key is a new request, and now it runs.
+    assert (await world.call("POST", path, _with(supplier, _key()), ship)).status_code == 200
+
+    pay_key = _key()
+    overpaid = {"amount": 10**9, "method": "card", "provider_ref": "big"}
+    other_order = await world.order("accepted")
+    pay_path = f"/v1/orders/{other_order}/payments"
+    first = await world.call("POST", pay_path, _with(world.as_("payments"), pay_key), overpaid)
+    assert (first.status_code, first.json()["code"]) == (422, "overpayment")
+    again = await world.call("POST", pay_path, _with(world.as_("payments"), pay_key), overpaid)
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_validation_auth_and_precondition_failures_are_not_stored(world: World) -> None:
+    order_id = await world.order("held")
+    path, supplier = f"/v1/orders/{order_id}/ship", world.as_("supplier")
+
+    key = _key()  # validation: the corrected retry with the same key runs
+    invalid = await world.call("POST", path, _with(supplier, key), {"carrier": "DHL"})
+    assert (invalid.status_code, invalid.json()["code"]) == (422, "validation_error")
+    fixed = await world.call(
+        "POST", path, _with(supplier, key), {"carrier": "DHL", "tracking_number": "1Z"}
+    )
+    assert fixed.status_code == 200
+    assert "idempotent-replayed" not in fixed.headers
+
+    other = await world.order("shipped")
+    for caller, path, expected in (
+        ("agent", f"/v1/orders/{other}/deliver", "on_behalf_of_required"),  # 403 at the edge
+        ("buyer", f"/v1/orders/{other}/deliver", "action_not_permitted"),  # 403 by the rules
+        ("other_buyer", f"/v1/orders/{other}/deliver", "order_not_found"),  # 404
+    ):
+        key = _key()
+        for _ in range(2):
+            answer = await world.call("POST", path, _with(world.as_(caller), key))
+            assert answer.json()["code"] == expected
+            assert "idempotent-replayed" not in answer.headers
+
+    key = _key()  # If-Match: 412 is not stored; the retry naming the right version runs
+    deliver = f"/v1/orders/{other}/deliver"
+    stale = await world.call("POST", deliver, _with(supplier, key, **{"If-Match": '"3"'}))
+    assert (stale.status_code, stale.json()["code"]) == (412, "precondition_failed")
+    version = (await world.call("GET", f"/v1/orders/{other}", supplier)).headers["etag"]
+    current = await world.call("POST", deliver, _with(supplier, key, **{"If-Match": version}))
+    assert current.status_code == 200
+    assert "idempotent-replayed" not in current.headers
+
+    # Unauthenticated: nothing is claimed, so the real caller's first use is fresh.
+    key = _key()
+    message = {"body": "hi"}
+    anonymous = await world.call(
+        "POST", f"/v1/orders/{other}/messages", {"Idempotency-Key": key}, message
+    )
+    assert anonymous.status_code == 401
+    posted = await world.call(
+        "POST", f"/v1/orders/{other}/messages", _with(world.as_("buyer"), key), message
+    )
+    assert posted.status_code == 200
+    assert "idempotent-replayed" not in posted.headers
+
+
+async def test_concurrent_duplicates_run_once(world: World) -> None:
+    for round_ in range(4):
+        key, body = _key(), order_terms(world.supplier_id, remarks=f"round {round_}")
+        answers = await asyncio.gather(
+            *(world.call("POST", "/v1/orders", _with(world.as_("buyer"), key), body) for _ in "ab")
+        )
+        _assert_one_ran(answers, 201)
+    assert len(await _orders_of(world, world.buyer_id)) == 4
+
+    order_id = await world.order("placed")
+    key = _key()
+    answers = await asyncio.gather(
+        *(
+            world.call("POST", f"/v1/orders/{order_id}/accept", _with(world.as_("supplier"), key))
+            for _ in "abc"
+        )
+    )
+    _assert_one_ran(answers, 200)
+    assert await _events(world, order_id) == ["order.placed", "order.accepted"]
+
+
+def _assert_one_ran(answers: list[httpx.Response], status: int) -> None:
+    ran = [a for a in answers if a.status_code == status and "idempotent-replayed" not in a.headers]
+    assert len(ran) == 1, [(a.status_code, a.text[:100]) for a in answers]
+    for other in answers:
+        if other is ran[0]:
+            continue
+        if other.status_code == 409:
+            assert other.json()["code"] == "idempotency_key_in_flight"
+        else:
+            assert other.headers["idempotent-replayed"] == "true"
+            assert other.content == ran[0].content
+
+
+@pytest.mark.parametrize(("length", "status"), [(1, 201), (255, 201), (256, 422), (5000, 422)])
+async def test_keys_are_1_to_255_characters(world: World, length: int, status: int) -> None:
+    key = ("k" * length)[:length]
+    answer = await world.call(
+        "POST", "/v1/parties", _with(world.admin, key), {"kind": "buyer", "name": "Len Ltd"}
+    )
+    assert answer.status_code == status
+    if status == 422:
+        assert answer.json()["code"] == "validation_error"
+        assert answer.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize("key", ["", "tab\there", "naïve", "line\nbreak"])
+async def test_keys_are_printable_ascii(world: World, key: str) -> None:
+    headers = {**world.admin, "Idempotency-Key": key.encode("utf-8")}
+    answer = await world.api.client.post(
+        "/v1/parties", json={"kind": "buyer", "name": "Odd Ltd"}, headers=headers
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_an_expired_key_may_be_used_again(world: World) -> None:
+    key = _key()
+    first = await world.call(
+        "POST", "/v1/parties", _with(world.admin, key), {"kind": "buyer", "name": "Old"}
+    )
+    runtime = world.api.app.state.runtime
+    async with runtime.database.transaction() as conn:
+        now = await runtime.clock.now(conn)
+        expired = await conn.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.key == key)
+            .values(expires_at=now - timedelta(seconds=1))
+        )
+        assert expired.rowcount == 1  # as if 24 hours had passed
+    later = await world.call(
+        "POST", "/v1/parties", _with(world.admin, key), {"kind": "buyer", "name": "New"}
+    )
+    assert later.status_code == 201
+    assert later.json()["id"] != first.json()["id"]
