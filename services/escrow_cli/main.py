@@ -58,6 +58,17 @@ def serve(
 
 
 @app.command()
+def worker() -> None:
+    """Run the worker: webhook delivery and deadline timers (stop with SIGTERM or Ctrl-C)."""
+    from escrow_core import logs
+    from escrow_worker.worker import run
+
+    settings = get_settings()
+    logs.configure(settings.log_level)
+    asyncio.run(run(settings))
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema to the latest migration."""
     url = get_settings().database_url

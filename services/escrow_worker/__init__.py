@@ -1,0 +1,1 @@
+"""The long-running worker: webhook dispatch and delivery, and the deadline timers."""

@@ -1,0 +1,189 @@
+"""The worker loop: three tasks on one event loop, all coordinating through the database.
+
+    dispatch   tail the log into delivery rows (one dispatcher at a time holds the checkpoint)
+    send       claim due deliveries and post them, up to ``webhook_concurrency`` at once
+    timers     fire due deadlines as ordinary commands (EscrowService.fire_due_timers)
+
+Each polls every ``worker_poll_seconds`` (100-250 ms) when idle; the dispatcher wakes the
+sender in the same process as soon as it has written deliveries, and a finished delivery
+wakes it too (the order's next event may now be due). Any number of workers (and servers
+with the worker embedded) may run against one database: claims skip each other's rows.
+A failing loop logs and carries on after a pause; it never takes the process down.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+
+import httpx
+
+from escrow_core.runtime import Runtime, open_runtime
+from escrow_core.settings import Settings
+from escrow_core.webhooks.dispatcher import dispatch_once
+from escrow_core.webhooks.sender import Claimed, Sender, SenderSettings
+from escrow_core.webhooks.ssrf import Resolver, system_resolver
+from escrow_core.webhooks.transport import delivery_client
+
+TIMER_POLL_SECONDS = 0.25
+log = logging.getLogger("escrow.worker")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    """Dispatches and sends webhooks and fires timers until ``stop()``."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        name: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        resolver: Resolver = system_resolver,
+        timers: bool = True,
+    ) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.name = name or worker_name()
+        self.poll = settings.worker_poll_seconds
+        self.concurrency = settings.webhook_concurrency
+        self.timers = timers
+        self.client = client or delivery_client(
+            allow_private=settings.webhook_allow_private,
+            connect_timeout=settings.webhook_connect_timeout_seconds,
+            total_timeout=settings.webhook_timeout_seconds,
+            resolver=resolver,
+        )
+        self.sender = Sender(
+            runtime.database,
+            runtime.store,
+            runtime.clock,
+            SenderSettings(
+                schedule=tuple(settings.webhook_retry_schedule),
+                lease_seconds=settings.webhook_lease_seconds,
+                total_timeout=settings.webhook_timeout_seconds,
+                disable_after_seconds=settings.webhook_disable_after_seconds,
+            ),
+            self.client,
+            worker=self.name,
+        )
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until ``stop()``; then let posts in flight finish (within the timeout)."""
+        log.info("worker started", extra={"worker": self.name})
+        loops = [self._loop("dispatch", self._dispatch), self._send_loop()]
+        if self.timers:
+            loops.append(self._loop("timers", self._fire_timers, TIMER_POLL_SECONDS))
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            await self._drain()
+            await self.client.aclose()
+            log.info("worker stopped", extra={"worker": self.name})
+
+    async def _pause(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _loop(
+        self, name: str, step: Callable[[], Awaitable[bool]], every: float | None = None
+    ) -> None:
+        """Run ``step`` until stopped; it returns True when more work is waiting at once."""
+        while not self._stopping.is_set():
+            try:
+                busy = await step()
+            except Exception:
+                log.exception("worker loop failed", extra={"loop": name})
+                busy = False
+            if not busy:
+                await self._pause(every or self.poll)
+
+    async def _dispatch(self) -> bool:
+        runtime = self.runtime
+        dispatched = await dispatch_once(
+            runtime.database, runtime.store, tuple(runtime.settings.webhook_retry_schedule)
+        )
+        if dispatched.deliveries:
+            self._wake.set()
+        return dispatched.full
+
+    async def _fire_timers(self) -> bool:
+        await self.runtime.service.fire_due_timers()
+        return False
+
+    async def _send_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            free = self.concurrency - len(self._in_flight)
+            claimed: list[Claimed] = []
+            if free > 0:
+                try:
+                    claimed = await self.sender.claim(free)
+                except Exception:
+                    log.exception("claiming deliveries failed")
+            for item in claimed:
+                task = asyncio.create_task(self._deliver(item))
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
+            if free > 0 and len(claimed) == free:
+                continue  # a full claim: more may be due already
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        try:
+            await self.sender.deliver(claimed)
+        except Exception:
+            # Unrecorded: the lease runs out and the delivery is tried again.
+            log.exception("delivery failed", extra={"delivery_id": claimed.delivery_id})
+
+    async def _drain(self) -> None:
+        if not self._in_flight:
+            return
+        grace = self.runtime.settings.webhook_timeout_seconds + 5
+        _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+@asynccontextmanager
+async def embedded(runtime: Runtime) -> AsyncIterator[Worker | None]:
+    """The worker inside the server process (``settings.embedded_worker``), for the lifespan."""
+    if not runtime.settings.embedded_worker:
+        yield None
+        return
+    worker = Worker(runtime)
+    task = asyncio.create_task(worker.run(), name="escrow-worker")
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        await task
+
+
+async def run(settings: Settings) -> None:
+    """``escrow worker``: run until SIGTERM or SIGINT, then stop cleanly."""
+    async with open_runtime(settings) as runtime:
+        worker = Worker(runtime)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, worker.stop)
+        await worker.run()
