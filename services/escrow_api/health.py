@@ -1,21 +1,35 @@
 """Liveness and readiness."""
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
+from escrow_api import responses as r
 from escrow_core.runtime import Runtime
 from escrow_core.store import schema_is_current
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", operation_id="get_health")
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+
+
+@router.get("/healthz", operation_id="get_health", response_model=Health)
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", operation_id="get_readiness")
+@router.get(
+    "/readyz", operation_id="get_readiness", response_model=Readiness, responses=r.errors(503)
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: the database answers and its schema is at the latest migration."""
     runtime: Runtime = request.app.state.runtime

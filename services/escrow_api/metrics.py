@@ -1,6 +1,18 @@
-"""Prometheus metrics: requests by route, method and status; commands by type and outcome."""
+"""Prometheus metrics: requests by route, method and status; commands by type and outcome.
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+The registry is the process's own (not the global default), so tests and several apps in one
+process do not collide on metric names; ``GET /metrics`` serves it in the text format.
+"""
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -19,6 +31,24 @@ COMMANDS = Counter(
     registry=REGISTRY,
 )
 
+router = APIRouter(tags=["operations"])
+
 
 def command_outcome(command: str, outcome: str) -> None:
     COMMANDS.labels(command, outcome).inc()
+
+
+@router.get(
+    "/metrics",
+    operation_id="get_metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format.",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def metrics() -> Response:
+    """Prometheus metrics of this process: requests and order commands."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,11 +1,72 @@
-"""The OpenAPI document: the bearer scheme declared, stable operation ids from the routes."""
+"""The OpenAPI document, completed where FastAPI's generation falls short of what is served.
 
+- the bearer scheme is declared and applied to every operation but the public ones;
+- every error is ``application/problem+json`` with the Problem schema (FastAPI files a
+  declared model under ``application/json``);
+- errors that the edge (middleware and the auth dependency) can answer on any operation are
+  declared on every operation they apply to, so no route can forget them;
+- the response headers every client relies on are declared: ``X-Request-Id`` everywhere,
+  ``ETag`` on orders, ``Location`` on creations, ``Idempotent-Replayed`` on replayable POSTs.
+
+Operation ids are set on the routes themselves (snake_case, stable: generated clients name
+their methods after them).
+"""
+
+import json
+import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-PUBLIC_PATHS = ("/healthz", "/readyz")
+from escrow_api.responses import PROBLEM_REF, error_response
+
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
+BODY_METHODS = ("post", "put", "patch")
+ORDER_REF = "#/components/schemas/Order"
+
+DESCRIPTION = """\
+Trade-Assurance-style escrow for cross-border B2B orders.
+
+- Amounts are integers in the order currency's minor unit (USD 1,250.00 is 125000).
+- Authenticate with `Authorization: Bearer <key>`; an agent acts for a party it registered
+  by naming it in `Escrow-On-Behalf-Of`.
+- Every state-changing POST takes an `Idempotency-Key`: the same key and body replay the first
+  response with `Idempotent-Replayed: true`.
+- Order responses carry `ETag: "<version>"`; order commands honour `If-Match` (412 on mismatch).
+- Lists take `limit` (1-100) and an opaque `cursor`, and answer
+  `{"data": [...], "next_cursor": ..., "has_more": ...}`.
+- Errors are RFC 9457 `application/problem+json` with a stable `code` (and `errors[]` for
+  field problems).
+"""
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "RequestId": {
+        "description": "The request's id: the X-Request-Id sent, or one made by the server.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "ETag": {
+        "description": 'The order\'s version as an entity tag, e.g. "7"; send it as If-Match.',
+        "required": True,
+        "schema": {"type": "string", "pattern": r'^"[0-9]+"$'},
+    },
+    "Location": {
+        "description": "Where the created resource can be read.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "IdempotentReplayed": {
+        "description": "true when this is the stored response of an earlier request with the "
+        "same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "WWWAuthenticate": {
+        "description": "The scheme to authenticate with: Bearer.",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -16,24 +77,104 @@ def install_openapi(app: FastAPI) -> None:
             title=app.title,
             version=app.version,
             summary=app.summary,
-            description=(
-                "Amounts are integers in the order currency's minor unit (USD 1,250.00 is 125000). "
-                "Every state-changing POST takes an Idempotency-Key. Errors are RFC 9457 "
-                "application/problem+json with a stable `code`."
-            ),
+            description=DESCRIPTION,
             routes=app.routes,
         )
-        schema["components"].setdefault("securitySchemes", {})["bearerAuth"] = {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "An API key: Authorization: Bearer esk_...",
-        }
-        for path, operations in schema["paths"].items():
-            if path in PUBLIC_PATHS:
-                continue
-            for operation in operations.values():
-                operation["security"] = [{"bearerAuth": []}]
+        complete(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def complete(schema: dict[str, Any]) -> None:
+    """Fill in what FastAPI leaves out (see the module docstring)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearerAuth"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key: Authorization: Bearer esk_...",
+    }
+    components["headers"] = HEADERS
+    _rename_pages(schema)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            _complete_operation(path, method, operation)
+
+
+def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> None:
+    # "Record payment" reads better than FastAPI's "Record Payment" or "Readyz".
+    operation["summary"] = operation["operationId"].replace("_", " ").capitalize()
+    for parameter in operation.get("parameters", []):
+        _not_nullable(parameter)
+    responses: dict[str, Any] = operation["responses"]
+    public = path in PUBLIC_PATHS
+    idempotent = any(
+        p["in"] == "header" and p["name"] == "Idempotency-Key"
+        for p in operation.get("parameters", [])
+    )
+    edge = {413}  # the edge refuses an oversized body on any request
+    if not public:
+        operation["security"] = [{"bearerAuth": []}]
+        edge |= {401, 403, 422}  # no valid key; Escrow-On-Behalf-Of refused or malformed
+    if method in BODY_METHODS:
+        edge.add(415)  # any body that is not JSON
+    if "requestBody" in operation:
+        edge.add(400)  # a body that does not parse
+    for code in sorted(edge):
+        responses.setdefault(str(code), error_response(code))
+
+    for status, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers["X-Request-Id"] = {"$ref": "#/components/headers/RequestId"}
+        code = int(status)
+        if code >= 400:
+            response["content"] = {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
+            if code == 401:
+                headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWWAuthenticate"}
+        else:
+            if _returns(response, ORDER_REF):
+                headers["ETag"] = {"$ref": "#/components/headers/ETag"}
+            if code == 201 and (path.endswith("/parties") or path.endswith("/orders")):
+                headers["Location"] = {"$ref": "#/components/headers/Location"}
+        if idempotent and code not in (400, 401, 413, 415):
+            # A replay answers with whatever the first request got: success or refusal.
+            headers["Idempotent-Replayed"] = {"$ref": "#/components/headers/IdempotentReplayed"}
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _rename_pages(schema: dict[str, Any]) -> None:
+    """``OrderPage`` rather than pydantic's ``Page_Order_`` for ``Page[Order]``."""
+    schemas = schema["components"]["schemas"]
+    renames = {
+        name: f"{match.group(1)}Page"
+        for name in schemas
+        if (match := re.fullmatch(r"Page_(\w+)_", name))
+    }
+    if not renames:
+        return
+    text = json.dumps(schema)
+    for old, new in renames.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    renamed = json.loads(text)
+    for old, new in renames.items():
+        renamed["components"]["schemas"][new] = renamed["components"]["schemas"].pop(old)
+        renamed["components"]["schemas"][new]["title"] = new
+    renamed["components"]["schemas"] = dict(sorted(renamed["components"]["schemas"].items()))
+    schema.clear()
+    schema.update(renamed)
+
+
+def _not_nullable(parameter: dict[str, Any]) -> None:
+    """An optional parameter is left out, never null: ``str | None`` means absent, not null."""
+    schema = parameter["schema"]
+    variants = schema.get("anyOf", [])
+    if not parameter.get("required") and {"type": "null"} in variants:
+        rest = [v for v in variants if v != {"type": "null"}]
+        kept = {k: v for k, v in schema.items() if k != "anyOf"}
+        parameter["schema"] = {**rest[0], **kept} if len(rest) == 1 else {**kept, "anyOf": rest}
+
+
+def _returns(response: dict[str, Any], ref: str) -> bool:
+    media = response.get("content", {}).get("application/json", {})
+    return bool(media.get("schema", {}).get("$ref") == ref)

@@ -1,15 +1,19 @@
 """Declared error responses for the OpenAPI document: every error is a Problem."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+PROBLEM_REF = "#/components/schemas/Problem"
 
 
 class FieldError(BaseModel):
     field: str = Field(description="The field at fault, dotted for nested ones: items.0.quantity")
     code: str
     message: str
-    in_: str | None = Field(default=None, alias="in", description="body, query, path or header")
+    in_: Literal["body", "query", "path", "header"] | None = Field(
+        default=None, alias="in", description="Where the field is; absent for a domain rule."
+    )
 
 
 class Problem(BaseModel):
@@ -20,7 +24,9 @@ class Problem(BaseModel):
     status: int
     detail: str
     code: str = Field(examples=["invalid_state"])
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] = Field(
+        default_factory=list, description="The fields at fault (validation errors only)."
+    )
 
 
 _DESCRIPTIONS = {
@@ -35,16 +41,21 @@ _DESCRIPTIONS = {
     415: "The body is not application/json: code unsupported_media_type.",
     422: "A value is wrong whatever the state: code validation_error (with errors[]), "
     "idempotency_key_reused, or the domain rule's code.",
-    503: "Not ready.",
+    503: "Not ready: code database_unreachable or schema_outdated.",
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Declare these error statuses on a route (escrow_api.openapi files them under
+    ``application/problem+json`` and adds the ones the edge answers on every route)."""
     return {
-        code: {
-            "model": Problem,
-            "description": _DESCRIPTIONS[code],
-            "content": {"application/problem+json": {}},
-        }
-        for code in sorted(set(codes))
+        code: {"model": Problem, "description": _DESCRIPTIONS[code]} for code in sorted(set(codes))
+    }
+
+
+def error_response(code: int) -> dict[str, Any]:
+    """The OpenAPI response object of an error status, for the document itself."""
+    return {
+        "description": _DESCRIPTIONS[code],
+        "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
     }

@@ -148,7 +148,7 @@ async def vetted_addresses(
     else:
         try:
             addresses = await resolver(host, port)
-        except OSError as error:
+        except (OSError, UnicodeError) as error:  # UnicodeError: a name IDNA cannot encode
             raise Unresolvable(f"{host} does not resolve: {error}") from error
         if not addresses:
             raise Unresolvable(f"{host} does not resolve")
