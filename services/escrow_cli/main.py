@@ -103,10 +103,12 @@ def verify() -> None:
                 runtime.database, runtime.store, progress=lambda n: bar.advance(task, n)
             )
         for problem in report.problems:
-            console.print(f"[red]{problem}[/red]", highlight=False)
+            # One line each, never wrapped (operators grep them), and never read as markup.
+            console.print(problem, style="red", markup=False, highlight=False, soft_wrap=True)
         console.print(
             f"{report.orders} orders, {report.events} events: "
-            + ("OK" if report.ok else f"{len(report.problems)} problems")
+            + ("OK" if report.ok else f"{len(report.problems)} problems"),
+            soft_wrap=True,
         )
         return report.ok
 

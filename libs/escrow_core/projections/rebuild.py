@@ -5,10 +5,12 @@ back the log readers' snapshot horizon. Run it with the writers stopped: command
 snapshot from ``order_view`` (they fall back to the stream while a row is missing).
 """
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.domain.events import EVENT_TYPES, event_from_data
 from escrow_core.domain.order import OrderState, evolve
@@ -18,12 +20,58 @@ from escrow_core.store import LOG_START, Database, EventStore, RecordedEvent, sc
 BATCH_SIZE = 2000
 ORDER_STREAM_PREFIX = "ord_"
 _ORDER_EVENT_TYPES = frozenset(EVENT_TYPES)
+# How often a one-shot reader asks again while the log holds events back (PostgreSQL).
+POLL_SECONDS = 0.1
+
+_LAST_WRITER_XID = sa.text("SELECT coalesce(max(transaction_id), '0')::text FROM events")
+_SNAPSHOT_XMIN = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
 
 
 def is_order_event(recorded: RecordedEvent) -> bool:
     return (
         recorded.stream_id.startswith(ORDER_STREAM_PREFIX) and recorded.type in _ORDER_EVENT_TYPES
     )
+
+
+async def whole_log(
+    database: Database, store: EventStore, *, batch_size: int = BATCH_SIZE
+) -> AsyncIterator[list[RecordedEvent]]:
+    """The log in commit-safe batches, to the end: at least every event committed before the call.
+
+    On PostgreSQL an empty ``read_log`` answer means "nothing safe to read yet", not the end:
+    while any transaction on the server (xids are server-wide, so one in another database
+    too) is older than the newest events, those are held back. A one-shot reader that took
+    the first empty answer for the end would silently rebuild or verify part of the log. So
+    it notes the newest writer's xid first and reads on until the snapshot horizon passes it.
+    """
+    async with database.read() as conn:
+        last_writer = await _last_writer_xid(conn)
+    checkpoint = LOG_START
+    while True:
+        async with database.read() as conn:
+            # Horizon first: each statement takes a new snapshot, and the horizon only moves
+            # on, so an empty read after it has passed really is the end.
+            caught_up = await _horizon_passed(conn, last_writer)
+            batch = await store.read_log(conn, checkpoint, limit=batch_size)
+        if batch:
+            checkpoint = batch[-1].checkpoint
+            yield batch
+        elif caught_up:
+            return
+        else:
+            await asyncio.sleep(POLL_SECONDS)
+
+
+async def _last_writer_xid(conn: AsyncConnection) -> int:
+    if conn.dialect.name != "postgresql":
+        return 0  # one writer at a time: commit order is position order, nothing is held back
+    return int((await conn.execute(_LAST_WRITER_XID)).scalar_one())
+
+
+async def _horizon_passed(conn: AsyncConnection, xid: int) -> bool:
+    if conn.dialect.name != "postgresql":
+        return True
+    return int((await conn.execute(_SNAPSHOT_XMIN)).scalar_one()) > xid
 
 
 async def count_events(database: Database) -> int:
@@ -46,12 +94,7 @@ async def rebuild(
     states: dict[str, OrderState] = {}
     written: set[str] = set()
     read = 0
-    checkpoint = LOG_START
-    while True:
-        async with database.read() as conn:
-            batch = await store.read_log(conn, checkpoint, limit=batch_size)
-        if not batch:
-            return read
+    async for batch in whole_log(database, store, batch_size=batch_size):
         touched: set[str] = set()
         balance_rows: list[dict[str, Any]] = []
         for recorded in filter(is_order_event, batch):
@@ -72,5 +115,5 @@ async def rebuild(
             await party_balances.insert(conn, balance_rows)
         written |= touched
         read += len(batch)
-        checkpoint = batch[-1].checkpoint
         progress(len(batch))
+    return read

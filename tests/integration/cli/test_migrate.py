@@ -1,0 +1,31 @@
+"""``escrow migrate`` brings a database to the latest migration, and is safe to repeat."""
+
+from escrow_core.store import Database, schema_is_current
+
+from .busy_log import escrow
+
+
+async def schema_current(url: str) -> bool:
+    database = Database.from_url(url)
+    try:
+        async with database.read() as conn:
+            return await schema_is_current(conn)
+    finally:
+        await database.dispose()
+
+
+async def test_migrate_brings_an_empty_database_to_the_latest_migration(
+    empty_database_url: str,
+) -> None:
+    assert not await schema_current(empty_database_url)
+
+    first = await escrow(empty_database_url, "migrate")
+
+    assert first.returncode == 0, first.stderr
+    assert "migrated" in first.stderr
+    assert await schema_current(empty_database_url)
+
+    again = await escrow(empty_database_url, "migrate")
+
+    assert again.returncode == 0, again.stderr
+    assert await schema_current(empty_database_url)
