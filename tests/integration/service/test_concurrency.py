@@ -8,17 +8,31 @@ collide on the append; on SQLite writers queue on BEGIN IMMEDIATE instead.
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from escrow_core import service as service_module
 from escrow_core.domain import commands as c
 from escrow_core.domain.errors import DomainError
 from escrow_core.domain.terms import ExtendableDeadline
-from escrow_core.service import CommandResult, EscrowService
-from escrow_core.store import Database, EventStore
+from escrow_core.service import MAX_ATTEMPTS, CommandResult, EscrowService, TooMuchContention
+from escrow_core.store import ConcurrencyError, Database, EventStore, NewEvent, RecordedEvent
 
-from .story import BALANCE, DEPOSIT, TOTAL, Orders, folded, open_dispute, pay, racing_clock
+from .story import (
+    BALANCE,
+    DEPOSIT,
+    TOTAL,
+    CountingClock,
+    Orders,
+    event_types,
+    folded,
+    open_dispute,
+    pay,
+    racing_clock,
+)
 
 
 @pytest.fixture
@@ -97,3 +111,37 @@ async def test_commands_racing_on_one_order_each_get_a_domain_outcome(
     accepted = [e.event_id for o in outcomes if isinstance(o, CommandResult) for e in o.events]
     assert sorted(e.event_id for e in events[8:]) == sorted(accepted)
     assert await service.get_order(order_id) == await folded(service, order_id)
+
+
+class AlwaysLosingStore(EventStore):
+    """Every append loses the race, as if another writer always got there first."""
+
+    appends = 0
+
+    async def append(
+        self,
+        conn: AsyncConnection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        recorded_at: datetime,
+    ) -> list[RecordedEvent]:
+        self.appends += 1
+        raise ConcurrencyError(stream_id, expected_version)
+
+
+async def test_retries_are_bounded(
+    orders: Orders, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "RETRY_BACKOFF_CAP_SECONDS", 0)
+    order_id = await orders.up_to("accepted")
+    store, clock = AlwaysLosingStore(), CountingClock()
+    service = EscrowService(database, store, clock)
+
+    with pytest.raises(TooMuchContention):
+        await service.execute(order_id, pay(DEPOSIT, "pay_1"))
+
+    # each attempt re-read the order and decided again, then gave up; nothing was written
+    assert (store.appends, clock.reads) == (MAX_ATTEMPTS, MAX_ATTEMPTS)
+    assert await event_types(orders.service, order_id) == ["order.placed", "order.accepted"]
