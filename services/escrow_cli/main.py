@@ -1,6 +1,7 @@
-"""``escrow``: serve, run the worker, migrate, rebuild and verify projections."""
+"""``escrow``: serve, run the worker, migrate, make keys, rebuild and verify projections."""
 
 import asyncio
+import json
 import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -9,15 +10,19 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from escrow_core import accounts
+from escrow_core.accounts import KeyRole
 from escrow_core.projections.rebuild import count_events, rebuild
 from escrow_core.projections.verify import verify as verify_log
 from escrow_core.runtime import Runtime, open_runtime
 from escrow_core.settings import get_settings
-from escrow_core.store import upgrade_to_head
+from escrow_core.store import schema_is_current, upgrade_to_head
 
 app = typer.Typer(help="Event-sourced escrow service.", no_args_is_help=True)
 projections_app = typer.Typer(help="Rebuild the read models.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
+keys_app = typer.Typer(help="Make API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -74,6 +79,76 @@ def migrate() -> None:
     url = get_settings().database_url
     asyncio.run(upgrade_to_head(url))
     console.print(f"migrated {url.split('@')[-1]}")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+class CannotMakeKey(Exception):
+    """A key the command line cannot make: said plainly, exit status 1."""
+
+
+@keys_app.command("create")
+def create_key(
+    role: Annotated[
+        KeyRole,
+        typer.Option(
+            help="admin, mediator or payments (no --party); buyer, supplier or agent (--party).",
+            case_sensitive=False,
+        ),
+    ],
+    party: Annotated[
+        str | None,
+        typer.Option(help="The party the key acts as, pty_...; its kind must be the role."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the key as the API shows it, in JSON.")
+    ] = False,
+) -> None:
+    """Make an API key and print its id and secret: the secret is shown this once only."""
+    if role in accounts.PARTYLESS_ROLES and party is not None:
+        raise typer.BadParameter(f"{_a(role)} key has no party: leave out --party")
+    if role not in accounts.PARTYLESS_ROLES and party is None:
+        raise typer.BadParameter(f"{_a(role)} key acts as a party: name it with --party")
+
+    async def work(runtime: Runtime) -> accounts.IssuedKey:
+        async with runtime.database.transaction() as conn:
+            if not await schema_is_current(conn):
+                raise CannotMakeKey("the database schema is not current: run escrow migrate")
+            if party is not None:
+                found = await accounts.get_party(conn, party)
+                if found is None:
+                    raise CannotMakeKey(f"no party {party}")
+                if found.kind.value != role.value:
+                    raise CannotMakeKey(
+                        f"{party} is {_a(found.kind)}: its keys have role {found.kind.value}, "
+                        f"not {role.value}"
+                    )
+            now = await runtime.clock.now(conn)
+            return await accounts.create_api_key(
+                conn, role=role, party_id=party, created_by="cli", now=now
+            )
+
+    try:
+        issued = _with_runtime(work)
+    except CannotMakeKey as error:
+        console.print(f"error: {error}", style="red", markup=False, highlight=False)
+        raise typer.Exit(code=1) from None
+    key = issued.key
+    if as_json:
+        shown = {
+            "id": key.id,
+            "key": issued.secret,
+            "role": key.role.value,
+            "party_id": key.party_id,
+            "created_at": key.created_at.isoformat().replace("+00:00", "Z"),
+        }
+        print(json.dumps(shown))
+    else:
+        print(f"id:  {key.id}")
+        print(f"key: {issued.secret}")
+    console.print("The secret is shown this once: store it now.", highlight=False)
 
 
 @projections_app.command("rebuild")
