@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from escrow_api.metrics import REQUESTS
@@ -20,8 +21,15 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 log = structlog.get_logger("escrow.http")
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """The body outgrew the limit while being read (no Content-Length, or a false one).
+
+    An HTTPException, because FastAPI turns any other error raised while it reads the body
+    into a 400; this one it re-raises, and the problem handler answers 413.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(413, f"The body is over the {MAX_BODY_BYTES // 1024} KiB limit.")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

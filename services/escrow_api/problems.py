@@ -44,7 +44,7 @@ _TITLES = {
 }
 
 _HTTP_CODES = {
-    400: "bad_request",
+    400: "malformed_json",  # the framework's only 400: a body it could not parse
     401: "unauthenticated",
     403: "forbidden",
     404: "not_found",

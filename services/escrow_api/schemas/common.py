@@ -7,6 +7,7 @@ Bounds (documented in the OpenAPI schema and the README):
 - at most 100 items, 10 tranches and 20 evidence items.
 """
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -49,14 +50,19 @@ Currency = Annotated[
 ]
 
 
+# Only the ISO 8601 text forms: no unix times, no date-times for dates, no week dates.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*")
+
+
 def _iso_date(value: Any) -> Any:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise ValueError("expected an ISO 8601 date, YYYY-MM-DD")
     return value
 
 
 def _iso_datetime(value: Any) -> Any:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _ISO_DATETIME.fullmatch(value):
         raise ValueError("expected an ISO 8601 date-time with a UTC offset")
     return value
 

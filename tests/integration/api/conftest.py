@@ -4,6 +4,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from escrow_core.store import Database
+
 from .world import World, build_world, fast_dispute_api
 
 
@@ -11,4 +13,11 @@ from .world import World, build_world, fast_dispute_api
 async def world(database_url: str) -> AsyncIterator[World]:
     """The cast on this backend's session database, in an app with no negotiation period."""
     async with fast_dispute_api(database_url) as api:
+        yield await build_world(api)
+
+
+@pytest.fixture
+async def fresh_world(fresh_database: Database) -> AsyncIterator[World]:
+    """The cast on a database of its own: for global lists (the feed, the mediation queue)."""
+    async with fast_dispute_api(fresh_database.url) as api:
         yield await build_world(api)
