@@ -301,7 +301,7 @@ class Event(BaseModel):
 
     id: str
     type: str
-    order_id: str
+    order_id: str | None = Field(description="The order's id; null if the event is no order's.")
     sequence: int
     position: int
     created_at: datetime
