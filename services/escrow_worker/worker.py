@@ -12,7 +12,6 @@ A failing loop logs and carries on after a pause; it never takes the process dow
 """
 
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -20,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
 import httpx
+import structlog
 
 from escrow_core.runtime import Runtime, open_runtime
 from escrow_core.settings import Settings
@@ -29,7 +29,7 @@ from escrow_core.webhooks.ssrf import Resolver, system_resolver
 from escrow_core.webhooks.transport import delivery_client
 
 TIMER_POLL_SECONDS = 0.25
-log = logging.getLogger("escrow.worker")
+log = structlog.get_logger("escrow.worker")
 
 
 def worker_name() -> str:
@@ -83,7 +83,7 @@ class Worker:
 
     async def run(self) -> None:
         """Run until ``stop()``; then let posts in flight finish (within the timeout)."""
-        log.info("worker started", extra={"worker": self.name})
+        log.info("worker started", worker=self.name)
         loops = [self._loop("dispatch", self._dispatch), self._send_loop()]
         if self.timers:
             loops.append(self._loop("timers", self._fire_timers, TIMER_POLL_SECONDS))
@@ -92,7 +92,7 @@ class Worker:
         finally:
             await self._drain()
             await self.client.aclose()
-            log.info("worker stopped", extra={"worker": self.name})
+            log.info("worker stopped", worker=self.name)
 
     async def _pause(self, seconds: float) -> None:
         with suppress(TimeoutError):
@@ -106,7 +106,7 @@ class Worker:
             try:
                 busy = await step()
             except Exception:
-                log.exception("worker loop failed", extra={"loop": name})
+                log.exception("worker loop failed", loop=name)
                 busy = False
             if not busy:
                 await self._pause(every or self.poll)
@@ -152,7 +152,7 @@ class Worker:
             await self.sender.deliver(claimed)
         except Exception:
             # Unrecorded: the lease runs out and the delivery is tried again.
-            log.exception("delivery failed", extra={"delivery_id": claimed.delivery_id})
+            log.exception("delivery failed", delivery_id=claimed.delivery_id)
 
     async def _drain(self) -> None:
         if not self._in_flight:

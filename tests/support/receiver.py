@@ -145,7 +145,8 @@ class Receiver:
             verified_with=tuple(matched),
         )
         with self._lock:
-            seen = sum(1 for d in self.deliveries if d.webhook_id == webhook_id)
+            tries = [*self.deliveries, *self.refused]
+            seen = sum(1 for d in tries if d.webhook_id == webhook_id)
         answer = self.respond(delivery, seen + 1)
         if 200 <= answer.status < 300:
             with self._lock:

@@ -14,7 +14,6 @@ endpoint in ``sequence`` order; a delivery that finally failed no longer holds t
 """
 
 import asyncio
-import logging
 import random
 import secrets
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.clock import Clock
@@ -39,7 +39,7 @@ from escrow_core.webhooks.ssrf import BlockedAddress
 RESPONSE_SNIPPET_BYTES = 2048
 GONE = 410
 SYSTEM_METADATA = {"principal": {"role": "system", "worker": "webhooks"}}
-log = logging.getLogger("escrow.webhooks")
+log = structlog.get_logger("escrow.webhooks")
 
 _d = webhook_deliveries.c
 
@@ -299,15 +299,13 @@ class Sender:
             )
         log.info(
             "webhook attempt",
-            extra={
-                "delivery_id": claimed.delivery_id,
-                "endpoint_id": claimed.endpoint_id,
-                "webhook_id": claimed.message_id,
-                "attempt": claimed.attempt,
-                "status_code": status_code,
-                "latency_ms": latency_ms,
-                "outcome": state,
-            },
+            delivery_id=claimed.delivery_id,
+            endpoint_id=claimed.endpoint_id,
+            webhook_id=claimed.message_id,
+            attempt=claimed.attempt,
+            status_code=status_code,
+            latency_ms=latency_ms,
+            outcome=state,
         )
         return Outcome(claimed.delivery_id, claimed.attempt, status_code, error, latency_ms, state)
 
@@ -332,7 +330,7 @@ class Sender:
             now=await self.clock.now(conn),
             metadata={**SYSTEM_METADATA, "worker": self.worker},
         ):
-            log.warning("webhook endpoint disabled", extra={"endpoint_id": endpoint_id})
+            log.warning("webhook endpoint disabled", endpoint_id=endpoint_id)
 
 
 async def _read_snippet(response: httpx.Response) -> str:

@@ -151,7 +151,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @asynccontextmanager
-async def hooks_on(database: Database, receiver: Receiver, **overrides: Any) -> AsyncIterator[Hooks]:
+async def hooks_on(
+    database: Database, receiver: Receiver, **overrides: Any
+) -> AsyncIterator[Hooks]:
     settings = test_settings(database.url, **{**FAST, **overrides})
     async with running_api(settings) as api:
         yield Hooks(api, receiver)

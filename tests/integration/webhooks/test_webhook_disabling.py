@@ -1,0 +1,136 @@
+"""An endpoint is disabled on 410 or after failing for the disable period: never silently."""
+
+import asyncio
+import time
+
+from escrow_core.store import Database
+from support.receiver import Answer, Delivery, Receiver
+
+from .conftest import Cast, Hooks, hooks_on
+
+
+async def disabled_events(hooks: Hooks) -> list[dict[str, object]]:
+    feed = await hooks.api.client.get("/v1/events", params={"limit": 100}, headers=hooks.api.admin)
+    assert feed.status_code == 200, feed.text
+    return [e for e in feed.json()["data"] if e["type"] == "webhook_endpoint.disabled"]
+
+
+async def until_disabled(hooks: Hooks, endpoint_id: str, within: float = 10) -> dict[str, object]:
+    deadline = time.monotonic() + within
+    while (endpoint := await hooks.get_endpoint(endpoint_id))["enabled"]:
+        assert time.monotonic() < deadline, "the endpoint was never disabled"
+        await asyncio.sleep(0.05)
+    return endpoint
+
+
+async def test_410_gone_disables_the_endpoint_with_an_event_in_the_feed(hooks: Hooks) -> None:
+    def respond(delivery: Delivery, seen: int) -> Answer:
+        return Answer(410) if delivery.path == "/gone" else Answer()
+
+    hooks.receiver.respond = respond
+    gone = await hooks.endpoint("/gone")
+    await hooks.endpoint("/watcher", event_types=["webhook_endpoint.disabled"])
+    cast = await Cast.new(hooks.api)
+    async with hooks.worker():
+        await cast.place()
+        endpoint = await until_disabled(hooks, gone["id"])
+        await hooks.receiver.until(lambda r: len(r.unique("/watcher")) == 1, what="the notice")
+
+    assert endpoint["disabled_reason"] == "the endpoint answered 410 Gone"
+    [event] = await disabled_events(hooks)
+    assert event["order_id"] is None
+    assert event["data"] == {
+        "endpoint_id": gone["id"],
+        "owner_party_id": None,
+        "url": gone["url"],
+        "reason": "the endpoint answered 410 Gone",
+    }
+    # The other endpoint heard about it through a webhook as well.
+    [notice] = hooks.receiver.payloads("/watcher")
+    assert notice["type"] == "webhook_endpoint.disabled"
+    assert notice["data"]["endpoint_id"] == gone["id"]
+    [delivery] = await hooks.deliveries(gone["id"])
+    assert delivery["status"] == "failed"  # replayable once re-enabled
+
+
+async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
+    fresh_database: Database, receiver: Receiver
+) -> None:
+    receiver.respond = lambda delivery, seen: Answer(500)
+    schedule = (0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2)
+    async with hooks_on(
+        fresh_database,
+        receiver,
+        webhook_disable_after_seconds=1.0,
+        webhook_retry_schedule=schedule,
+    ) as hooks:
+        endpoint = await hooks.endpoint()
+        cast = await Cast.new(hooks.api)
+        async with hooks.worker():
+            started = time.monotonic()
+            await cast.place()
+            disabled = await until_disabled(hooks, endpoint["id"])
+            elapsed = time.monotonic() - started
+            events = await disabled_events(hooks)
+            attempts = len(receiver.refused)
+            await asyncio.sleep(0.5)
+            assert len(receiver.refused) == attempts  # nothing more is sent to it
+
+    assert elapsed >= 1.0
+    assert str(disabled["disabled_reason"]).startswith("every delivery has failed since ")
+    assert len(events) == 1
+
+
+async def test_a_success_ends_the_failure_streak(
+    fresh_database: Database, receiver: Receiver
+) -> None:
+    # Fail each event's first try, succeed on its second: the endpoint keeps failing on and
+    # off for longer than the period, but never continuously, so it stays enabled.
+    receiver.respond = lambda delivery, seen: Answer(500) if seen == 1 else Answer()
+    async with hooks_on(fresh_database, receiver, webhook_disable_after_seconds=0.5) as hooks:
+        endpoint = await hooks.endpoint()
+        cast = await Cast.new(hooks.api)
+        async with hooks.worker():
+            for _ in range(3):
+                await cast.place()
+                await asyncio.sleep(0.3)
+            await receiver.until(lambda r: len(r.unique()) == 3)
+
+        assert (await hooks.get_endpoint(endpoint["id"]))["enabled"] is True
+
+
+async def test_re_enabling_clears_the_reason_and_resumes_deliveries(hooks: Hooks) -> None:
+    def gone_once(delivery: Delivery, seen: int) -> Answer:
+        return Answer(410) if len(hooks.receiver.refused) == 0 else Answer()
+
+    hooks.receiver.respond = gone_once
+    endpoint = await hooks.endpoint()
+    cast = await Cast.new(hooks.api)
+    async with hooks.worker():
+        order_id = await cast.place()
+        await until_disabled(hooks, endpoint["id"])
+        await cast.to(order_id, "accepted")  # dispatched while disabled: not sent
+        enabled = await hooks.api.client.patch(
+            f"/v1/webhook-endpoints/{endpoint['id']}",
+            json={"enabled": True},
+            headers=hooks.api.admin,
+        )
+        assert enabled.status_code == 200, enabled.text
+        assert enabled.json()["disabled_reason"] is None
+        replay = await hooks.api.client.post(
+            f"/v1/webhook-endpoints/{endpoint['id']}/replay",
+            json={"since_position": 1},
+            headers=hooks.api.admin,
+        )
+        assert replay.status_code == 202, replay.text
+        await hooks.receiver.until(lambda r: len(r.unique()) == 3, what="the events")
+
+    # The replay also brings the endpoint's own webhook_endpoint.disabled, which was recorded
+    # while it was disabled.
+    assert sorted(p["type"] for p in hooks.receiver.payloads()) == [
+        "order.accepted",
+        "order.placed",
+        "webhook_endpoint.disabled",
+    ]
+    placed, accepted = (p for p in hooks.receiver.payloads() if p["order_id"] == order_id)
+    assert (placed["sequence"], accepted["sequence"]) == (1, 2)
