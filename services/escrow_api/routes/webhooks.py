@@ -324,7 +324,7 @@ async def list_webhook_deliveries(
     before = None
     if cursor is not None:
         before = decode_cursor(cursor)
-        if not isinstance(before, int) or isinstance(before, bool):
+        if not isinstance(before, int) or isinstance(before, bool) or not 0 < before < 2**63:
             raise bad_cursor()
     async with runtime.database.read() as conn:
         await _visible(conn, principal, endpoint_id)

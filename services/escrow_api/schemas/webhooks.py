@@ -95,7 +95,10 @@ class UpdateWebhookEndpointRequest(RequestBody):
 
 class ReplayRequest(RequestBody):
     since_position: StrictInt | None = Field(
-        default=None, ge=1, description="Replay events from this log position on."
+        default=None,
+        ge=1,
+        le=2**63 - 1,  # a log position is a bigint
+        description="Replay events from this log position on.",
     )
     since: IsoDateTime | None = Field(
         default=None, description="Replay events recorded at or after this time."

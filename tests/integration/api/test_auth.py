@@ -109,17 +109,17 @@ async def test_another_process_sees_a_revocation_once_its_cache_entry_expires(
         assert (await second.client.get(path, headers=headers)).status_code == 401
 
 
-@pytest.mark.parametrize(
-    "authorization",
-    [None, "", "Bearer", "Bearer ", "Basic Zm9vOmJhcg==", "Bearer esk_unknown", "esk_nobearer"],
-)
-async def test_without_a_valid_key_every_call_is_401(api: Api, authorization: str | None) -> None:
-    headers = {} if authorization is None else {"Authorization": authorization}
-    for method, path in (("GET", "/v1/orders"), ("POST", "/v1/parties"), ("GET", "/v1/events")):
-        response = await api.client.request(method, path, headers=headers, json={})
-        assert response.status_code == 401
-        assert response.headers["content-type"] == "application/problem+json"
-        assert response.json()["code"] == "unauthenticated"
+async def test_without_a_valid_key_every_call_is_401(api: Api) -> None:
+    for authorization in (
+        None, "", "Bearer", "Bearer ", "Basic Zm9vOmJhcg==", "Bearer esk_unknown", "esk_nobearer"
+    ):  # fmt: skip
+        headers = {} if authorization is None else {"Authorization": authorization}
+        for method, path in (("GET", "/v1/orders"), ("POST", "/v1/parties"), ("GET", "/v1/events")):
+            response = await api.client.request(method, path, headers=headers, json={})
+            assert response.status_code == 401, authorization
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json()["code"] == "unauthenticated"
 
 
 async def test_the_bootstrap_admin_key_works_only_when_configured(database_url: str) -> None:
@@ -140,11 +140,11 @@ async def test_the_bootstrap_admin_key_works_only_when_configured(database_url: 
         assert gone.status_code == 404
 
 
-@pytest.mark.parametrize("role", ["agent", "buyer", "supplier", "superuser", ""])
-async def test_party_roles_get_no_party_less_keys(api: Api, role: str) -> None:
-    made = await api.client.post("/v1/api-keys", json={"role": role}, headers=api.admin)
-    assert made.status_code == 422
-    assert made.json()["errors"][0]["field"] == "role"
+async def test_party_roles_get_no_party_less_keys(api: Api) -> None:
+    for role in ("agent", "buyer", "supplier", "superuser", ""):
+        made = await api.client.post("/v1/api-keys", json={"role": role}, headers=api.admin)
+        assert made.status_code == 422, role
+        assert made.json()["errors"][0]["field"] == "role"
 
 
 async def test_escrow_on_behalf_of_is_for_agents_and_their_own_parties(world: World) -> None:

@@ -67,8 +67,22 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "withdraw_dispute":     (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
     "list_disputes":        (200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
     "list_events":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
+    # Webhook endpoints: "owner, admin"; the endpoint in a path is the order's buyer's.
+    "create_webhook":       (201, 403, 403, 201, 201, 201, 201, 201, 201, 201, 401, 401, 403),
+    "list_webhooks":        (200, 403, 403, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
+    "get_webhook":          (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "update_webhook":       (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "delete_webhook":       (204, 404, 404, 204, 204, 404, 204, 404, 404, 404, 401, 401, 403),
+    "rotate_webhook_secret":(200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "replay_webhook":       (202, 404, 404, 202, 202, 404, 202, 404, 404, 404, 401, 401, 403),
+    "list_deliveries":      (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    # Sandbox mode only (the matrix app runs in it).
+    "advance_clock":        (200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
 }
 # fmt: on
+
+
+HOOK = "http://127.0.0.1:9/escrow-hook"
 
 
 @dataclass(frozen=True)
@@ -133,13 +147,35 @@ ROUTES: dict[str, Route] = {
     "withdraw_dispute": Route("POST", "/v1/orders/{order}/dispute/withdraw", "disputed"),
     "list_disputes": Route("GET", "/v1/disputes"),
     "list_events": Route("GET", "/v1/events"),
+    "create_webhook": Route("POST", "/v1/webhook-endpoints", body={"url": HOOK}),
+    "list_webhooks": Route("GET", "/v1/webhook-endpoints"),
+    "get_webhook": Route("GET", "/v1/webhook-endpoints/{endpoint}"),
+    "update_webhook": Route(
+        "PATCH", "/v1/webhook-endpoints/{endpoint}", body={"event_types": ["funds.released"]}
+    ),
+    "delete_webhook": Route("DELETE", "/v1/webhook-endpoints/{endpoint}"),
+    "rotate_webhook_secret": Route("POST", "/v1/webhook-endpoints/{endpoint}/rotate-secret"),
+    "replay_webhook": Route(  # from a position past the log's end: nothing to send
+        "POST", "/v1/webhook-endpoints/{endpoint}/replay", body={"since_position": 2**40}
+    ),
+    "list_deliveries": Route("GET", "/v1/webhook-endpoints/{endpoint}/deliveries"),
+    # One second at a time: the offset is kept in the shared session database.
+    "advance_clock": Route("POST", "/v1/sandbox/clock", body={"advance_seconds": 1}),
 }
+# The matrix app: sandbox mode (for the clock route) and private webhook URLs (no DNS).
+MATRIX_SETTINGS = {"sandbox": True, "webhook_allow_private": True}
 
-_PLACEHOLDERS = {"{order}": "{order_id}", "{buyer}": "{party_id}", "{supplier}": "{party_id}"}
+_PLACEHOLDERS = {
+    "{order}": "{order_id}",
+    "{buyer}": "{party_id}",
+    "{supplier}": "{party_id}",
+    "{key}": "{key_id}",
+    "{endpoint}": "{endpoint_id}",
+}
 
 
 def _template(route: Route) -> tuple[str, str]:
-    path = route.path.split("?")[0].replace("{key}", "{key_id}")
+    path = route.path.split("?")[0]
     for ours, theirs in _PLACEHOLDERS.items():
         path = path.replace(ours, theirs)
     return route.method, path
@@ -147,7 +183,7 @@ def _template(route: Route) -> tuple[str, str]:
 
 def test_the_matrix_covers_every_v1_route() -> None:
     """A new route needs a row (webhooks and the sandbox clock get theirs when they land)."""
-    app = create_app(settings_for("sqlite+aiosqlite:///never-opened.db"))
+    app = create_app(settings_for("sqlite+aiosqlite:///never-opened.db", **MATRIX_SETTINGS))
     served = {
         (method, path)
         for route in app.routes
@@ -161,7 +197,7 @@ def test_the_matrix_covers_every_v1_route() -> None:
 
 @pytest.fixture(scope="module")
 async def matrix_world(database_url: str) -> AsyncIterator[World]:
-    async with fast_dispute_api(database_url) as api:
+    async with fast_dispute_api(database_url, **MATRIX_SETTINGS) as api:
         yield await build_world(api)
 
 
@@ -181,6 +217,17 @@ async def _path(
                 shared["key"] = values["key"]
         else:
             values["key"] = shared["key"]
+    if "{endpoint}" in route.path:
+        if fresh or "endpoint" not in shared:
+            made = await world.call(
+                "POST", "/v1/webhook-endpoints", world.as_("buyer"), {"url": HOOK}
+            )
+            assert made.status_code == 201, made.text
+            values["endpoint"] = made.json()["id"]
+            if not fresh:
+                shared["endpoint"] = values["endpoint"]
+        else:
+            values["endpoint"] = shared["endpoint"]
     if route.state is not None:
         state = route.state
         if state == "offer_of_the_other_side":

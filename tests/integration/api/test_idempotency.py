@@ -261,26 +261,22 @@ def _assert_one_ran(answers: list[httpx.Response], status: int) -> None:
             assert other.content == ran[0].content
 
 
-@pytest.mark.parametrize(("length", "status"), [(1, 201), (255, 201), (256, 422), (5000, 422)])
-async def test_keys_are_1_to_255_characters(world: World, length: int, status: int) -> None:
-    key = ("k" * length)[:length]
-    answer = await world.call(
-        "POST", "/v1/parties", _with(world.admin, key), {"kind": "buyer", "name": "Len Ltd"}
-    )
-    assert answer.status_code == status
-    if status == 422:
-        assert answer.json()["code"] == "validation_error"
+async def test_keys_are_1_to_255_printable_ascii_characters(world: World) -> None:
+    for key, status in (("k", 201), ("k" * 255, 201), ("k" * 256, 422), ("k" * 5000, 422)):
+        answer = await world.call(
+            "POST", "/v1/parties", _with(world.admin, key), {"kind": "buyer", "name": "Len"}
+        )
+        assert answer.status_code == status, len(key)
+        if status == 422:
+            assert answer.json()["code"] == "validation_error"
+            assert answer.json()["errors"][0]["field"] == "Idempotency-Key"
+    for odd in ("", "tab\there", "naïve", "line\nbreak"):
+        headers = {**world.admin, "Idempotency-Key": odd.encode("utf-8")}
+        answer = await world.api.client.post(
+            "/v1/parties", json={"kind": "buyer", "name": "Odd Ltd"}, headers=headers
+        )
+        assert answer.status_code == 422, odd
         assert answer.json()["errors"][0]["field"] == "Idempotency-Key"
-
-
-@pytest.mark.parametrize("key", ["", "tab\there", "naïve", "line\nbreak"])
-async def test_keys_are_printable_ascii(world: World, key: str) -> None:
-    headers = {**world.admin, "Idempotency-Key": key.encode("utf-8")}
-    answer = await world.api.client.post(
-        "/v1/parties", json={"kind": "buyer", "name": "Odd Ltd"}, headers=headers
-    )
-    assert answer.status_code == 422
-    assert answer.json()["errors"][0]["field"] == "Idempotency-Key"
 
 
 async def test_an_expired_key_may_be_used_again(world: World) -> None:

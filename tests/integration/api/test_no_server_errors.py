@@ -8,6 +8,7 @@ bad values. Each answer must be below 500 and, when an error, a problem with a s
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -15,8 +16,8 @@ import pytest
 
 from support.api import order_terms
 
-from .test_authorization_matrix import CALLERS, EXPECTED, ROUTES, Route
-from .world import World
+from .test_authorization_matrix import CALLERS, EXPECTED, HOOK, MATRIX_SETTINGS, ROUTES, Route
+from .world import World, build_world, fast_dispute_api
 
 HUGE_INT_TEXT = "9" * 5000  # beyond Python's default int-from-text limit
 DEEP = "[" * 3000 + "]" * 3000
@@ -104,6 +105,11 @@ FULL_BODIES: dict[str, Any] = {
     "accept_dispute_offer": {},
     "escalate_dispute": {},
     "withdraw_dispute": {},
+    "create_webhook": {"url": HOOK, "event_types": ["funds.released"]},
+    "update_webhook": {"url": HOOK, "event_types": ["*"], "enabled": True},
+    "rotate_webhook_secret": {},
+    "replay_webhook": {"since_position": 2**40},
+    "advance_clock": {"advance_seconds": 1},
 }
 
 
@@ -163,12 +169,26 @@ async def _path_for(world: World, route: Route, shared: dict[str, str]) -> str:
             )
             shared["key"] = made.json()["id"]
         values["key"] = shared["key"]
+    if "{endpoint}" in route.path:
+        if "endpoint" not in shared:
+            made = await world.call(
+                "POST", "/v1/webhook-endpoints", world.as_("buyer"), {"url": HOOK}
+            )
+            shared["endpoint"] = made.json()["id"]
+        values["endpoint"] = shared["endpoint"]
     if route.state is not None:
         state = "disputed" if route.state == "offer_of_the_other_side" else route.state
         if state not in shared:
             shared[state] = await world.order(state)
         values["order"] = shared[state]
     return route.path.format(**values)
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[World]:
+    """The cast in the matrix's app, so the sandbox and webhook routes are there too."""
+    async with fast_dispute_api(database_url, **MATRIX_SETTINGS) as api:
+        yield await build_world(api)
 
 
 async def test_junk_bodies_and_fields_never_make_a_5xx(world: World) -> None:
@@ -247,6 +267,8 @@ BAD_IDS = [
 ]
 # Each list and the query parameters it takes (and one it does not).
 LISTS = {
+    "/v1/webhook-endpoints": ("limit", "cursor"),
+    "/v1/webhook-endpoints/{endpoint}/deliveries": ("limit", "cursor", "status"),
     "/v1/orders": ("limit", "cursor", "status", "buyer_id", "supplier_id"),
     "/v1/events": ("limit", "cursor", "status"),
     "/v1/disputes": ("limit", "cursor", "status"),
@@ -257,9 +279,10 @@ LISTS = {
 async def test_bad_lists_ids_queries_and_headers_never_make_a_5xx(world: World) -> None:
     checker = Checker(world)
     order_id = await world.order("placed")
+    hook = await world.call("POST", "/v1/webhook-endpoints", world.as_("buyer"), {"url": HOOK})
     admin, buyer = world.admin, world.as_("buyer")
     for template, parameters in LISTS.items():
-        path = template.format(order=order_id)
+        path = template.format(order=order_id, endpoint=hook.json()["id"])
         for cursor in BAD_CURSORS:
             await checker.send("GET", f"{path}?cursor={cursor}", admin)
         for value in BAD_QUERY_VALUES:
@@ -269,10 +292,11 @@ async def test_bad_lists_ids_queries_and_headers_never_make_a_5xx(world: World) 
         await checker.send("GET", f"/v1/orders/{order_id}?version={value}", admin)
     for bad in BAD_IDS:
         for name, route in ROUTES.items():
-            if not any(p in route.path for p in ("{order}", "{buyer}", "{supplier}", "{key}")):
+            placeholders = ("{order}", "{buyer}", "{supplier}", "{key}", "{endpoint}")
+            if not any(p in route.path for p in placeholders):
                 continue
             path = route.path.split("?")[0]
-            for placeholder in ("{order}", "{buyer}", "{supplier}", "{key}"):
+            for placeholder in placeholders:
                 path = path.replace(placeholder, bad)
             body = orjson.dumps(FULL_BODIES.get(name, {})) if route.method != "GET" else None
             await checker.send(route.method, path, admin, body)

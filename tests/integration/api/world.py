@@ -28,9 +28,10 @@ TOTAL = DEPOSIT + BALANCE
 
 
 @asynccontextmanager
-async def fast_dispute_api(database_url: str) -> AsyncIterator[Api]:
+async def fast_dispute_api(database_url: str, **settings: Any) -> AsyncIterator[Api]:
     """The app with no negotiation period, so a dispute can be escalated at once."""
-    async with running_api(test_settings(database_url, negotiation_days=0)) as client:
+    configured = test_settings(database_url, negotiation_days=0, **settings)
+    async with running_api(configured) as client:
         yield client
 
 
