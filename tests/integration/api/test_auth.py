@@ -289,3 +289,43 @@ async def test_another_partys_order_is_not_found_exactly_like_a_missing_one(worl
     # The party that may see it gets 404 only for a version it never had.
     missing = await world.call("GET", f"/v1/orders/{order_id}?version=99", world.as_("buyer"))
     assert (missing.status_code, missing.json()["code"]) == (404, "version_not_found")
+
+
+async def test_only_an_admin_sets_trade_assurance(world: World) -> None:
+    agent = world.as_("agent")
+    assured = {"kind": "supplier", "name": "S", "trade_assurance": True}
+    for body, status, code in (
+        (assured, 403, "trade_assurance_admin_only"),
+        ({"kind": "agent", "name": "Sub-agent"}, 403, "forbidden"),
+        ({"kind": "supplier", "name": "S"}, 201, ""),
+    ):
+        answer = await world.call("POST", "/v1/parties", agent, body)
+        assert answer.status_code == status, answer.text
+        if code:
+            assert answer.json()["code"] == code
+    supplier = answer.json()
+    assert (supplier["trade_assurance"], supplier["managed_by"]) == (False, world.agent_id)
+    order = order_terms(supplier["id"])
+    refused = await world.call("POST", "/v1/orders", world.as_("agent_for_buyer"), order)
+    assert refused.json()["code"] == "supplier_not_trade_assurance"
+    for caller in ("agent", "buyer", "mediator"):
+        patch = await world.call(
+            "PATCH", f"/v1/parties/{supplier['id']}", world.as_(caller), {"trade_assurance": True}
+        )
+        assert patch.status_code in (403, 404), caller
+    enabled = await world.call(
+        "PATCH", f"/v1/parties/{supplier['id']}", world.admin, {"trade_assurance": True}
+    )
+    assert enabled.json()["trade_assurance"] is True
+    placed = await world.call("POST", "/v1/orders", world.as_("agent_for_buyer"), order)
+    assert placed.status_code == 201
+    # Turning it off later does not touch the order placed under it.
+    await world.call(
+        "PATCH", f"/v1/parties/{supplier['id']}", world.admin, {"trade_assurance": False}
+    )
+    accepted = await world.call(
+        "POST",
+        f"/v1/orders/{placed.json()['id']}/accept",
+        auth(world.as_("agent")["Authorization"].removeprefix("Bearer "), supplier["id"]),
+    )
+    assert accepted.status_code == 200

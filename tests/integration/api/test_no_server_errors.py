@@ -279,6 +279,7 @@ LISTS = {
 async def test_bad_lists_ids_queries_and_headers_never_make_a_5xx(world: World) -> None:
     checker = Checker(world)
     order_id = await world.order("placed")
+    shared: dict[str, str] = {}
     hook = await world.call("POST", "/v1/webhook-endpoints", world.as_("buyer"), {"url": HOOK})
     admin, buyer = world.admin, world.as_("buyer")
     for template, parameters in LISTS.items():
@@ -300,6 +301,10 @@ async def test_bad_lists_ids_queries_and_headers_never_make_a_5xx(world: World) 
                 path = path.replace(placeholder, bad)
             body = orjson.dumps(FULL_BODIES.get(name, {})) if route.method != "GET" else None
             await checker.send(route.method, path, admin, body)
+    for route in ROUTES.values():  # methods the route does not take
+        path = await _path_for(world, route, shared)
+        for method in {"OPTIONS", "PUT", "TRACE", "DELETE", "PATCH"} - {route.method}:
+            await checker.send(method, path, buyer, b"{}")
     headers_to_try: list[dict[str, Any]] = [
         {"If-Match": b'"\xb2"'},
         {"If-Match": b'"\xd9\xa1"'},
