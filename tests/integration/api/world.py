@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from support.api import Api, auth, order_terms, running_api, test_settings
+from support.api import Api, auth, order_terms, running_api
+from support.api import test_settings as settings_for
 
 Headers = dict[str, str]
 
@@ -30,7 +31,7 @@ TOTAL = DEPOSIT + BALANCE
 @asynccontextmanager
 async def fast_dispute_api(database_url: str, **settings: Any) -> AsyncIterator[Api]:
     """The app with no negotiation period, so a dispute can be escalated at once."""
-    configured = test_settings(database_url, negotiation_days=0, **settings)
+    configured = settings_for(database_url, negotiation_days=0, **settings)
     async with running_api(configured) as client:
         yield client
 
