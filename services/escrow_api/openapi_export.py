@@ -9,9 +9,14 @@ from escrow_api.app import create_app
 from escrow_core.settings import Settings
 
 
+def settings() -> Settings:
+    """A deployment as shipped, whatever the environment says: the document does not depend
+    on the database (no lifespan runs), and the sandbox-only routes are not in it."""
+    return Settings(database_url="sqlite+aiosqlite:///:memory:", sandbox=False)
+
+
 def document() -> dict[str, Any]:
-    # The document does not depend on the database; no lifespan runs here.
-    return create_app(Settings(database_url="sqlite+aiosqlite:///:memory:")).openapi()
+    return create_app(settings()).openapi()
 
 
 def render() -> str:

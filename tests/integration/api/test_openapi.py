@@ -17,8 +17,7 @@ import pytest
 
 from escrow_api.app import create_app
 from escrow_api.openapi import PUBLIC_PATHS
-from escrow_api.openapi_export import render
-from escrow_core.settings import Settings
+from escrow_api.openapi_export import render, settings
 
 COMMITTED = Path(__file__).resolve().parents[3] / "openapi" / "openapi.json"
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -46,7 +45,7 @@ def test_the_committed_document_is_what_the_app_generates() -> None:
 
 
 async def test_the_app_serves_the_committed_document(document: dict[str, Any]) -> None:
-    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    app = create_app(settings())
     transport = httpx.ASGITransport(app=app)  # /openapi.json needs no database: no lifespan
     async with httpx.AsyncClient(transport=transport, base_url="http://escrow.test") as client:
         served = await client.get("/openapi.json")
