@@ -1,14 +1,15 @@
-"""The worker loop: three tasks on one event loop, all coordinating through the database.
+"""The worker loop: four tasks on one event loop, all coordinating through the database.
 
     dispatch   tail the log into delivery rows (one dispatcher at a time holds the checkpoint)
     send       claim due deliveries and post them, up to ``webhook_concurrency`` at once
+    record     write the posts' outcomes in batches: one transaction for all that have finished
     timers     fire due deadlines as ordinary commands (EscrowService.fire_due_timers)
 
 Each polls every ``worker_poll_seconds`` (100-250 ms) when idle; the dispatcher wakes the
-sender in the same process as soon as it has written deliveries, and a finished delivery
-wakes it too (the order's next event may now be due). Any number of workers (and servers
-with the worker embedded) may run against one database: claims skip each other's rows.
-A failing loop logs and carries on after a pause; it never takes the process down.
+sender in the same process as soon as it has written deliveries, and each recorded batch
+wakes it too (an order's next event may now be due). Any number of workers (and servers with
+the worker embedded) may run against one database: claims skip each other's rows. A failing
+loop logs and carries on after a pause; it never takes the process down.
 """
 
 import asyncio
@@ -24,11 +25,12 @@ import structlog
 from escrow_core.runtime import Runtime, open_runtime
 from escrow_core.settings import Settings
 from escrow_core.webhooks.dispatcher import dispatch_once
-from escrow_core.webhooks.sender import Claimed, Sender, SenderSettings
+from escrow_core.webhooks.sender import Attempt, Claimed, Sender, SenderSettings
 from escrow_core.webhooks.ssrf import Resolver, system_resolver
 from escrow_core.webhooks.transport import delivery_client
 
 TIMER_POLL_SECONDS = 0.25
+RECORD_BATCH = 200
 log = structlog.get_logger("escrow.worker")
 
 
@@ -76,6 +78,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Posted, not yet recorded: the recorder writes them in batches (one transaction each).
+        self._posted: asyncio.Queue[Attempt] = asyncio.Queue()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -84,7 +88,7 @@ class Worker:
     async def run(self) -> None:
         """Run until ``stop()``; then let posts in flight finish (within the timeout)."""
         log.info("worker started", worker=self.name)
-        loops = [self._loop("dispatch", self._dispatch), self._send_loop()]
+        loops = [self._loop("dispatch", self._dispatch), self._send_loop(), self._record_loop()]
         if self.timers:
             loops.append(self._loop("timers", self._fire_timers, TIMER_POLL_SECONDS))
         try:
@@ -145,16 +149,35 @@ class Worker:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        self._wake.set()
 
     async def _deliver(self, claimed: Claimed) -> None:
         try:
-            await self.sender.deliver(claimed)
+            self._posted.put_nowait(await self.sender.post(claimed))
         except Exception:
             # Unrecorded: the lease runs out and the delivery is tried again.
             log.exception("delivery failed", delivery_id=claimed.delivery_id)
+            self._wake.set()
+
+    async def _record_loop(self) -> None:
+        """Record posted attempts, as many as have arrived, one transaction per batch; a
+        recorded delivery frees its slot and may make the order's next event due."""
+        while not (self._stopping.is_set() and not self._in_flight and self._posted.empty()):
+            try:
+                first = await asyncio.wait_for(self._posted.get(), self.poll)
+            except TimeoutError:
+                continue
+            batch = [first]
+            while not self._posted.empty() and len(batch) < RECORD_BATCH:
+                batch.append(self._posted.get_nowait())
+            try:
+                await self.sender.record(batch)
+            except Exception:
+                log.exception("recording attempts failed", attempts=len(batch))
+            finally:
+                self._wake.set()
 
     async def _drain(self) -> None:
+        """On stop: let posts in flight finish (up to the timeout); the recorder records them."""
         if not self._in_flight:
             return
         grace = self.runtime.settings.webhook_timeout_seconds + 5

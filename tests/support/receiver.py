@@ -51,6 +51,11 @@ def always_ok(delivery: Delivery, seen: int) -> Answer:
     return Answer()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the default backlog (5) drops connections under a burst
+
+
 class Receiver:
     def __init__(self, respond: Responder = always_ok) -> None:
         self.respond = respond
@@ -59,8 +64,7 @@ class Receiver:
         self.refused: list[Delivery] = []  # verified, but answered otherwise
         self.unverified: list[tuple[str, str]] = []  # (path, why) of requests that failed checks
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> "Receiver":

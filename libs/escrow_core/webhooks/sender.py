@@ -80,6 +80,41 @@ class Outcome:
         return self.state == "succeeded"
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one POST got, before it is recorded."""
+
+    claimed: Claimed
+    started_at: datetime
+    status_code: int | None
+    error: str | None
+    snippet: str | None
+    latency_ms: int
+    retry_after: float | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+# The outcome of an attempt, guarded by the lease: a sender whose lease ran out (and was taken
+# over) changes nothing. Executed once per batch with many parameter sets.
+_RECORD_DELIVERY = (
+    webhook_deliveries.update()
+    .where(_d.id == sa.bindparam("b_id"), _d.lease_token == sa.bindparam("b_token"))
+    .values(
+        status=sa.bindparam("b_status"),
+        attempts=sa.bindparam("b_attempts"),
+        next_attempt_at=sa.bindparam("b_next_attempt_at"),
+        completed_at=sa.bindparam("b_completed_at"),
+        last_status_code=sa.bindparam("b_status_code"),
+        last_error=sa.bindparam("b_error"),
+        locked_until=None,
+        lease_token=None,
+    )
+)
+
+
 def _claim_statement(postgresql: bool, limit: int, now: datetime) -> Any:
     d = webhook_deliveries.alias("d")
     earlier = webhook_deliveries.alias("earlier")
@@ -213,7 +248,12 @@ class Sender:
                 )
 
     async def deliver(self, claimed: Claimed) -> Outcome:
-        """POST one claimed delivery (no transaction open) and record the attempt."""
+        """POST one claimed delivery and record the attempt."""
+        [outcome] = await self.record([await self.post(claimed)])
+        return outcome
+
+    async def post(self, claimed: Claimed) -> Attempt:
+        """POST one claimed delivery, with no transaction open; nothing is recorded yet."""
         wall_now = datetime.now(UTC)
         headers = signed_headers(
             claimed.message_id, int(wall_now.timestamp()), claimed.body, claimed.secrets
@@ -238,84 +278,107 @@ class Sender:
             error = f"timed out after {self.settings.total_timeout:g} s"
         except (httpx.HTTPError, OSError) as failure:
             error = f"{type(failure).__name__}: {failure}"[:500]
-        latency_ms = round((time.perf_counter() - started) * 1000)
-        return await self._record(
-            claimed, wall_now, status_code, error, snippet, latency_ms, retry_after
-        )
-
-    async def _record(
-        self,
-        claimed: Claimed,
-        started_at: datetime,
-        status_code: int | None,
-        error: str | None,
-        snippet: str | None,
-        latency_ms: int,
-        retry_after: float | None,
-    ) -> Outcome:
-        succeeded = status_code is not None and 200 <= status_code < 300
-        if status_code is not None and not succeeded and error is None:
+        if status_code is not None and not 200 <= status_code < 300 and error is None:
             error = f"HTTP {status_code}"
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        return Attempt(claimed, wall_now, status_code, error, snippet, latency_ms, retry_after)
+
+    async def record(self, attempts: Sequence[Attempt]) -> list[Outcome]:
+        """Record attempts (many at once: one transaction) and what follows from them: the
+        deliveries' new states, the endpoints' failure streaks, any disabling."""
+        if not attempts:
+            return []
         wall_now = datetime.now(UTC)
-        values: dict[str, Any] = {
-            "attempts": claimed.attempt,
-            "locked_until": None,
-            "lease_token": None,
-            "last_status_code": status_code,
-            "last_error": error,
-        }
-        async with self.database.transaction() as conn:
-            await conn.execute(
-                webhook_attempts.insert().values(
-                    delivery_id=claimed.delivery_id,
-                    attempt=claimed.attempt,
-                    started_at=started_at,
-                    latency_ms=latency_ms,
-                    status_code=status_code,
-                    error=error,
-                    response_body=snippet,
-                    worker=self.worker,
-                )
-            )
-            if succeeded:
+        outcomes: list[Outcome] = []
+        updates: list[dict[str, Any]] = []
+        for attempt in attempts:
+            claimed = attempt.claimed
+            next_at = wall_now
+            if attempt.succeeded:
                 state = "succeeded"
-                values.update(status=state, completed_at=wall_now)
-                await endpoint_store.record_success(conn, claimed.endpoint_id)
             else:
                 delay = next_delay(
-                    self.settings.schedule, claimed.attempt, retry_after=retry_after, rng=self.rng
+                    self.settings.schedule,
+                    claimed.attempt,
+                    retry_after=attempt.retry_after,
+                    rng=self.rng,
                 )
-                if delay is None or status_code == GONE:
-                    state = "failed"
-                    values.update(status=state, completed_at=wall_now)
-                else:
-                    state = "pending"
-                    values["next_attempt_at"] = wall_now + timedelta(seconds=delay)
-                await self._note_failure(conn, claimed.endpoint_id, status_code, wall_now)
-            await conn.execute(
-                webhook_deliveries.update()
-                .where(_d.id == claimed.delivery_id, _d.lease_token == claimed.lease_token)
-                .values(values)
+                state = "failed" if delay is None or attempt.status_code == GONE else "pending"
+                if delay is not None:
+                    next_at = wall_now + timedelta(seconds=delay)
+            updates.append(
+                {
+                    "b_id": claimed.delivery_id,
+                    "b_token": claimed.lease_token,
+                    "b_status": state,
+                    "b_attempts": claimed.attempt,
+                    "b_next_attempt_at": next_at,
+                    "b_completed_at": None if state == "pending" else wall_now,
+                    "b_status_code": attempt.status_code,
+                    "b_error": attempt.error,
+                }
             )
-        log.info(
-            "webhook attempt",
-            delivery_id=claimed.delivery_id,
-            endpoint_id=claimed.endpoint_id,
-            webhook_id=claimed.message_id,
-            attempt=claimed.attempt,
-            status_code=status_code,
-            latency_ms=latency_ms,
-            outcome=state,
-        )
-        return Outcome(claimed.delivery_id, claimed.attempt, status_code, error, latency_ms, state)
+            outcomes.append(
+                Outcome(
+                    claimed.delivery_id,
+                    claimed.attempt,
+                    attempt.status_code,
+                    attempt.error,
+                    attempt.latency_ms,
+                    state,
+                )
+            )
+        async with self.database.transaction() as conn:
+            await conn.execute(
+                webhook_attempts.insert(),
+                [
+                    {
+                        "delivery_id": a.claimed.delivery_id,
+                        "attempt": a.claimed.attempt,
+                        "started_at": a.started_at,
+                        "latency_ms": a.latency_ms,
+                        "status_code": a.status_code,
+                        "error": a.error,
+                        "response_body": a.snippet,
+                        "worker": self.worker,
+                    }
+                    for a in attempts
+                ],
+            )
+            await conn.execute(_RECORD_DELIVERY, updates)
+            # Endpoints in a fixed order, so two workers' batches cannot deadlock on them.
+            for endpoint_id in sorted({a.claimed.endpoint_id for a in attempts}):
+                mine = [a for a in attempts if a.claimed.endpoint_id == endpoint_id]
+                await self._note_endpoint(conn, endpoint_id, mine, wall_now)
+        for outcome, attempt in zip(outcomes, attempts, strict=True):
+            log.info(
+                "webhook attempt",
+                delivery_id=outcome.delivery_id,
+                endpoint_id=attempt.claimed.endpoint_id,
+                webhook_id=attempt.claimed.message_id,
+                attempt=outcome.attempt,
+                status_code=outcome.status_code,
+                latency_ms=outcome.latency_ms,
+                outcome=outcome.state,
+            )
+        return outcomes
 
-    async def _note_failure(
-        self, conn: AsyncConnection, endpoint_id: str, status_code: int | None, wall_now: datetime
+    async def _note_endpoint(
+        self,
+        conn: AsyncConnection,
+        endpoint_id: str,
+        attempts: Sequence[Attempt],
+        wall_now: datetime,
     ) -> None:
-        """Count the failure against the endpoint; disable it on 410 or 5 days of failing."""
+        """The endpoint's failure streak: a success ends it, a failure starts it if none runs;
+        410 Gone, or failing for ``disable_after_seconds``, disables the endpoint."""
+        last = max(attempts, key=lambda a: a.started_at)
+        if last.succeeded and not any(a.status_code == GONE for a in attempts):
+            await endpoint_store.record_success(conn, endpoint_id)
+            return
         failing_since = await endpoint_store.record_failure(conn, endpoint_id, wall_now)
         reason = None
-        if status_code == GONE:
+        if any(a.status_code == GONE for a in attempts):
             reason = "the endpoint answered 410 Gone"
         elif (wall_now - failing_since).total_seconds() >= self.settings.disable_after_seconds:
             since = failing_since.isoformat().replace("+00:00", "Z")
@@ -330,7 +393,7 @@ class Sender:
             now=await self.clock.now(conn),
             metadata={**SYSTEM_METADATA, "worker": self.worker},
         ):
-            log.warning("webhook endpoint disabled", endpoint_id=endpoint_id)
+            log.warning("webhook endpoint disabled", endpoint_id=endpoint_id, reason=reason)
 
 
 async def _read_snippet(response: httpx.Response) -> str:
