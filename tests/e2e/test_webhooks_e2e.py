@@ -335,3 +335,21 @@ async def test_the_sandbox_clock_runs_out_the_inspection_window_in_another_proce
     created = datetime.fromisoformat(released["created_at"])
     assert created - datetime.now(UTC) > timedelta(days=15)
     assert abs(receiver.unique()[released["id"]].timestamp - time.time()) < 30
+
+
+@pytest.mark.sqlite_only
+async def test_serve_runs_the_worker_inside_by_default(
+    database_url: str, receiver: Receiver, log_dir: Path
+) -> None:
+    # `make run`: one process on SQLite, API and worker together.
+    env = environment(database_url)
+    with serve(env, log_dir) as server:
+        async with httpx.AsyncClient(base_url=str(server.base_url), timeout=30) as http:
+            escrow = await Escrow.start(http)
+            await escrow.endpoint(receiver)
+            order_id = await escrow.place()
+            await escrow.to(order_id, "accepted")
+            await receiver.until(lambda r: len(r.unique()) == 2, within=20)
+
+    assert [p["type"] for p in receiver.payloads()] == ["order.placed", "order.accepted"]
+    assert receiver.unverified == []

@@ -175,6 +175,8 @@ class Sender:
         if limit < 1:
             return []
         token = secrets.token_hex(16)
+        if self.database.dialect == "sqlite" and not await self._any_due():
+            return []  # spare SQLite's single write lock on an idle poll
         async with self.database.transaction() as conn:
             wall_now = datetime.now(UTC)
             due = _claim_statement(conn.dialect.name == "postgresql", limit, wall_now)
@@ -191,6 +193,20 @@ class Sender:
             if not rows:
                 return []
             return await self._prepare(conn, rows, token, wall_now)
+
+    async def _any_due(self) -> bool:
+        wall_now = datetime.now(UTC)
+        query = (
+            sa.select(_d.id)
+            .where(
+                _d.status == "pending",
+                _d.next_attempt_at <= wall_now,
+                sa.or_(_d.locked_until.is_(None), _d.locked_until < wall_now),
+            )
+            .limit(1)
+        )
+        async with self.database.read() as conn:
+            return (await conn.execute(query)).first() is not None
 
     async def _prepare(
         self, conn: AsyncConnection, rows: Sequence[Any], token: str, wall_now: datetime
