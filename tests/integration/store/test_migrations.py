@@ -14,7 +14,8 @@ from escrow_core.store import Database, schema_is_current, upgrade_to_head
 from escrow_core.store.migrations import alembic_config, migrations_dir
 from escrow_core.store.schema import metadata
 
-TABLES = {"alembic_version", "events", "order_view", "party_balances", "service_clock"}
+# Every table the Core schema declares (schema.py mirrors the migrations), and alembic's own.
+TABLES = {"alembic_version", *metadata.tables}
 
 
 async def downgrade_to_base(url: str) -> None:
