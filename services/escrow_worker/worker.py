@@ -170,11 +170,22 @@ class Worker:
             while not self._posted.empty() and len(batch) < RECORD_BATCH:
                 batch.append(self._posted.get_nowait())
             try:
-                await self.sender.record(batch)
-            except Exception:
-                log.exception("recording attempts failed", attempts=len(batch))
+                await self._record(batch)
             finally:
                 self._wake.set()
+
+    async def _record(self, batch: list[Attempt]) -> None:
+        try:
+            await self.sender.record(batch)
+            return
+        except Exception:
+            if len(batch) == 1:
+                # Unrecorded: the lease runs out and the delivery is posted again.
+                log.exception("recording an attempt failed", delivery=batch[0].claimed.delivery_id)
+                return
+        # One bad attempt must not cost the whole batch a second send: record them one by one.
+        for attempt in batch:
+            await self._record([attempt])
 
     async def _drain(self) -> None:
         """On stop: let posts in flight finish (up to the timeout); the recorder records them."""

@@ -9,7 +9,7 @@ Deleting an endpoint keeps its row and history (``deleted_at``); it is then gone
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from escrow_core.domain.events import EVENT_TYPES
 from escrow_core.ids import new_id
 from escrow_core.store import EventStore, NewEvent
-from escrow_core.store.schema import webhook_endpoints
+from escrow_core.store.schema import webhook_deliveries, webhook_endpoints
 from escrow_core.webhooks.signing import new_secret
 
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -160,10 +160,23 @@ async def update(
 
 
 async def delete(conn: AsyncConnection, endpoint_id: str, now: datetime) -> None:
+    """Delete the endpoint; what was still waiting to be sent to it is given up."""
     await conn.execute(
         webhook_endpoints.update()
         .where(_c.id == endpoint_id, _c.deleted_at.is_(None))
         .values(deleted_at=now, enabled=False, updated_at=now)
+    )
+    d = webhook_deliveries.c
+    await conn.execute(
+        webhook_deliveries.update()
+        .where(d.endpoint_id == endpoint_id, d.status == "pending")
+        .values(
+            status="failed",
+            completed_at=datetime.now(UTC),
+            last_error="the endpoint was deleted",
+            locked_until=None,
+            lease_token=None,
+        )
     )
 
 

@@ -292,7 +292,7 @@ class Sender:
             error = f"refused by the SSRF guard: {blocked}"
         except TimeoutError:
             error = f"timed out after {self.settings.total_timeout:g} s"
-        except (httpx.HTTPError, OSError) as failure:
+        except Exception as failure:  # any failure is a failed attempt, recorded as such
             error = f"{type(failure).__name__}: {failure}"[:500]
         if status_code is not None and not 200 <= status_code < 300 and error is None:
             error = f"HTTP {status_code}"
@@ -419,4 +419,5 @@ async def _read_snippet(response: httpx.Response) -> str:
         received += chunk
         if len(received) >= RESPONSE_SNIPPET_BYTES:
             break
-    return received[:RESPONSE_SNIPPET_BYTES].decode("utf-8", errors="replace")
+    text = received[:RESPONSE_SNIPPET_BYTES].decode("utf-8", errors="replace")
+    return text.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL

@@ -234,3 +234,20 @@ async def test_a_finally_failed_delivery_no_longer_holds_back_the_next(hooks: Ho
     assert hooks.receiver.payloads()[0]["type"] == "order.accepted"
     statuses = {d["sequence"]: d["status"] for d in await hooks.deliveries(endpoint["id"])}
     assert statuses == {1: "failed", 2: "succeeded"}
+
+
+async def test_a_response_body_the_database_cannot_store_as_is_is_still_recorded(
+    hooks: Hooks,
+) -> None:
+    hooks.receiver.respond = failing_first(1, Answer(500, body=b"bad\x00\xff\xfe" * 10))
+    endpoint = await hooks.endpoint()
+    cast = await Cast.new(hooks.api)
+    async with hooks.worker():
+        await cast.place()
+        await hooks.receiver.until(lambda r: len(r.unique()) == 1)
+
+    [delivery] = await hooks.deliveries(endpoint["id"])
+    first = delivery["attempts"][0]
+    assert first["status_code"] == 500
+    assert first["response_body"].startswith("bad\ufffd")
+    assert len(hooks.receiver.all()) == 1  # recorded at once, not sent again

@@ -4,8 +4,11 @@ import asyncio
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from escrow_core.store import Database
+from escrow_core.store.schema import webhook_deliveries
+from escrow_core.webhooks.dispatcher import dispatch_once
 from support import api as support
 from support.api import auth, running_api
 from support.receiver import Receiver
@@ -224,6 +227,23 @@ async def test_delete_removes_the_endpoint(hooks: Hooks) -> None:
     assert (await hooks.api.client.get(path, headers=hooks.api.admin)).status_code == 404
     listed = await hooks.api.client.get(BASE, headers=hooks.api.admin)
     assert listed.json()["data"] == []
+
+
+async def test_what_was_waiting_for_a_deleted_endpoint_is_given_up(hooks: Hooks) -> None:
+    endpoint = await hooks.endpoint()
+    cast = await Cast.new(hooks.api)
+    await cast.place()
+    for _ in range(200):  # dispatch by hand (no worker: nothing is sent)
+        if (await dispatch_once(hooks.database, hooks.runtime.store, (0.0,))).deliveries:
+            break
+        await asyncio.sleep(0.05)
+
+    await hooks.api.client.delete(f"{BASE}/{endpoint['id']}", headers=hooks.api.admin)
+
+    async with hooks.database.read() as conn:
+        query = sa.select(webhook_deliveries.c.status, webhook_deliveries.c.last_error)
+        rows = (await conn.execute(query)).all()
+    assert [tuple(row) for row in rows] == [("failed", "the endpoint was deleted")]
 
 
 async def test_a_rotated_secret_signs_alongside_the_old_one(hooks: Hooks) -> None:

@@ -5,12 +5,16 @@ its own database, so its clock is its own.
 """
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from escrow_core.domain.commands import AutoConfirmReceipt
+from escrow_core.domain.errors import DomainError
+from escrow_core.service import TIMER_CONTEXT, VersionMismatch
 from escrow_core.store import Database
 from support.receiver import Receiver
 
@@ -186,28 +190,46 @@ async def test_a_stuck_order_does_not_hold_back_the_others(
 @pytest.mark.postgres_only
 async def test_a_buyer_confirming_as_the_window_closes_gets_one_outcome(sandbox: Hooks) -> None:
     cast = await Cast.new(sandbox.api)
-    orders = [await cast.place() for _ in range(12)]
+    orders = [await cast.place() for _ in range(20)]
     for order_id in orders:
         await cast.to(order_id, "delivered")
     await advance(sandbox, 16)
+    service = sandbox.runtime.service
+    rng = random.Random(7)
 
-    async def confirm(order_id: str) -> int:
+    async def buyer(order_id: str) -> str:
+        await asyncio.sleep(rng.uniform(0, 0.004))
         response = await sandbox.api.client.post(
             f"/v1/orders/{order_id}/confirm-receipt", headers=cast.buyer_auth
         )
-        return response.status_code
+        assert response.status_code in (200, 409), response.text  # won, or found it done
+        return "buyer" if response.status_code == 200 else "-"
 
-    outcomes = await asyncio.gather(
-        *(confirm(order_id) for order_id in orders),
-        *(sandbox.runtime.service.fire_due_timers() for _ in range(3)),  # three workers' ticks
-    )
+    seen = {order_id: (await order(sandbox, order_id))["version"] for order_id in orders}
 
-    statuses = Counter(o for o in outcomes[: len(orders)])
-    assert set(statuses) <= {200, 409}  # the buyer won, or found the timer had
+    async def timer(order_id: str) -> str:
+        # Exactly what a worker's tick does for one order: the command with the version seen.
+        await asyncio.sleep(rng.uniform(0, 0.004))
+        try:
+            await service.execute(
+                order_id,
+                AutoConfirmReceipt(),
+                context=TIMER_CONTEXT,
+                expected_version=seen[order_id],
+            )
+        except (VersionMismatch, DomainError):
+            return "-"
+        return "timer"
+
+    races = [asyncio.gather(buyer(o), timer(o)) for o in orders]
+    results = await asyncio.gather(*races, service.fire_due_timers(), service.fire_due_timers())
+
+    winners = Counter(w for pair in results[: len(orders)] for w in pair if w != "-")
+    late_ticks = sum(len(fired) for fired in results[len(orders) :])
     for order_id in orders:
         counts = Counter(await types(sandbox, order_id))
         assert counts["receipt.confirmed"] == 1, order_id
         assert counts["funds.released"] == 1, order_id
         assert (await order(sandbox, order_id))["status"] == "completed"
-    timer_wins = sum(len(fired) for fired in outcomes[len(orders) :])  # type: ignore[arg-type]
-    assert timer_wins + statuses[200] == len(orders)
+    assert winners["buyer"] + winners["timer"] + late_ticks == len(orders)
+    print(f"\nrace: buyer won {winners['buyer']}, timer {winners['timer'] + late_ticks}")
