@@ -9,10 +9,11 @@ from escrow_api import docs, health, metrics, problems
 from escrow_api.auth import KeyCache
 from escrow_api.middleware import EdgeMiddleware
 from escrow_api.openapi import install_openapi
-from escrow_api.routes import disputes, events, keys, orders, parties
+from escrow_api.routes import disputes, events, keys, orders, parties, sandbox, webhooks
 from escrow_core import logs
 from escrow_core.runtime import open_runtime
 from escrow_core.settings import Settings, get_settings
+from escrow_worker.worker import embedded as embedded_worker
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,7 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
-            yield
+            async with embedded_worker(runtime):  # unless settings.embedded_worker is off
+                yield
 
     app = FastAPI(
         title="Escrow API",
@@ -37,6 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for router in (parties.router, keys.router, orders.router, disputes.router, events.router):
         app.include_router(router)
+    app.include_router(webhooks.router)
+    if settings.sandbox:  # the sandbox clock exists only in sandbox mode
+        app.include_router(sandbox.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
 
