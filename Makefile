@@ -31,7 +31,7 @@ run: install ## Install, migrate and serve API + worker on HOST:PORT (SQLite by 
 	$(BIN)/escrow serve --host $(HOST) --port $(PORT)
 
 test: install ## Run the whole suite against SQLite and PostgreSQL
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: install ## ruff (lint + format check), mypy, and the pure-domain import check
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ The fee is 2.5 % (``FEE_BPS``): a gross of G keeps round_half_even(G / 40).
 
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -309,15 +310,25 @@ def test_the_operator_sees_json_logs_with_request_ids_metrics_and_offline_docs(
         client, c["buyer"], c["supplier"], c["payments"], c["supplier_id"], c["buyer_id"]
     )
 
-    lines = [line for line in read_log(server).splitlines() if line.strip()]
-    records = [json.loads(line) for line in lines]  # every line is one JSON object
-    confirm = [r for r in records if r.get("request_id") == f"confirm-{order_id}"]
-    assert any(
-        r.get("event") == "request"
-        and r.get("route") == "/v1/orders/{order_id}/confirm-receipt"
-        and r.get("status") == 200
-        for r in confirm
-    ), confirm
+    def confirm_logged() -> tuple[bool, list[dict[str, object]]]:
+        lines = [line for line in read_log(server).splitlines() if line.strip()]
+        records = [json.loads(line) for line in lines]  # every line is one JSON object
+        confirm = [r for r in records if r.get("request_id") == f"confirm-{order_id}"]
+        found = any(
+            r.get("event") == "request"
+            and r.get("route") == "/v1/orders/{order_id}/confirm-receipt"
+            and r.get("status") == 200
+            for r in confirm
+        )
+        return found, confirm
+
+    # The access line is written once the response has gone out: give it a moment under load.
+    deadline = time.monotonic() + 10
+    found, confirm = confirm_logged()
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found, confirm = confirm_logged()
+    assert found, confirm
 
     metrics = client.http.get("/metrics")
     assert metrics.status_code == 200
