@@ -5,6 +5,7 @@ The offset lives in the database (``service_clock``) so every process sharing it
 
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,12 +16,17 @@ class Clock:
     def __init__(self, *, sandbox: bool) -> None:
         self.sandbox = sandbox
 
-    async def now(self, conn: AsyncConnection) -> datetime:
+    async def now(self, conn: AsyncConnection | asyncpg.Connection) -> datetime:
+        """The service clock, reading the sandbox offset through ``conn`` (SQLAlchemy, or a
+        raw asyncpg connection on the hot path)."""
         wall = datetime.now(UTC)
         if not self.sandbox:
             return wall
-        offset = (await conn.execute(_OFFSET)).scalar_one_or_none() or 0
-        return wall + timedelta(seconds=offset)
+        if isinstance(conn, AsyncConnection):
+            offset = (await conn.execute(_OFFSET)).scalar_one_or_none()
+        else:
+            offset = await conn.fetchval(str(_OFFSET))
+        return wall + timedelta(seconds=offset or 0)
 
     async def advance(self, conn: AsyncConnection, seconds: int) -> int:
         """Move the sandbox clock forward; returns the new total offset in seconds."""

@@ -1,7 +1,9 @@
-"""The application layer: one command = one transaction.
+"""The application layer: one command = one atomic write.
 
     load (the inline snapshot in ``order_view``; the stream if it is missing)
-    -> decide -> append -> update the inline projections -> commit
+    -> decide -> append + update the inline projections + keep the answer, atomically
+
+(escrow_core.unit_of_work says how each backend makes the write atomic.)
 
 A concurrent writer turns the append into ``ConcurrencyError``; the command is then re-read and
 re-decided, a bounded number of times, so the domain rule and not the race decides the outcome.
@@ -11,21 +13,22 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.clock import Clock
 from escrow_core.domain.commands import Command, PlaceOrder
 from escrow_core.domain.errors import DomainError
 from escrow_core.domain.events import AnyEvent, event_from_data, event_to_data
 from escrow_core.domain.order import OrderState, decide, due_timer_commands, fold
+from escrow_core.idempotency import Remember
 from escrow_core.ids import new_id
 from escrow_core.projections import order_view, party_balances
+from escrow_core.projections.party_balances import Balance
 from escrow_core.store import ConcurrencyError, Database, EventStore, NewEvent, RecordedEvent
+from escrow_core.unit_of_work import CommandSession, Commit, command_session, read_session
 
 MAX_ATTEMPTS = 8
 _timer_log = logging.getLogger("escrow.timers")
@@ -87,9 +90,6 @@ CommandOrBuilder = Command | Callable[[OrderState | None], Command]
 
 TIMER_CONTEXT = CommandContext(principal={"role": "system", "timer": True})
 
-# Extra writes that must commit with the command (the idempotency record).
-Within = Callable[[AsyncConnection, CommandResult], Awaitable[None]]
-
 
 def decode(recorded: RecordedEvent) -> AnyEvent:
     return event_from_data(recorded.type, recorded.data)
@@ -106,9 +106,9 @@ class EscrowService:
         command: PlaceOrder,
         *,
         context: CommandContext | None = None,
-        within: Within | None = None,
+        remember: Remember | None = None,
     ) -> CommandResult:
-        return await self.execute(new_id("ord"), command, context=context, within=within)
+        return await self.execute(new_id("ord"), command, context=context, remember=remember)
 
     async def execute(
         self,
@@ -117,48 +117,49 @@ class EscrowService:
         *,
         context: CommandContext | None = None,
         expected_version: int | None = None,
-        within: Within | None = None,
+        remember: Remember | None = None,
     ) -> CommandResult:
-        """Run ``command`` on ``order_id`` in one transaction; DomainError if refused."""
+        """Run ``command`` on ``order_id`` as one atomic write; DomainError if refused.
+
+        ``remember`` stores the answer under an Idempotency-Key in that same write.
+        """
         context = context or CommandContext()
         command_id = str(uuid.uuid4())
         for attempt in range(MAX_ATTEMPTS):
             try:
-                async with self.database.transaction() as conn:
-                    result = await self._attempt(
-                        conn,
+                async with command_session(self.database, self.store, self.clock) as session:
+                    return await self._attempt(
+                        session,
                         order_id,
                         command,
                         context,
                         command_id,
                         expected_version,
+                        remember,
                         from_stream=attempt > 0,
                     )
-                    if within is not None:
-                        await within(conn, result)
-                    return result
             except ConcurrencyError:
                 await asyncio.sleep(_backoff(attempt))
         raise TooMuchContention(f"order {order_id} kept changing; {MAX_ATTEMPTS} attempts lost")
 
     async def _attempt(
         self,
-        conn: AsyncConnection,
+        session: CommandSession,
         order_id: str,
         command_or_builder: CommandOrBuilder,
         context: CommandContext,
         command_id: str,
         expected_version: int | None,
+        remember: Remember | None,
         *,
         from_stream: bool,
     ) -> CommandResult:
-        snapshot = await order_view.load(conn, order_id)
-        state = snapshot
-        if snapshot is None or from_stream:
+        state = None if from_stream else await session.snapshot(order_id)
+        if state is None:
             # The log is the truth. No row: a new order, or a projection being rebuilt or
             # repaired. A retry: the race was lost, and a row behind the log (restored from
             # a backup, say) would lose every attempt; this one rewrites it.
-            state = await self._fold_stream(conn, order_id)
+            state = fold(decode(r) for r in await session.stream(order_id))
         command = (
             command_or_builder
             if isinstance(command_or_builder, Command)
@@ -167,38 +168,47 @@ class EscrowService:
         version = state.version if state else 0
         if expected_version is not None and expected_version != version:
             raise VersionMismatch(expected_version, version)
-        now = await self.clock.now(conn)
+        now = await session.now()
         events = decide(state, command, now)
         if not events:
             assert state is not None
+            if remember is not None:
+                answer = remember.answer(order_id, state, now)
+                await session.save_answer(remember.scope, remember.key, answer)
             return CommandResult(order_id, state, [], now)
-        metadata = context.metadata(command, command_id)
-        recorded = await self.store.append(
-            conn,
-            order_id,
-            version,
-            [NewEvent(uuid.uuid4(), ev.type, event_to_data(ev), metadata) for ev in events],
-            recorded_at=now,
-        )
         after = fold(events, state)
         assert after is not None
-        await order_view.save(conn, order_id, after, existed=snapshot is not None)
-        await party_balances.insert(conn, _balance_rows(order_id, after, events, recorded))
+        metadata = context.metadata(command, command_id)
+        recorded = await session.commit(
+            Commit(
+                order_id=order_id,
+                expected_version=version,
+                events=[NewEvent(uuid.uuid4(), e.type, event_to_data(e), metadata) for e in events],
+                after=after,
+                balances=_balance_changes(after, events, version),
+                recorded_at=now,
+                answer=(
+                    (remember.scope, remember.key, remember.answer(order_id, after, now))
+                    if remember is not None
+                    else None
+                ),
+            )
+        )
         return CommandResult(order_id, after, recorded, now)
-
-    async def _fold_stream(self, conn: AsyncConnection, order_id: str) -> OrderState | None:
-        return fold(decode(r) for r in await self.store.read_stream(conn, order_id))
 
     # --- queries --------------------------------------------------------------------------
     async def get_order(self, order_id: str, *, version: int | None = None) -> OrderState | None:
         """The order now, or as it stood at ``version``."""
-        async with self.database.read() as conn:
+        async with read_session(self.database, self.store, self.clock) as session:
             if version is None:
-                snapshot = await order_view.load(conn, order_id)
-                return snapshot if snapshot is not None else await self._fold_stream(conn, order_id)
-            recorded = await self.store.read_stream(conn, order_id, up_to_version=version)
-        if len(recorded) < version:
-            return None
+                snapshot = await session.snapshot(order_id)
+                if snapshot is not None:
+                    return snapshot
+            recorded = await session.stream(order_id)
+        if version is not None:
+            if len(recorded) < version:
+                return None
+            recorded = recorded[:version]
         return fold(decode(r) for r in recorded)
 
     async def order_events(self, order_id: str) -> list[RecordedEvent]:
@@ -258,11 +268,12 @@ def _backoff(attempt: int) -> float:
     )
 
 
-def _balance_rows(
-    order_id: str, order: OrderState, events: list[AnyEvent], recorded: list[RecordedEvent]
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for event, stored in zip(events, recorded, strict=True):
+def _balance_changes(
+    order: OrderState, events: list[AnyEvent], version: int
+) -> list[tuple[int, Balance]]:
+    """Each money-moving event's change to the parties' balances, by the event's version."""
+    changes = []
+    for offset, event in enumerate(events, start=1):
         if (delta := party_balances.apply(order, event)) is not None:
-            rows.extend(party_balances.rows_for(order_id, order, delta, stored.position))
-    return rows
+            changes.append((version + offset, delta))
+    return changes

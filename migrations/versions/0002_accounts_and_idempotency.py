@@ -62,6 +62,9 @@ def upgrade() -> None:
         sa.Column("created_at", timestamp, nullable=False),
         sa.Column("expires_at", timestamp, nullable=False),
         sa.CheckConstraint("status IN ('in_flight', 'done')", name="idempotency_keys_status_check"),
+        sa.CheckConstraint(
+            "response_status BETWEEN 100 AND 599", name="idempotency_keys_response_status_check"
+        ),
     )
     op.create_index("idempotency_keys_expires_idx", "idempotency_keys", ["expires_at"])
 

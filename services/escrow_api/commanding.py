@@ -4,7 +4,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import Request, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_api import idempotency, metrics
 from escrow_api.auth import Principal
@@ -16,6 +15,7 @@ from escrow_core.domain.commands import Command, PlaceOrder
 from escrow_core.domain.errors import DomainError, NotPermitted
 from escrow_core.domain.order import OrderState
 from escrow_core.domain.roles import Actor
+from escrow_core.idempotency import Remember, StoredResponse
 from escrow_core.runtime import Runtime
 from escrow_core.service import CommandContext, CommandResult
 
@@ -85,20 +85,31 @@ async def run_order_command(
         command_name = type(command).__name__
         return command
 
-    async def within(conn: AsyncConnection, result: CommandResult) -> None:
-        if claim is not None:
-            await claim.record(conn, _answer(principal, result, created))
+    remember = None
+    if claim is not None:
+        status = 201 if created else 200
+
+        def answer(order_id: str, order: OrderState, now: datetime) -> StoredResponse:
+            return idempotency.stored(
+                order_response(principal, order_id, order, now, status=status)
+            )
+
+        remember = Remember(claim.scope, claim.key, answer)
 
     try:
         context = command_context(request, principal, idempotency_key)
         if created:
             placed = build(None)
             assert isinstance(placed, PlaceOrder)
-            result = await runtime.service.place_order(placed, context=context, within=within)
+            result = await runtime.service.place_order(placed, context=context, remember=remember)
         else:
             assert order_id is not None
             result = await runtime.service.execute(
-                order_id, build, context=context, expected_version=expected_version, within=within
+                order_id,
+                build,
+                context=context,
+                expected_version=expected_version,
+                remember=remember,
             )
     except DomainError as error:
         metrics.command_outcome(command_name or "unknown", error.code)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from escrow_core.domain.events import AnyEvent
 from escrow_core.domain.order import OrderState, evolve, next_timer_at
 from escrow_core.store.schema import order_view
+from escrow_core.store.upsert import dialect_insert
 
 
 def apply(view: OrderState | None, event: AnyEvent) -> OrderState:
@@ -49,14 +50,17 @@ async def load(conn: AsyncConnection, order_id: str) -> OrderState | None:
     return None if document is None else from_document(document)
 
 
-async def save(conn: AsyncConnection, order_id: str, state: OrderState, *, existed: bool) -> None:
-    """Write the row for ``state``; ``existed`` says whether to update or insert it."""
+async def upsert(conn: AsyncConnection, order_id: str, state: OrderState) -> None:
+    """Write the row for ``state``, inserting it or replacing the one there."""
     row = row_for(order_id, state)
-    if existed:
-        del row["order_id"], row["created_at"]
-        await conn.execute(order_view.update().where(order_view.c.order_id == order_id).values(row))
-    else:
-        await conn.execute(order_view.insert().values(row))
+    insert = dialect_insert(conn.dialect.name, order_view).values(row)
+    kept = ("order_id", "created_at", "buyer_id", "supplier_id", "currency", "total")
+    await conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["order_id"],
+            set_={name: insert.excluded[name] for name in row if name not in kept},
+        )
+    )
 
 
 async def save_many(

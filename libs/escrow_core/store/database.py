@@ -21,7 +21,7 @@ class Database:
     """Owns the async engines for one database URL.
 
     ``transaction()`` is for commands: it commits on exit and rolls back on an exception.
-    ``read()`` is a read-only transaction for queries, rolled back at exit.
+    ``read()`` is for queries: autocommit on PostgreSQL, a read-only snapshot on SQLite.
     """
 
     def __init__(
@@ -43,8 +43,15 @@ class Database:
         backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
         if (backend, driver) == ("postgresql", "asyncpg"):
             writer = _engine(url, pool_size)
-            # One pool; read() transactions are marked READ ONLY so a stray write fails loudly.
-            reader = writer.execution_options(postgresql_readonly=True)
+            # Reads have a pool of their own, in autocommit on read-only sessions: a read
+            # costs one round trip, not three (BEGIN, query, ROLLBACK), and a stray write
+            # still fails loudly. Each query is its own snapshot; no read needs two to agree.
+            reader = _engine(
+                url,
+                pool_size,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+            )
             return cls(url, "postgresql", writer, reader)
         if (backend, driver) == ("sqlite", "aiosqlite"):
             if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed.query):
@@ -62,7 +69,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (one snapshot on SQLite), rolled back at exit."""
+        """A connection for queries (autocommit on PostgreSQL, one snapshot on SQLite)."""
         async with self.reader.connect() as conn:
             transaction = await conn.begin()
             try:
@@ -70,6 +77,16 @@ class Database:
             finally:
                 if transaction.is_active:
                     await transaction.rollback()
+
+    @asynccontextmanager
+    async def raw(self) -> AsyncIterator[Any]:
+        """The asyncpg connection under a pooled connection, outside any transaction (PostgreSQL
+        only): for the hot paths, one statement per round trip with no ORM layer between."""
+        if self.dialect != "postgresql":
+            raise RuntimeError("raw connections are for PostgreSQL")
+        async with self.writer.connect() as conn:
+            adapted = await conn.get_raw_connection()
+            yield adapted.driver_connection
 
     async def dispose(self) -> None:
         await self.writer.dispose()

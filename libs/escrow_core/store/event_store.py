@@ -115,7 +115,7 @@ class EventStore:
         """Why an append inserted nothing: a retried append, reused ids, or a moved stream."""
         postgresql = conn.dialect.name == "postgresql"
         rows = await conn.execute(queries.events_by_id(postgresql), {"event_ids": event_ids})
-        stored = [self._recorded(row) for row in rows]
+        stored = [self.recorded(row) for row in rows]
         if len(stored) == len(event_ids) and all(e.stream_id == stream_id for e in stored):
             return stored
         if stored:
@@ -137,7 +137,7 @@ class EventStore:
         if up_to_version is not None:
             params["up_to_version"] = up_to_version
         statement = queries.read_stream(postgresql, bounded=up_to_version is not None)
-        return [self._recorded(row) for row in await conn.execute(statement, params)]
+        return [self.recorded(row) for row in await conn.execute(statement, params)]
 
     async def stream_version(self, conn: AsyncConnection, stream_id: str) -> int:
         """The stream's last version; 0 when it has no events."""
@@ -161,7 +161,7 @@ class EventStore:
         else:
             params = {"position": after.position, "limit": limit}
             rows = await conn.execute(queries.READ_LOG_SQLITE, params)
-        return [self._recorded(row) for row in rows]
+        return [self.recorded(row) for row in rows]
 
     async def log_head(self, conn: AsyncConnection) -> Checkpoint:
         """The checkpoint of the last event readable now: where "from now" subscribers start."""
@@ -171,7 +171,8 @@ class EventStore:
         position = (await conn.execute(queries.LOG_HEAD_SQLITE)).scalar_one()
         return Checkpoint(0, int(position))
 
-    def _recorded(self, row: sa.Row[*tuple[Any, ...]]) -> RecordedEvent:
+    def recorded(self, row: Sequence[Any]) -> RecordedEvent:
+        """A stored row (SQLAlchemy or asyncpg) as a RecordedEvent, upcast."""
         (position, stream_id, version, event_id, type_, stored_version, data, metadata,
          recorded_at, transaction_id) = row  # fmt: skip
         schema_version, data = self.upcasters.upcast(type_, stored_version, data)

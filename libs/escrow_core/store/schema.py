@@ -133,6 +133,9 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.CheckConstraint("status IN ('in_flight', 'done')", name="idempotency_keys_status_check"),
+    sa.CheckConstraint(
+        "response_status BETWEEN 100 AND 599", name="idempotency_keys_response_status_check"
+    ),
     sa.Index("idempotency_keys_expires_idx", "expires_at"),
 )
 

@@ -7,19 +7,22 @@ collide on the append; on SQLite writers queue on BEGIN IMMEDIATE instead.
 """
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core import service as service_module
 from escrow_core.domain import commands as c
+from escrow_core.domain import events as e
 from escrow_core.domain.errors import DomainError
+from escrow_core.domain.events import event_to_data
+from escrow_core.domain.roles import Role
 from escrow_core.domain.terms import ExtendableDeadline
 from escrow_core.service import MAX_ATTEMPTS, CommandResult, EscrowService, TooMuchContention
-from escrow_core.store import ConcurrencyError, Database, EventStore, NewEvent, RecordedEvent
+from escrow_core.store import Database, EventStore, NewEvent
 
 from .story import (
     BALANCE,
@@ -33,6 +36,32 @@ from .story import (
     pay,
     racing_clock,
 )
+
+
+class InterferingClock(CountingClock):
+    """Between every read of the order and its write, another writer appends to the order
+    (a real concurrent writer on its own connection), so every attempt loses the race."""
+
+    def __init__(self, other: Database, order_id: str) -> None:
+        super().__init__()
+        self.other = other
+        self.order_id = order_id
+
+    async def now(self, conn: Any) -> datetime:
+        at = await super().now(conn)
+        store = EventStore()
+        async with self.other.transaction() as other_conn:
+            version = await store.stream_version(other_conn, self.order_id)
+            message = e.MessagePosted(at=at, by=Role.MEDIATOR, body="in between")
+            data = event_to_data(message)
+            await store.append(
+                other_conn,
+                self.order_id,
+                version,
+                [NewEvent(uuid.uuid4(), message.type, data, {"test": "interference"})],
+                recorded_at=at,
+            )
+        return at
 
 
 @pytest.fixture
@@ -113,35 +142,20 @@ async def test_commands_racing_on_one_order_each_get_a_domain_outcome(
     assert await service.get_order(order_id) == await folded(service, order_id)
 
 
-class AlwaysLosingStore(EventStore):
-    """Every append loses the race, as if another writer always got there first."""
-
-    appends = 0
-
-    async def append(
-        self,
-        conn: AsyncConnection,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        *,
-        recorded_at: datetime,
-    ) -> list[RecordedEvent]:
-        self.appends += 1
-        raise ConcurrencyError(stream_id, expected_version)
-
-
+@pytest.mark.postgres_only  # SQLite holds the write lock from BEGIN: nobody gets in between
 async def test_retries_are_bounded(
-    orders: Orders, database: Database, monkeypatch: pytest.MonkeyPatch
+    orders: Orders, own_pool: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service_module, "RETRY_BACKOFF_CAP_SECONDS", 0)
     order_id = await orders.up_to("accepted")
-    store, clock = AlwaysLosingStore(), CountingClock()
-    service = EscrowService(database, store, clock)
+    clock = InterferingClock(own_pool, order_id)
+    service = EscrowService(orders.service.database, EventStore(), clock)
 
     with pytest.raises(TooMuchContention):
         await service.execute(order_id, pay(DEPOSIT, "pay_1"))
 
-    # each attempt re-read the order and decided again, then gave up; nothing was written
-    assert (store.appends, clock.reads) == (MAX_ATTEMPTS, MAX_ATTEMPTS)
-    assert await event_types(orders.service, order_id) == ["order.placed", "order.accepted"]
+    # each attempt re-read the order and decided again, lost again, and then it gave up;
+    # the payment was never written, only the other writer's messages
+    assert clock.reads == MAX_ATTEMPTS
+    types = await event_types(orders.service, order_id)
+    assert types == ["order.placed", "order.accepted"] + ["message.posted"] * MAX_ATTEMPTS
