@@ -27,6 +27,7 @@ from escrow_core.idempotency import Remember
 from escrow_core.ids import new_id
 from escrow_core.projections import order_view, party_balances
 from escrow_core.projections.party_balances import Balance
+from escrow_core.snapshot_cache import SnapshotCache
 from escrow_core.store import ConcurrencyError, Database, EventStore, NewEvent, RecordedEvent
 from escrow_core.unit_of_work import CommandSession, Commit, command_session, read_session
 
@@ -95,11 +96,16 @@ def decode(recorded: RecordedEvent) -> AnyEvent:
     return event_from_data(recorded.type, recorded.data)
 
 
+class _StaleSnapshot(Exception):
+    """A cached snapshot refused or lost the write: decide again on the stored order."""
+
+
 class EscrowService:
     def __init__(self, database: Database, store: EventStore, clock: Clock) -> None:
         self.database = database
         self.store = store
         self.clock = clock
+        self.snapshots = SnapshotCache()
 
     async def place_order(
         self,
@@ -125,6 +131,7 @@ class EscrowService:
         """
         context = context or CommandContext()
         command_id = str(uuid.uuid4())
+        source = "cache"
         for attempt in range(MAX_ATTEMPTS):
             try:
                 async with command_session(self.database, self.store, self.clock) as session:
@@ -136,9 +143,14 @@ class EscrowService:
                         command_id,
                         expected_version,
                         remember,
-                        from_stream=attempt > 0,
+                        source=source,
                     )
+            except _StaleSnapshot:
+                source = "snapshot"
             except ConcurrencyError:
+                # A lost race, or a row behind the log (restored from a backup, say) that
+                # would lose every attempt: the retry folds the log, and rewrites the row.
+                source = "stream"
                 await asyncio.sleep(_backoff(attempt))
         raise TooMuchContention(f"order {order_id} kept changing; {MAX_ATTEMPTS} attempts lost")
 
@@ -152,14 +164,74 @@ class EscrowService:
         expected_version: int | None,
         remember: Remember | None,
         *,
-        from_stream: bool,
+        source: str,
     ) -> CommandResult:
-        state = None if from_stream else await session.snapshot(order_id)
+        if source != "cache":
+            state = await self._load(session, order_id, source)
+            return await self._decide_and_write(
+                session,
+                order_id,
+                command_or_builder,
+                context,
+                command_id,
+                expected_version,
+                remember,
+                state=state,
+            )
+        # A new order needs no read: its id was just made. Any other order this process
+        # wrote last is in the cache. Either way the write checks the version it assumed.
+        if isinstance(command_or_builder, PlaceOrder):
+            assumed = None
+        elif (assumed := self.snapshots.get(order_id)) is None:
+            return await self._attempt(
+                session,
+                order_id,
+                command_or_builder,
+                context,
+                command_id,
+                expected_version,
+                remember,
+                source="snapshot",
+            )
+        try:
+            result = await self._decide_and_write(
+                session,
+                order_id,
+                command_or_builder,
+                context,
+                command_id,
+                expected_version,
+                remember,
+                state=assumed,
+            )
+        except (DomainError, VersionMismatch, ConcurrencyError) as error:
+            self.snapshots.forget(order_id)
+            raise _StaleSnapshot from error
+        if not result.events:  # a no-op's answer shows the order: show the stored one
+            self.snapshots.forget(order_id)
+            raise _StaleSnapshot
+        return result
+
+    async def _load(self, session: CommandSession, order_id: str, source: str) -> OrderState | None:
+        state = await session.snapshot(order_id) if source != "stream" else None
         if state is None:
-            # The log is the truth. No row: a new order, or a projection being rebuilt or
-            # repaired. A retry: the race was lost, and a row behind the log (restored from
-            # a backup, say) would lose every attempt; this one rewrites it.
+            # The log is the truth: no row (a new order, or a projection being rebuilt or
+            # repaired), or a retry after a lost race.
             state = fold(decode(r) for r in await session.stream(order_id))
+        return state
+
+    async def _decide_and_write(
+        self,
+        session: CommandSession,
+        order_id: str,
+        command_or_builder: CommandOrBuilder,
+        context: CommandContext,
+        command_id: str,
+        expected_version: int | None,
+        remember: Remember | None,
+        *,
+        state: OrderState | None,
+    ) -> CommandResult:
         command = (
             command_or_builder
             if isinstance(command_or_builder, Command)
@@ -175,6 +247,7 @@ class EscrowService:
             if remember is not None:
                 answer = remember.answer(order_id, state, now)
                 await session.save_answer(remember.scope, remember.key, answer)
+            self.snapshots.put(order_id, state)
             return CommandResult(order_id, state, [], now)
         after = fold(events, state)
         assert after is not None
@@ -194,6 +267,7 @@ class EscrowService:
                 ),
             )
         )
+        self.snapshots.put(order_id, after)
         return CommandResult(order_id, after, recorded, now)
 
     # --- queries --------------------------------------------------------------------------
