@@ -9,11 +9,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.ids import new_id
+from escrow_core.store import Database
 from escrow_core.store.schema import api_keys, parties
 
 SECRET_PREFIX = "esk_"  # noqa: S105 - a prefix, not a secret
@@ -94,15 +96,32 @@ async def create_party(
 
 async def get_party(conn: AsyncConnection, party_id: str) -> Party | None:
     row = (await conn.execute(sa.select(parties).where(parties.c.id == party_id))).first()
-    if row is None:
-        return None
+    return None if row is None else _party(row._mapping)
+
+
+_PARTY_POSTGRESQL = (
+    "SELECT id, kind, name, trade_assurance, managed_by, created_at FROM parties WHERE id = $1"
+)
+
+
+async def find_party(database: Database, party_id: str) -> Party | None:
+    """``get_party`` on its own connection: one raw round trip on PostgreSQL (hot paths)."""
+    if database.dialect == "postgresql":
+        async with database.raw() as connection:
+            row = await connection.fetchrow(_PARTY_POSTGRESQL, party_id)
+        return None if row is None else _party(row)
+    async with database.read() as conn:
+        return await get_party(conn, party_id)
+
+
+def _party(row: Any) -> Party:
     return Party(
-        row.id,
-        PartyKind(row.kind),
-        row.name,
-        bool(row.trade_assurance),
-        row.managed_by,
-        row.created_at,
+        row["id"],
+        PartyKind(row["kind"]),
+        row["name"],
+        bool(row["trade_assurance"]),
+        row["managed_by"],
+        row["created_at"],
     )
 
 

@@ -24,6 +24,7 @@ def is_currency(code: str) -> bool:
     return code in currency_codes()
 
 
+@cache
 def exponent(code: str) -> int:
     """Digits after the decimal point: USD 2, JPY 0, KWD 3."""
     if not is_currency(code):

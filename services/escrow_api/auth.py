@@ -166,8 +166,7 @@ async def current_principal(
     runtime: Runtime = request.app.state.runtime
     party = None
     if well_formed(on_behalf_of, "pty"):
-        async with runtime.database.read() as conn:
-            party = await accounts.get_party(conn, on_behalf_of)
+        party = await accounts.find_party(runtime.database, on_behalf_of)
     if party is None or party.managed_by != key.party_id or party.kind is PartyKind.AGENT:
         raise ApiError(403, "party_not_managed", "This agent does not manage the party it names.")
     return Principal(key.id, KeyRole(party.kind.value), party.id, agent_id=key.party_id)

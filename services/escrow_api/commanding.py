@@ -86,13 +86,14 @@ async def run_order_command(
         return command
 
     remember = None
+    rendered: dict[int, Response] = {}  # by order version: the answer is rendered once
     if claim is not None:
         status = 201 if created else 200
 
         def answer(order_id: str, order: OrderState, now: datetime) -> StoredResponse:
-            return idempotency.stored(
-                order_response(principal, order_id, order, now, status=status)
-            )
+            response = order_response(principal, order_id, order, now, status=status)
+            rendered[order.version] = response
+            return idempotency.stored(response)
 
         remember = Remember(claim.scope, claim.key, answer)
 
@@ -127,7 +128,7 @@ async def run_order_command(
             await claim.release()
         raise
     metrics.command_outcome(command_name, "accepted" if result.events else "no_op")
-    return _answer(principal, result, created)
+    return rendered.get(result.state.version) or _answer(principal, result, created)
 
 
 def _answer(principal: Principal, result: CommandResult, created: bool) -> Response:

@@ -11,7 +11,7 @@ from escrow_api.problems import ApiError
 from escrow_core.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

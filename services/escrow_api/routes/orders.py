@@ -54,8 +54,7 @@ async def place_order(
 ) -> Response:
     """Place an order with a Trade-Assurance supplier (a buyer, or an agent for its buyer)."""
     actor = principal.actor_on_new_order()
-    async with runtime.database.read() as conn:
-        supplier = await accounts.get_party(conn, body.supplier_id)
+    supplier = await accounts.find_party(runtime.database, body.supplier_id)
     if supplier is None or supplier.kind is not accounts.PartyKind.SUPPLIER:
         raise ApiError(
             422,
