@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.domain.events import AnyEvent
 from escrow_core.domain.order import OrderState, evolve, next_timer_at
+from escrow_core.store.database import driver_connection
 from escrow_core.store.schema import order_view
 from escrow_core.store.upsert import dialect_insert
 
@@ -28,8 +29,9 @@ def from_document(document: dict[str, Any]) -> OrderState:
     return OrderState.model_validate(document)
 
 
-def row_for(order_id: str, state: OrderState) -> dict[str, Any]:
-    return {
+def row_for(order_id: str, state: OrderState, *, document: bool = True) -> dict[str, Any]:
+    """The row's columns; ``document=False`` leaves the state out (the caller encodes it)."""
+    row = {
         "order_id": order_id,
         "version": state.version,
         "status": state.status.value,
@@ -38,10 +40,12 @@ def row_for(order_id: str, state: OrderState) -> dict[str, Any]:
         "currency": state.terms.currency,
         "total": state.terms.total,
         "next_timer_at": next_timer_at(state),
-        "state": to_document(state),
         "created_at": state.placed_at,
         "updated_at": state.updated_at,
     }
+    if document:
+        row["state"] = to_document(state)
+    return row
 
 
 async def load(conn: AsyncConnection, order_id: str) -> OrderState | None:
@@ -63,24 +67,37 @@ async def upsert(conn: AsyncConnection, order_id: str, state: OrderState) -> Non
     )
 
 
-async def save_many(
-    conn: AsyncConnection, inserts: dict[str, OrderState], updates: dict[str, OrderState]
-) -> None:
-    """Write many rows at once (rebuilds): ``inserts`` are new, ``updates`` exist."""
-    if inserts:
-        await conn.execute(
-            order_view.insert(), [row_for(order_id, s) for order_id, s in inserts.items()]
+async def upsert_many(conn: AsyncConnection, states: dict[str, OrderState]) -> None:
+    """Write many rows at once, inserting or replacing (rebuilds)."""
+    if not states:
+        return
+    if conn.dialect.name == "postgresql":
+        driver = await driver_connection(conn)
+        rows = [row_for(order_id, state, document=False) for order_id, state in states.items()]
+        await driver.execute(
+            _UPSERT_MANY_POSTGRESQL,
+            *([row[name] for row in rows] for name in _UPSERT_COLUMNS[:-1]),
+            [state.model_dump_json() for state in states.values()],
         )
-    if updates:
-        params = [{**row_for(order_id, s), "key": order_id} for order_id, s in updates.items()]
-        for row in params:
-            del row["order_id"], row["created_at"]
-        statement = (
-            order_view.update()
-            .where(order_view.c.order_id == sa.bindparam("key"))
-            .values({name: sa.bindparam(name) for name in params[0] if name != "key"})
-        )
-        await conn.execute(statement, params)
+        return
+    for order_id, state in states.items():
+        await upsert(conn, order_id, state)
+
+
+_UPSERT_COLUMNS = (
+    "order_id", "version", "status", "buyer_id", "supplier_id", "currency", "total",
+    "next_timer_at", "created_at", "updated_at", "state",
+)  # fmt: skip
+_UPSERT_MANY_POSTGRESQL = """
+INSERT INTO order_view (order_id, version, status, buyer_id, supplier_id, currency, total,
+                        next_timer_at, created_at, updated_at, state)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::bigint[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+                     $11::jsonb[])
+ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
+    next_timer_at = EXCLUDED.next_timer_at, state = EXCLUDED.state,
+    updated_at = EXCLUDED.updated_at
+"""
 
 
 async def all_rows(conn: AsyncConnection) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.domain import events as e
 from escrow_core.domain.order import OrderState
+from escrow_core.store.database import driver_connection
 from escrow_core.store.schema import party_balances
 
 
@@ -65,8 +66,15 @@ def rows_for(
 
 
 async def insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(party_balances.insert(), rows)
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and len(rows) > 50:  # a rebuild's batch: COPY it
+        driver = await driver_connection(conn)
+        columns = list(rows[0])
+        records = [tuple(row[name] for name in columns) for row in rows]
+        await driver.copy_records_to_table("party_balances", records=records, columns=columns)
+        return
+    await conn.execute(party_balances.insert(), rows)
 
 
 async def for_party(conn: AsyncConnection, party_id: str) -> list[Balance]:

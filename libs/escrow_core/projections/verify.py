@@ -8,7 +8,12 @@ from typing import Any
 from escrow_core.domain.events import event_from_data
 from escrow_core.domain.order import TERMINAL, OrderState, evolve
 from escrow_core.projections import order_view, party_balances
-from escrow_core.projections.rebuild import BATCH_SIZE, is_order_event, whole_log
+from escrow_core.projections.rebuild import (
+    BATCH_SIZE,
+    is_order_event,
+    states_kept_out_of_gc,
+    whole_log,
+)
 from escrow_core.store import Database, EventStore
 
 
@@ -59,19 +64,21 @@ async def verify(
             f"{order_id} v{states[order_id].version}: {p}" for p in money_problems(states[order_id])
         ]
 
-    async for batch in whole_log(database, store, batch_size=batch_size):
-        for recorded in filter(is_order_event, batch):
-            order_id = recorded.stream_id
-            command_id = recorded.metadata.get("command_id")
-            if order_id in states and last_command[order_id] != command_id:
-                check(order_id)  # the previous command's events are all in: a boundary
-            event = event_from_data(recorded.type, recorded.data)
-            states[order_id] = order = evolve(states.get(order_id), event)
-            last_command[order_id] = command_id
-            if (delta := party_balances.apply(order, event)) is not None:
-                balance_entries += [(party, delta) for party in order.party_ids]
-            report.events += 1
-        progress(len(batch))
+    with states_kept_out_of_gc() as freeze:
+        async for batch in whole_log(database, store, batch_size=batch_size):
+            for recorded in filter(is_order_event, batch):
+                order_id = recorded.stream_id
+                command_id = recorded.metadata.get("command_id")
+                if order_id in states and last_command[order_id] != command_id:
+                    check(order_id)  # the previous command's events are all in: a boundary
+                event = event_from_data(recorded.type, recorded.data)
+                states[order_id] = order = evolve(states.get(order_id), event)
+                last_command[order_id] = command_id
+                if (delta := party_balances.apply(order, event)) is not None:
+                    balance_entries += [(party, delta) for party in order.party_ids]
+                report.events += 1
+            progress(len(batch))
+            freeze()
     for order_id in states:
         check(order_id)
     report.orders = len(states)

@@ -85,13 +85,22 @@ class Database:
         if self.dialect != "postgresql":
             raise RuntimeError("raw connections are for PostgreSQL")
         async with self.writer.connect() as conn:
-            adapted = await conn.get_raw_connection()
-            yield adapted.driver_connection
+            yield await driver_connection(conn)
 
     async def dispose(self) -> None:
         await self.writer.dispose()
         if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
             await self.reader.dispose()
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (PostgreSQL). What is sent through it runs in the
+    transaction ``conn`` has begun on the server, if any: SQLAlchemy begins lazily, at its
+    first statement."""
+    adapted = await conn.get_raw_connection()
+    driver = adapted.driver_connection
+    assert driver is not None
+    return driver
 
 
 def _engine(url: str, pool_size: int, **options: Any) -> AsyncEngine:

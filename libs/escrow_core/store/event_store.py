@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store import queries
+from escrow_core.store.database import driver_connection
 from escrow_core.store.errors import ConcurrencyError, EventIdConflict
 from escrow_core.store.records import LOG_START, Checkpoint, NewEvent, RecordedEvent
 from escrow_core.store.schema import EVENT_ID_KEY, STREAM_VERSION_KEY
@@ -156,8 +157,12 @@ class EventStore:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         if conn.dialect.name == "postgresql":
-            params = {"xid": str(after.transaction_id), "position": after.position}
-            rows = await conn.execute(queries.READ_LOG_POSTGRESQL, {**params, "limit": limit})
+            # The hottest read there is (feeds, rebuilds, the webhook dispatcher): straight
+            # through asyncpg, in whatever transaction ``conn`` has open.
+            driver = await driver_connection(conn)
+            rows = await driver.fetch(
+                queries.READ_LOG_POSTGRESQL_SQL, str(after.transaction_id), after.position, limit
+            )
         else:
             params = {"position": after.position, "limit": limit}
             rows = await conn.execute(queries.READ_LOG_SQLITE, params)

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from escrow_core.store.schema import events
-from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText, Xid8
+from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText
 
 c = events.c
 
@@ -150,19 +150,16 @@ def read_stream(postgresql: bool, *, bounded: bool) -> sa.Select[*tuple[Any, ...
 # are handed out under that lock, so commit order is position order.
 _XMIN = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
 
-READ_LOG_POSTGRESQL = (
-    sa.select(*_columns(postgresql=True))
-    .where(
-        sa.tuple_(c.transaction_id, c.position)
-        > sa.tuple_(
-            sa.cast(sa.bindparam("xid", type_=sa.Text), Xid8),
-            sa.bindparam("position", type_=sa.BigInteger),
-        ),
-        c.transaction_id < _XMIN,
-    )
-    .order_by(c.transaction_id, c.position)
-    .limit(sa.bindparam("limit", type_=sa.Integer))
-)
+# Sent straight through asyncpg (EventStore.read_log): the hottest read there is.
+READ_LOG_POSTGRESQL_SQL = """
+SELECT position, stream_id, version, event_id, type, schema_version, data, metadata,
+       recorded_at, transaction_id::text
+FROM events
+WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.transaction_id, events.position  -- the columns, not the text alias above
+LIMIT $3
+"""
 
 READ_LOG_SQLITE = (
     sa.select(*_columns(postgresql=False))

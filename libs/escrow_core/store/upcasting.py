@@ -25,6 +25,8 @@ class Upcasters:
         self, event_type: str, schema_version: int, data: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
         """Apply every registered step from ``schema_version``; returns (version, data)."""
+        if not self._steps:
+            return schema_version, data  # the common case, on every event read
         while (step := self._steps.get((event_type, schema_version))) is not None:
             data = step(data)
             schema_version += 1

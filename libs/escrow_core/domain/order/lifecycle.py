@@ -169,8 +169,11 @@ def auto_complete(
 
 
 # --- evolve ----------------------------------------------------------------------------------
+_TERMS_FIELDS = tuple(Terms.model_fields)
+
+
 def placed(event: e.OrderPlaced) -> OrderState:
-    terms = Terms.model_validate(event.model_dump(exclude={"at", "type"}))
+    terms = Terms(**{name: getattr(event, name) for name in _TERMS_FIELDS})
     return OrderState(
         version=1,
         status=Status.PLACED,
