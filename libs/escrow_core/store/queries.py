@@ -150,14 +150,16 @@ def read_stream(postgresql: bool, *, bounded: bool) -> sa.Select[*tuple[Any, ...
 # are handed out under that lock, so commit order is position order.
 _XMIN = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
 
-# Sent straight through asyncpg (EventStore.read_log): the hottest read there is.
+# Sent straight through asyncpg (EventStore.read_log): the hottest read there is. ORDER BY
+# names the table's columns: bare ``transaction_id`` would be the text alias selected (a sort
+# of every page by string, which puts transaction 10 before transaction 9).
 READ_LOG_POSTGRESQL_SQL = """
 SELECT position, stream_id, version, event_id, type, schema_version, data, metadata,
        recorded_at, transaction_id::text
 FROM events
 WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY events.transaction_id, events.position  -- the columns, not the text alias above
+ORDER BY events.transaction_id, events.position
 LIMIT $3
 """
 

@@ -1,11 +1,12 @@
 """Reading the global log: paging, the head, and never skipping an event that commits late."""
 
 import asyncio
+import json
 
 import pytest
 import sqlalchemy as sa
 
-from escrow_core.store import LOG_START, Checkpoint, Database, EventStore, RecordedEvent
+from escrow_core.store import LOG_START, Checkpoint, Database, EventStore, RecordedEvent, queries
 from support.events import new_event, new_events, now, tail_log
 
 
@@ -132,3 +133,19 @@ async def test_on_sqlite_a_second_writer_waits_and_the_reader_sees_both_in_order
 
     assert [e.event_id for e in events] == [event_a.event_id, event_b.event_id]
     assert event_a.position < event_b.position
+
+
+@pytest.mark.postgres_only
+async def test_the_log_is_read_in_xid8_order_straight_from_the_index(database: Database) -> None:
+    """The reader orders by the xid8 column, which the (transaction_id, position) index
+    serves without sorting. (Ordering by the text the query also returns would sort every
+    page, and put transaction 10 before transaction 9.)"""
+    plan_query = f"EXPLAIN (FORMAT JSON) {queries.READ_LOG_POSTGRESQL_SQL}"
+    async with database.raw() as connection, connection.transaction():
+        # Make every alternative dear, so a Sort shows only where nothing else gives the order.
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            await connection.execute(f"SET LOCAL {setting} = off")
+        plan = await connection.fetchval(plan_query, "0", 0, 100)
+    text = plan if isinstance(plan, str) else json.dumps(plan)
+    assert "events_transaction_id_position_idx" in text
+    assert '"Sort"' not in text
