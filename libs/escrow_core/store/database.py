@@ -1,9 +1,11 @@
 """The async engines for one database, with transactions configured per backend."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal
 
+import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -35,6 +37,9 @@ class Database:
         self.dialect: Literal["postgresql", "sqlite"] = dialect
         self.writer = writer
         self.reader = reader
+        self.pool_size = writer.sync_engine.pool.size()  # type: ignore[attr-defined]
+        self._raw_pool: asyncpg.Pool | None = None
+        self._raw_pool_lock = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> "Database":
@@ -80,17 +85,42 @@ class Database:
 
     @asynccontextmanager
     async def raw(self) -> AsyncIterator[Any]:
-        """The asyncpg connection under a pooled connection, outside any transaction (PostgreSQL
-        only): for the hot paths, one statement per round trip with no ORM layer between."""
+        """A pooled asyncpg connection outside any transaction (PostgreSQL only), for the hot
+        paths: one statement per round trip, no layer between (a pool of its own, since a
+        checkout through SQLAlchemy's costs more than the statement's Python side)."""
         if self.dialect != "postgresql":
             raise RuntimeError("raw connections are for PostgreSQL")
-        async with self.writer.connect() as conn:
-            yield await driver_connection(conn)
+        pool = self._raw_pool or await self._open_raw_pool()
+        async with pool.acquire() as connection:
+            yield connection
+
+    async def _open_raw_pool(self) -> asyncpg.Pool:
+        async with self._raw_pool_lock:
+            if self._raw_pool is None:
+                dsn = sa.make_url(self.url).set(drivername="postgresql")
+                self._raw_pool = await asyncpg.create_pool(
+                    dsn.render_as_string(hide_password=False),
+                    min_size=1,
+                    max_size=self.pool_size,
+                    init=_json_codecs,
+                )
+            return self._raw_pool
 
     async def dispose(self) -> None:
+        if self._raw_pool is not None:
+            await self._raw_pool.close()
+            self._raw_pool = None
         await self.writer.dispose()
         if self.reader.sync_engine.pool is not self.writer.sync_engine.pool:
             await self.reader.dispose()
+
+
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    """JSON in as text, out as Python values, as SQLAlchemy's connections have it."""
+    for name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            name, schema="pg_catalog", encoder=lambda text: text, decoder=orjson.loads
+        )
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:
