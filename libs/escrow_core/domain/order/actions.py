@@ -3,6 +3,7 @@
 Each action is probed through ``decide`` itself, so the list can never disagree with the rules.
 """
 
+from collections.abc import Callable
 from datetime import datetime
 
 from escrow_core.domain import commands as c
@@ -16,44 +17,48 @@ from escrow_core.domain.terms import DisputeReason, ExtendableDeadline, PaymentM
 _PROBE_REF = "\x00allowed-actions-probe"
 
 
-def _probes(state: OrderState, actor: Actor) -> dict[str, list[c.Command]]:
-    held = state.amounts.held
-    return {
-        "accept": [c.AcceptOrder(actor=actor)],
-        "pay": [
+# Each action's command, and the probes that try it (built only when the transition table
+# says the role and status could allow it: this runs on every order read).
+_ACTIONS: dict[str, tuple[type[c.Command], Callable[[OrderState, Actor], list[c.Command]]]] = {
+    "accept": (c.AcceptOrder, lambda s, a: [c.AcceptOrder(actor=a)]),
+    "pay": (
+        c.RecordPayment,
+        lambda s, a: [
             c.RecordPayment(
-                actor=actor,
-                amount=max(state.unpaid, 1),
-                method=PaymentMethod.CARD,
-                provider_ref=_PROBE_REF,
+                actor=a, amount=max(s.unpaid, 1), method=PaymentMethod.CARD, provider_ref=_PROBE_REF
             )
         ],
-        "ship": [c.ShipOrder(actor=actor, carrier="-", tracking_number="-")],
-        "deliver": [c.ReportDelivery(actor=actor)],
-        "confirm_receipt": [c.ConfirmReceipt(actor=actor)],
-        "extend": [
-            c.ExtendDeadline(actor=actor, deadline=kind, days=1) for kind in ExtendableDeadline
+    ),
+    "ship": (c.ShipOrder, lambda s, a: [c.ShipOrder(actor=a, carrier="-", tracking_number="-")]),
+    "deliver": (c.ReportDelivery, lambda s, a: [c.ReportDelivery(actor=a)]),
+    "confirm_receipt": (c.ConfirmReceipt, lambda s, a: [c.ConfirmReceipt(actor=a)]),
+    "extend": (
+        c.ExtendDeadline,
+        lambda s, a: [c.ExtendDeadline(actor=a, deadline=k, days=1) for k in ExtendableDeadline],
+    ),
+    "cancel": (c.CancelOrder, lambda s, a: [c.CancelOrder(actor=a)]),
+    "message": (c.PostMessage, lambda s, a: [c.PostMessage(actor=a, body="-")]),
+    "open_dispute": (
+        c.OpenDispute,
+        lambda s, a: [
+            c.OpenDispute(actor=a, reason=DisputeReason.OTHER, requested_refund=s.amounts.held)
         ],
-        "cancel": [c.CancelOrder(actor=actor)],
-        "message": [c.PostMessage(actor=actor, body="-")],
-        "open_dispute": [
-            c.OpenDispute(actor=actor, reason=DisputeReason.OTHER, requested_refund=held)
-        ],
-        "make_offer": [c.MakeOffer(actor=actor, refund_amount=0)],
-        "accept_offer": [c.AcceptOffer(actor=actor)],
-        "escalate": [c.EscalateDispute(actor=actor)],
-        "resolve": [c.ResolveDispute(actor=actor, refund_amount=0)],
-        "withdraw": [c.WithdrawDispute(actor=actor)],
-    }
+    ),
+    "make_offer": (c.MakeOffer, lambda s, a: [c.MakeOffer(actor=a, refund_amount=0)]),
+    "accept_offer": (c.AcceptOffer, lambda s, a: [c.AcceptOffer(actor=a)]),
+    "escalate": (c.EscalateDispute, lambda s, a: [c.EscalateDispute(actor=a)]),
+    "resolve": (c.ResolveDispute, lambda s, a: [c.ResolveDispute(actor=a, refund_amount=0)]),
+    "withdraw": (c.WithdrawDispute, lambda s, a: [c.WithdrawDispute(actor=a)]),
+}
 
 
 def allowed_actions(state: OrderState, actor: Actor, now: datetime) -> list[str]:
     allowed = []
-    for action, probes in _probes(state, actor).items():
-        for probe in probes:
-            roles, statuses = TRANSITIONS[type(probe)]
-            if actor.role not in roles or state.status not in statuses:
-                continue  # decide would refuse it: spare the call (this runs on every read)
+    for action, (command, probes) in _ACTIONS.items():
+        roles, statuses = TRANSITIONS[command]
+        if actor.role not in roles or state.status not in statuses:
+            continue  # decide would refuse it: spare building and deciding the probes
+        for probe in probes(state, actor):
             try:
                 decide(state, probe, now)
             except DomainError:
