@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -155,8 +156,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    setup = json.loads(open(args.setup).read()) if args.setup else {}
+async def main(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, Any]:
     rec = Recorder()
     connector = aiohttp.TCPConnector(limit=args.clients, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -196,4 +196,6 @@ if __name__ == "__main__":
     parser.add_argument("--setup")
     import uvloop
 
-    print(json.dumps(uvloop.run(main(parser.parse_args()))))
+    arguments = parser.parse_args()
+    cast = json.loads(Path(arguments.setup).read_text()) if arguments.setup else {}
+    print(json.dumps(uvloop.run(main(arguments, cast))))

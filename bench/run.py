@@ -280,38 +280,45 @@ def main() -> None:
 
 
 def render(report: dict[str, Any]) -> str:
-    http = report["http"]
+    http, log, scale = report["http"], report["log"], report["scale_out"]
     lines = [
         "| measurement | clients | req/s | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|",
     ]
     for name in ("ceiling", "mix", "get"):
         for clients, r in http[name].items():
+            errors = sum(r["errors"].values())
             lines.append(
-                f"| {name} | {clients} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {sum(r['errors'].values())} |"
+                f"| {name} | {clients} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {errors} |"
             )
-    ceiling16, mix16, get16 = http["ceiling"][16], http["mix"][16], http["get"][16]
     lines += [
         "",
         "| peer (library level) | workers | eventsourcing cmd/s | ours cmd/s | ratio |",
         "|---|---|---|---|---|",
     ]
-    lines += [
-        f"| lifecycle | {r['workers']} | {r['peer_cps']} | {r['ours_cps']} | {r['ratio']}x |"
-        for r in report["peer"]
-    ]
-    log = report["log"]
-    so = report["scale_out"]
+    for r in report["peer"]:
+        lines.append(
+            f"| lifecycle | {r['workers']} | {r['peer_cps']} | {r['ours_cps']} | {r['ratio']}x |"
+        )
+    ceiling16, mix16, get16 = http["ceiling"][16], http["mix"][16], http["get"][16]
+    peer_ratios = ", ".join(f"{r['ratio']}x at {r['workers']}" for r in report["peer"])
+    rebuild, feed = log["rebuild"], log["feed"]
     lines += [
         "",
-        f"rebuild: {log['rebuild']['events']} events in {log['rebuild']['seconds']} s = {log['rebuild']['events_per_s']} events/s (target >= 20000)",
-        f"feed: {log['feed']['events']} events in {log['feed']['seconds']} s = {log['feed']['events_per_s']} events/s (target >= 50000)",
-        f"scale-out (2 processes, 64 clients): {so['rps']} req/s, p99 {so['p99_ms']} ms, errors {so['errors']}, verify exit {so['verify_exit']} ({so['verify_summary']}), duplicate releases {so['duplicate_releases']}",
+        f"rebuild: {rebuild['events']} events in {rebuild['seconds']} s = "
+        f"{rebuild['events_per_s']} events/s (target >= 20000)",
+        f"feed: {feed['events']} events in {feed['seconds']} s = "
+        f"{feed['events_per_s']} events/s (target >= 50000)",
+        f"scale-out (2 processes, 64 clients): {scale['rps']} req/s, p99 {scale['p99_ms']} ms, "
+        f"errors {scale['errors']}, verify exit {scale['verify_exit']} "
+        f"({scale['verify_summary']}), orders released twice: {scale['duplicate_releases']}",
         "",
         "ratios:",
-        f"  mix@16 / ceiling@16 throughput = {mix16['rps'] / ceiling16['rps']:.2f} (target >= 0.60)",
-        f"  ours / eventsourcing at library level = {', '.join(str(r['ratio']) + 'x@' + str(r['workers']) for r in report['peer'])} (target >= 3x)",
-        f"  command p99 @16 = {mix16['p99_ms']} ms (target < 30); GET p99 @16 = {get16['p99_ms']} ms (target < 10)",
+        f"  mix@16 / ceiling@16 throughput = {mix16['rps'] / ceiling16['rps']:.2f} "
+        "(target >= 0.60)",
+        f"  ours / eventsourcing at library level = {peer_ratios} (target >= 3x)",
+        f"  command p99 @16 = {mix16['p99_ms']} ms (target < 30); "
+        f"GET p99 @16 = {get16['p99_ms']} ms (target < 10)",
     ]
     return "\n".join(lines)
 

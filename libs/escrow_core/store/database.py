@@ -116,11 +116,18 @@ class Database:
 
 
 async def _json_codecs(connection: asyncpg.Connection) -> None:
-    """JSON in as text, out as Python values, as SQLAlchemy's connections have it."""
-    for name in ("json", "jsonb"):
-        await connection.set_type_codec(
-            name, schema="pg_catalog", encoder=lambda text: text, decoder=orjson.loads
-        )
+    """JSON in as text, out as Python values, as SQLAlchemy's connections have it (binary
+    format, so COPY can carry it too; jsonb's binary form is a version byte, then text)."""
+    await connection.set_type_codec(
+        "json", schema="pg_catalog", format="binary", encoder=str.encode, decoder=orjson.loads
+    )
+    await connection.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        format="binary",
+        encoder=lambda text: b"\x01" + text.encode(),
+        decoder=lambda data: orjson.loads(data[1:]),
+    )
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:
