@@ -24,14 +24,17 @@ import aiohttp
 class Recorder:
     def __init__(self) -> None:
         self.latencies: list[float] = []
+        self.by_step: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
         self.recording = False
 
-    def add(self, started: float, status: int, expected: int) -> None:
+    def add(self, started: float, status: int, expected: int, step: str) -> None:
         if not self.recording:
             return
         if status == expected:
-            self.latencies.append(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.latencies.append(elapsed)
+            self.by_step.setdefault(step, []).append(elapsed)
         else:
             self.errors[str(status)] = self.errors.get(str(status), 0) + 1
 
@@ -49,7 +52,7 @@ async def _call(
     started = time.perf_counter()
     async with session.request(method, url, json=body, headers=headers) as response:
         payload = await response.read()
-        rec.add(started, response.status, expected)
+        rec.add(started, response.status, expected, url.rsplit("/", 1)[-1] if method == "POST" else method)
         if response.status != expected:
             raise RuntimeError(f"{method} {url}: {response.status} {payload[:300]!r}")
         return dict(json.loads(payload))
@@ -183,6 +186,11 @@ async def main(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, Any
         "rps": round(len(lat) / elapsed, 1),
         "p50_ms": round(percentile(lat, 0.50) * 1000, 2),
         "p99_ms": round(percentile(lat, 0.99) * 1000, 2),
+        "p99_ms_by_step": {
+            step: round(percentile(values, 0.99) * 1000, 2)
+            for step, values in sorted(rec.by_step.items())
+            if not step.startswith(("ord_", "thing"))
+        },
     }
 
 
