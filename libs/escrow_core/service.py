@@ -96,6 +96,18 @@ def decode(recorded: RecordedEvent) -> AnyEvent:
     return event_from_data(recorded.type, recorded.data)
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One command as asked, the same on every attempt."""
+
+    order_id: str
+    command: CommandOrBuilder
+    context: CommandContext
+    command_id: str
+    expected_version: int | None
+    remember: Remember | None
+
+
 class _StaleSnapshot(Exception):
     """A cached snapshot refused or lost the write: decide again on the stored order."""
 
@@ -129,22 +141,19 @@ class EscrowService:
 
         ``remember`` stores the answer under an Idempotency-Key in that same write.
         """
-        context = context or CommandContext()
-        command_id = str(uuid.uuid4())
+        request = _Request(
+            order_id,
+            command,
+            context or CommandContext(),
+            str(uuid.uuid4()),
+            expected_version,
+            remember,
+        )
         source = "cache"
         for attempt in range(MAX_ATTEMPTS):
             try:
                 async with command_session(self.database, self.store, self.clock) as session:
-                    return await self._attempt(
-                        session,
-                        order_id,
-                        command,
-                        context,
-                        command_id,
-                        expected_version,
-                        remember,
-                        source=source,
-                    )
+                    return await self._attempt(session, request, source)
             except _StaleSnapshot:
                 source = "snapshot"
             except ConcurrencyError:
@@ -155,55 +164,20 @@ class EscrowService:
         raise TooMuchContention(f"order {order_id} kept changing; {MAX_ATTEMPTS} attempts lost")
 
     async def _attempt(
-        self,
-        session: CommandSession,
-        order_id: str,
-        command_or_builder: CommandOrBuilder,
-        context: CommandContext,
-        command_id: str,
-        expected_version: int | None,
-        remember: Remember | None,
-        *,
-        source: str,
+        self, session: CommandSession, request: _Request, source: str
     ) -> CommandResult:
+        order_id = request.order_id
         if source != "cache":
             state = await self._load(session, order_id, source)
-            return await self._decide_and_write(
-                session,
-                order_id,
-                command_or_builder,
-                context,
-                command_id,
-                expected_version,
-                remember,
-                state=state,
-            )
+            return await self._decide_and_write(session, request, state)
         # A new order needs no read: its id was just made. Any other order this process
         # wrote last is in the cache. Either way the write checks the version it assumed.
-        if isinstance(command_or_builder, PlaceOrder):
+        if isinstance(request.command, PlaceOrder):
             assumed = None
         elif (assumed := self.snapshots.get(order_id)) is None:
-            return await self._attempt(
-                session,
-                order_id,
-                command_or_builder,
-                context,
-                command_id,
-                expected_version,
-                remember,
-                source="snapshot",
-            )
+            return await self._attempt(session, request, "snapshot")
         try:
-            result = await self._decide_and_write(
-                session,
-                order_id,
-                command_or_builder,
-                context,
-                command_id,
-                expected_version,
-                remember,
-                state=assumed,
-            )
+            result = await self._decide_and_write(session, request, assumed)
         except (DomainError, VersionMismatch, ConcurrencyError) as error:
             self.snapshots.forget(order_id)
             raise _StaleSnapshot from error
@@ -221,25 +195,16 @@ class EscrowService:
         return state
 
     async def _decide_and_write(
-        self,
-        session: CommandSession,
-        order_id: str,
-        command_or_builder: CommandOrBuilder,
-        context: CommandContext,
-        command_id: str,
-        expected_version: int | None,
-        remember: Remember | None,
-        *,
-        state: OrderState | None,
+        self, session: CommandSession, request: _Request, state: OrderState | None
     ) -> CommandResult:
+        order_id, remember = request.order_id, request.remember
         command = (
-            command_or_builder
-            if isinstance(command_or_builder, Command)
-            else command_or_builder(state)
+            request.command if isinstance(request.command, Command) else request.command(state)
         )
         version = state.version if state else 0
-        if expected_version is not None and expected_version != version:
-            raise VersionMismatch(expected_version, version)
+        expected = request.expected_version
+        if expected is not None and expected != version:
+            raise VersionMismatch(expected, version)
         now = await session.now()
         events = decide(state, command, now)
         if not events:
@@ -251,7 +216,7 @@ class EscrowService:
             return CommandResult(order_id, state, [], now)
         after = fold(events, state)
         assert after is not None
-        metadata = context.metadata(command, command_id)
+        metadata = request.context.metadata(command, request.command_id)
         recorded = await session.commit(
             Commit(
                 order_id=order_id,
