@@ -9,10 +9,20 @@ from support.receiver import Answer, Delivery, Receiver
 from .conftest import Cast, Hooks, hooks_on
 
 
-async def disabled_events(hooks: Hooks) -> list[dict[str, object]]:
-    feed = await hooks.api.client.get("/v1/events", params={"limit": 100}, headers=hooks.api.admin)
-    assert feed.status_code == 200, feed.text
-    return [e for e in feed.json()["data"] if e["type"] == "webhook_endpoint.disabled"]
+async def disabled_events(hooks: Hooks, within: float = 10) -> list[dict[str, object]]:
+    """The feed's webhook_endpoint.disabled events, once there are any. On PostgreSQL the feed
+    holds an event back while an older transaction anywhere on the server is still open
+    (commit-order-safe reading), so a test running beside others polls for it."""
+    deadline = time.monotonic() + within
+    while True:
+        feed = await hooks.api.client.get(
+            "/v1/events", params={"limit": 100}, headers=hooks.api.admin
+        )
+        assert feed.status_code == 200, feed.text
+        found = [e for e in feed.json()["data"] if e["type"] == "webhook_endpoint.disabled"]
+        if found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.05)
 
 
 async def until_disabled(hooks: Hooks, endpoint_id: str, within: float = 10) -> dict[str, object]:
