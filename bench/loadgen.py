@@ -52,7 +52,8 @@ async def _call(
     started = time.perf_counter()
     async with session.request(method, url, json=body, headers=headers) as response:
         payload = await response.read()
-        rec.add(started, response.status, expected, url.rsplit("/", 1)[-1] if method == "POST" else method)
+        step = url.rsplit("/", 1)[-1] if method == "POST" else method
+        rec.add(started, response.status, expected, step)
         if response.status != expected:
             raise RuntimeError(f"{method} {url}: {response.status} {payload[:300]!r}")
         return dict(json.loads(payload))

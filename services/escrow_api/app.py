@@ -16,7 +16,6 @@ from escrow_core.runtime import open_runtime
 from escrow_core.settings import Settings, get_settings
 from escrow_worker.worker import embedded as embedded_worker
 
-
 FULL_COLLECTION_THRESHOLD = 1000  # generation-1 collections per full one (default 10)
 
 

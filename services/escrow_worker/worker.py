@@ -4,6 +4,7 @@
     send       claim due deliveries and post them, up to ``webhook_concurrency`` at once
     record     write the posts' outcomes in batches: one transaction for all that have finished
     timers     fire due deadlines as ordinary commands (EscrowService.fire_due_timers)
+    purge      delete Idempotency-Key answers kept past their 24 h
 
 Each polls every ``worker_poll_seconds`` (100-250 ms) when idle; the dispatcher wakes the
 sender in the same process as soon as it has written deliveries, and each recorded batch
@@ -18,10 +19,12 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 
 import httpx
 import structlog
 
+from escrow_core.idempotency import PURGE_BATCH, purge_expired
 from escrow_core.runtime import Runtime, open_runtime
 from escrow_core.settings import Settings
 from escrow_core.webhooks.dispatcher import dispatch_once
@@ -30,6 +33,7 @@ from escrow_core.webhooks.ssrf import Resolver, system_resolver
 from escrow_core.webhooks.transport import delivery_client
 
 TIMER_POLL_SECONDS = 0.25
+PURGE_POLL_SECONDS = 60.0
 RECORD_BATCH = 200
 log = structlog.get_logger("escrow.worker")
 
@@ -91,6 +95,7 @@ class Worker:
         loops = [self._loop("dispatch", self._dispatch), self._send_loop(), self._record_loop()]
         if self.timers:
             loops.append(self._loop("timers", self._fire_timers, TIMER_POLL_SECONDS))
+        loops.append(self._loop("purge", self._purge, PURGE_POLL_SECONDS))
         try:
             await asyncio.gather(*loops)
         finally:
@@ -123,6 +128,10 @@ class Worker:
         if dispatched.deliveries:
             self._wake.set()
         return dispatched.full
+
+    async def _purge(self) -> bool:
+        purged = await purge_expired(self.runtime.database, datetime.now(UTC))
+        return purged == PURGE_BATCH
 
     async def _fire_timers(self) -> bool:
         await self.runtime.service.fire_due_timers()
