@@ -10,7 +10,7 @@ from escrow_api.presenters import event_json
 from escrow_api.schemas.common import Page
 from escrow_api.schemas.orders import Event
 from escrow_core.projections import order_view
-from escrow_core.store import LOG_START, Checkpoint
+from escrow_core.store import LOG_START, Checkpoint, RecordedEvent
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -50,7 +50,7 @@ async def list_events(
             for event in batch:
                 after = event.checkpoint
                 scanned += 1
-                parties = owners.get(event.stream_id, ())
+                parties = owners.get(event.stream_id) or _owner_of(event)
                 if principal.sees_everything or any(map(principal.can_see_party, parties)):
                     found.append(event_json(event))
                     if len(found) == limit:
@@ -62,3 +62,9 @@ async def list_events(
     return JSONResponse(
         {"data": found, "next_cursor": encode_cursor(list(after)), "has_more": not exhausted}
     )
+
+
+def _owner_of(event: RecordedEvent) -> tuple[str, ...]:
+    """A non-order event's party (a disabled webhook endpoint's owner), if it has one."""
+    owner = event.data.get("owner_party_id")
+    return (owner,) if isinstance(owner, str) else ()

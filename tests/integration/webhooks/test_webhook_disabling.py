@@ -144,3 +144,28 @@ async def test_re_enabling_clears_the_reason_and_resumes_deliveries(hooks: Hooks
     ]
     placed, accepted = (p for p in hooks.receiver.payloads() if p["order_id"] == order_id)
     assert (placed["sequence"], accepted["sequence"]) == (1, 2)
+
+
+async def test_a_party_sees_its_own_endpoint_disabled_in_its_feed(hooks: Hooks) -> None:
+    hooks.receiver.respond = lambda delivery, seen: Answer(410)
+    cast = await Cast.new(hooks.api)
+    stranger, stranger_auth = await hooks.api.party_with_key("buyer")
+    own = await hooks.endpoint("/gone", by=cast.buyer_auth)
+    async with hooks.worker():
+        await cast.place()
+        await until_disabled(hooks, own["id"])
+
+    async def feed(headers: dict[str, str], within: float) -> list[dict[str, object]]:
+        deadline = time.monotonic() + within
+        while True:
+            response = await hooks.api.client.get("/v1/events?limit=100", headers=headers)
+            found = [e for e in response.json()["data"] if e["type"] == "webhook_endpoint.disabled"]
+            if found or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.05)
+
+    [event] = await feed(cast.buyer_auth, within=10)
+    assert event["data"]["endpoint_id"] == own["id"]  # type: ignore[index]
+    # once the owner reads it, it is readable by all: another party still does not see it
+    assert await feed(stranger_auth, within=0) == []
+    assert stranger["id"] != cast.buyer["id"]
