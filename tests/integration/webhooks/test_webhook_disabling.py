@@ -3,7 +3,9 @@
 import asyncio
 import time
 
-from escrow_core.store import Database
+import sqlalchemy as sa
+
+from escrow_core.store import Database, schema
 from support.receiver import Answer, Delivery, Receiver
 
 from .conftest import Cast, Hooks, hooks_on
@@ -22,6 +24,21 @@ async def disabled_events(hooks: Hooks, within: float = 10) -> list[dict[str, ob
         found = [e for e in feed.json()["data"] if e["type"] == "webhook_endpoint.disabled"]
         if found or time.monotonic() > deadline:
             return found
+        await asyncio.sleep(0.05)
+
+
+async def until_dispatched(hooks: Hooks, order_id: str, sequence: int) -> None:
+    """Wait until the dispatcher's checkpoint has passed the order's event ``sequence``."""
+    events = await hooks.api.client.get(f"/v1/orders/{order_id}/events", headers=hooks.api.admin)
+    position = next(e["position"] for e in events.json()["data"] if e["sequence"] == sequence)
+    checkpoint = schema.webhook_dispatch_checkpoint
+    deadline = time.monotonic() + 10
+    while True:
+        async with hooks.database.read() as conn:
+            passed = (await conn.execute(sa.select(checkpoint.c.position))).scalar_one()
+        if passed >= position:
+            return
+        assert time.monotonic() < deadline, "the dispatcher never got there"
         await asyncio.sleep(0.05)
 
 
@@ -120,6 +137,7 @@ async def test_re_enabling_clears_the_reason_and_resumes_deliveries(hooks: Hooks
         order_id = await cast.place()
         await until_disabled(hooks, endpoint["id"])
         await cast.to(order_id, "accepted")  # dispatched while disabled: not sent
+        await until_dispatched(hooks, order_id, sequence=2)
         enabled = await hooks.api.client.patch(
             f"/v1/webhook-endpoints/{endpoint['id']}",
             json={"enabled": True},
