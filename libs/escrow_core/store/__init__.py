@@ -1,7 +1,7 @@
-"""Persistence: the event store over PostgreSQL (asyncpg) or SQLite (aiosqlite).
+"""Persistence: one interface (``Store``), one adapter per backend, each owning its SQL.
 
-    Database       the engines; transaction() for commands, read() for queries
-    EventStore     append / read_stream / stream_version / read_log / log_head
+    Store          events, the inline projections, Idempotency-Key answers, checkpoints
+    open_store     the adapter for a URL: postgresql+asyncpg://... or sqlite+aiosqlite:///...
     Upcasters      upgrades old event data as it is read
     upgrade_to_head, schema_is_current    the alembic migrations, the only source of the schema
 
@@ -12,24 +12,68 @@ Errors:
     └── EventIdConflict    event ids reused on another stream, or only some of them reused
 """
 
-from escrow_core.store.database import Database
+import sqlalchemy as sa
+
 from escrow_core.store.errors import ConcurrencyError, EventIdConflict, StoreError
-from escrow_core.store.event_store import EventStore
-from escrow_core.store.migrations import schema_is_current, upgrade_to_head
-from escrow_core.store.records import LOG_START, Checkpoint, NewEvent, RecordedEvent
+from escrow_core.store.interface import CommandSession, DeliveryPlanner, Store
+from escrow_core.store.migrations import upgrade_to_head
+from escrow_core.store.records import (
+    LOG_START,
+    BalanceChange,
+    BalanceTotals,
+    Checkpoint,
+    Commit,
+    DisputeQuery,
+    KeyClaim,
+    KeyRecord,
+    NewEvent,
+    OrderQuery,
+    OrderRow,
+    RecordedEvent,
+    StoredAnswer,
+)
 from escrow_core.store.upcasting import Upcasters
 
 __all__ = [
     "LOG_START",
+    "BalanceChange",
+    "BalanceTotals",
     "Checkpoint",
+    "CommandSession",
+    "Commit",
     "ConcurrencyError",
-    "Database",
+    "DeliveryPlanner",
+    "DisputeQuery",
     "EventIdConflict",
-    "EventStore",
+    "KeyClaim",
+    "KeyRecord",
     "NewEvent",
+    "OrderQuery",
+    "OrderRow",
     "RecordedEvent",
+    "Store",
     "StoreError",
+    "StoredAnswer",
     "Upcasters",
-    "schema_is_current",
+    "open_store",
     "upgrade_to_head",
 ]
+
+
+def open_store(
+    url: str, *, sandbox: bool = False, upcasters: Upcasters | None = None, pool_size: int = 10
+) -> Store:
+    """The adapter for ``url`` (connections are opened lazily)."""
+    parsed = sa.make_url(url)
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if (backend, driver) == ("postgresql", "asyncpg"):
+        from escrow_core.store.postgres import PostgresStore
+
+        return PostgresStore(url, sandbox=sandbox, upcasters=upcasters, pool_size=pool_size)
+    if (backend, driver) == ("sqlite", "aiosqlite"):
+        from escrow_core.store.sqlite import SqliteStore
+
+        return SqliteStore(url, sandbox=sandbox, upcasters=upcasters, pool_size=pool_size)
+    raise ValueError(
+        f"unsupported database URL {parsed!r}: use postgresql+asyncpg or sqlite+aiosqlite"
+    )

@@ -1,7 +1,11 @@
-"""What goes into the store and what comes out of it."""
+"""What goes into the store and what comes out of it: plain values, named fields.
+
+A statement's parameters are built from these by name, so adding a column is one edit here,
+one in the migration (and ``schema.py``), and one in each adapter's SQL.
+"""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -48,3 +52,123 @@ class RecordedEvent:
     @property
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(self.transaction_id, self.position)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    """One ``order_view`` row: the order's state document plus the columns lists filter on."""
+
+    order_id: str
+    version: int
+    status: str
+    buyer_id: str
+    supplier_id: str
+    currency: str
+    total: int
+    next_timer_at: datetime | None
+    dispute_status: str | None  # open / escalated while a dispute is, else None
+    dispute_opened_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChange:
+    """One party's signed change of balance, made by the event at ``event_version``.
+
+    ``position`` is the event's log position: known to a rebuild, filled in by the adapter
+    for a command (its events get their positions in the same write).
+    """
+
+    party_id: str
+    currency: str
+    order_id: str
+    event_version: int
+    held: int = 0
+    released: int = 0
+    refunded: int = 0
+    fees: int = 0
+    position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceTotals:
+    """A party's summed balance in one currency."""
+
+    party_id: str
+    currency: str
+    held: int
+    released: int
+    refunded: int
+    fees: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """An HTTP answer kept under an Idempotency-Key: status, body, the headers to replay."""
+
+    scope: str
+    key: str
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Everything one command writes, atomically and only if the stream is still at
+    ``expected_version``: its events, the order's row, balance changes and the answer."""
+
+    stream_id: str
+    expected_version: int
+    events: list[NewEvent]
+    view: OrderRow
+    balances: list[BalanceChange]
+    recorded_at: datetime
+    answer: StoredAnswer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """A request's claim on an Idempotency-Key."""
+
+    scope: str
+    key: str
+    body_hash: str
+    now: datetime
+    expires_at: datetime
+    abandoned_before: datetime  # an in-flight claim made before this is taken over
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What is stored under a key someone else claimed (or answered) first."""
+
+    body_hash: str
+    status: str  # in_flight | done
+    response_status: int | None
+    response_body: str | None
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQuery:
+    """A page of orders, newest first; ``before`` is the (created_at, order_id) of the last row
+    of the previous page; ``parties`` keeps orders one of them is in (None: every order)."""
+
+    limit: int
+    parties: frozenset[str] | None = None
+    status: str | None = None
+    buyer_id: str | None = None
+    supplier_id: str | None = None
+    before: tuple[datetime, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeQuery:
+    """A page of the mediation queue, oldest dispute first, after (opened_at, order_id)."""
+
+    limit: int
+    status: str | None = None
+    after: tuple[datetime, str] | None = None

@@ -1,0 +1,65 @@
+"""Deadlines fire as ordinary commands, each carrying the version its timer saw."""
+
+import logging
+from datetime import datetime
+
+from escrow_core.application.commands import (
+    CommandContext,
+    CommandResult,
+    CommandService,
+    VersionMismatch,
+)
+from escrow_core.domain.errors import DomainError
+from escrow_core.domain.order import due_timer_commands
+
+TIMER_CONTEXT = CommandContext(principal={"role": "system", "timer": True})
+log = logging.getLogger("escrow.timers")
+
+
+async def fire_due_timers(commands: CommandService, *, limit: int = 100) -> list[CommandResult]:
+    """Fire every deadline due now, each as a system command carrying the version it saw.
+
+    A person acting at the same moment gets exactly one outcome: if the order moves first
+    the timer's command is refused (VersionMismatch) and dropped; if the timer commits
+    first the person's command is re-decided on the new state. One order's trouble (a
+    refusal, contention, a lost connection) is logged and skipped, never allowed to hold
+    back the rest: every due order is visited, ``limit`` at a time, soonest first.
+    """
+    store = commands.store
+    fired: list[CommandResult] = []
+    visited: set[tuple[str, int]] = set()
+    while True:
+        # Orders already tried this round and still due (a timer that cannot move them
+        # yet) come first again, so the window grows past them to reach the others.
+        window = limit + len(visited)
+        now = await store.now()
+        due = await store.due_for_timers(now, window)
+        for order_id, version in due:
+            if (order_id, version) in visited:
+                continue
+            visited.add((order_id, version))
+            result = await _fire(commands, order_id, version, now)
+            if result is not None:
+                fired.append(result)
+        if len(due) < window:
+            return fired
+
+
+async def _fire(
+    commands: CommandService, order_id: str, version: int, now: datetime
+) -> CommandResult | None:
+    state = await commands.get_order(order_id)
+    if state is None or state.version != version:
+        return None  # moved on since we looked: the next round sees the new state
+    due = due_timer_commands(state, now)
+    if not due:
+        return None
+    try:
+        return await commands.execute(
+            order_id, due[0], context=TIMER_CONTEXT, expected_version=version
+        )
+    except (VersionMismatch, DomainError):
+        return None  # someone acted first (or the deadline moved); their outcome stands
+    except Exception:
+        log.exception("timer failed", extra={"order_id": order_id})
+        return None

@@ -1,0 +1,213 @@
+"""The one store interface. Each backend implements it in one adapter that owns all its SQL:
+``store/postgres`` (asyncpg) and ``store/sqlite`` (aiosqlite through SQLAlchemy Core).
+
+The application layer speaks only to this. ``transaction()`` and ``read()`` hand out a
+SQLAlchemy connection for the few modules whose statements are the same on both backends
+(parties and keys, webhook endpoints and deliveries); every statement that differs per backend
+is a method here.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from escrow_core.store.records import (
+    BalanceChange,
+    BalanceTotals,
+    Checkpoint,
+    Commit,
+    DisputeQuery,
+    KeyClaim,
+    KeyRecord,
+    OrderQuery,
+    OrderRow,
+    RecordedEvent,
+    StoredAnswer,
+)
+from escrow_core.store.upcasting import Upcasters
+
+
+class CommandSession(Protocol):
+    """One attempt at a command: read the order, decide, write it all at once.
+
+    PostgreSQL: no transaction is held while deciding; ``commit`` is one statement guarded by
+    the stream version. SQLite: the session is one BEGIN IMMEDIATE transaction.
+    """
+
+    async def snapshot(self, order_id: str) -> dict[str, Any] | None:
+        """The order's state document in ``order_view``, if it has a row."""
+
+    async def stream(self, order_id: str) -> list[RecordedEvent]:
+        """Every event of the stream, in order."""
+
+    async def now(self) -> datetime:
+        """The service clock (the sandbox offset applied)."""
+
+    async def commit(self, commit: Commit) -> list[RecordedEvent]:
+        """Write ``commit`` atomically; ``ConcurrencyError`` if the stream has moved."""
+
+    async def save_answer(self, answer: StoredAnswer) -> None:
+        """Keep a no-op's answer under its Idempotency-Key."""
+
+
+class DeliveryPlanner(Protocol):
+    async def __call__(self, batch: list[RecordedEvent]) -> list[dict[str, Any]]:
+        """The ``webhook_deliveries`` rows a batch of the log makes."""
+
+
+class Store(ABC):
+    """One database: events, the inline projections, idempotency answers, checkpoints."""
+
+    dialect: Literal["postgresql", "sqlite"]
+    url: str
+    upcasters: Upcasters
+
+    # --- connections for backend-neutral SQLAlchemy Core statements ----------------------
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction: commits on exit, rolls back on an exception."""
+
+    @abstractmethod
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for queries (autocommit on PostgreSQL, one snapshot on SQLite)."""
+
+    @abstractmethod
+    async def insert_ignoring(
+        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: list[str]
+    ) -> int:
+        """INSERT ``rows`` skipping those whose ``keys`` are taken; returns how many went in."""
+
+    @abstractmethod
+    async def dispose(self) -> None:
+        """Close every connection."""
+
+    # --- commands -------------------------------------------------------------------------
+    @abstractmethod
+    def command(self) -> AbstractAsyncContextManager[CommandSession]:
+        """A session for one attempt at a command."""
+
+    @abstractmethod
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Any], *, recorded_at: datetime
+    ) -> list[RecordedEvent]:
+        """Append events to a stream that is no order (no projection row, no answer).
+
+        Retried with the same event ids it is a no-op returning the stored events;
+        ``EventIdConflict`` for ids reused otherwise; ``ConcurrencyError`` if the stream moved.
+        """
+
+    # --- reading orders and streams -------------------------------------------------------
+    @abstractmethod
+    async def snapshot(self, order_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def stream(
+        self, stream_id: str, *, after_version: int = 0, up_to_version: int | None = None
+    ) -> list[RecordedEvent]:
+        """The stream's events with ``after_version < version <= up_to_version``, in order."""
+
+    @abstractmethod
+    async def list_orders(self, query: OrderQuery) -> list[dict[str, Any]]:
+        """State documents of a page of orders (see ``OrderQuery``)."""
+
+    @abstractmethod
+    async def list_disputes(self, query: DisputeQuery) -> list[dict[str, Any]]:
+        """State documents of a page of the mediation queue (see ``DisputeQuery``)."""
+
+    @abstractmethod
+    async def parties_of(self, order_ids: set[str]) -> dict[str, tuple[str, str]]:
+        """(buyer_id, supplier_id) of each of ``order_ids`` that exists."""
+
+    @abstractmethod
+    async def due_for_timers(self, now: datetime, limit: int) -> list[tuple[str, int]]:
+        """Orders with a timer due at ``now``: (order_id, version), soonest first."""
+
+    @abstractmethod
+    async def balances_of(self, party_id: str) -> list[BalanceTotals]:
+        """The party's balances per currency, summed from its ledger of changes."""
+
+    @abstractmethod
+    async def find_party(self, party_id: str) -> dict[str, Any] | None:
+        """The ``parties`` row (a hot lookup: every order placed, every agent request)."""
+
+    # --- the log --------------------------------------------------------------------------
+    @abstractmethod
+    async def read_log(self, after: Checkpoint, *, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to ``limit`` events of every stream after ``after``, in commit-safe order.
+
+        On PostgreSQL an event whose transaction might still be running is held back, so an
+        empty answer means "nothing safe to read yet", not the end of the log for good.
+        """
+
+    @abstractmethod
+    async def log_head(self) -> Checkpoint:
+        """The checkpoint of the last event readable now."""
+
+    @abstractmethod
+    def whole_log(self, *, batch_size: int) -> AsyncIterator[list[RecordedEvent]]:
+        """The log in commit-safe batches, to at least every event committed before the call."""
+
+    @abstractmethod
+    async def count_events(self) -> int: ...
+
+    # --- the clock ------------------------------------------------------------------------
+    @abstractmethod
+    async def now(self) -> datetime:
+        """The service clock: the wall clock plus the sandbox offset, in sandbox mode."""
+
+    @abstractmethod
+    async def advance_clock(self, seconds: int, conn: AsyncConnection | None = None) -> int:
+        """Move the sandbox clock forward (in ``conn``'s transaction if given); returns the new
+        total offset in seconds."""
+
+    @abstractmethod
+    async def schema_is_current(self) -> bool:
+        """Whether the database answers and is at the migrations' head."""
+
+    # --- Idempotency-Key answers ----------------------------------------------------------
+    @abstractmethod
+    async def claim_key(self, claim: KeyClaim) -> KeyRecord | None:
+        """Claim the key (None), or what is stored under it when another request has it."""
+
+    @abstractmethod
+    async def save_answer(self, answer: StoredAnswer, conn: AsyncConnection | None = None) -> None:
+        """Complete a claim with its answer, in ``conn``'s transaction if given."""
+
+    @abstractmethod
+    async def release_key(self, scope: str, key: str) -> None:
+        """Forget an in-flight claim: the request did not run, so a retry may."""
+
+    @abstractmethod
+    async def purge_answers(self, now: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` records kept past their expiry; returns how many went."""
+
+    # --- checkpoints and projections ------------------------------------------------------
+    @abstractmethod
+    async def dispatch(self, name: str, plan: DeliveryPlanner, *, batch_size: int) -> tuple[int, int]:
+        """Read the log after checkpoint ``name``, insert the deliveries ``plan`` makes of the
+        batch (ignoring those already there) and move the checkpoint, in one transaction.
+        Returns (events read, deliveries written); (0, 0) when another dispatcher has the turn.
+        """
+
+    @abstractmethod
+    async def reset_projections(self) -> None:
+        """Empty ``order_view`` and ``party_balances`` (a rebuild starts here)."""
+
+    @abstractmethod
+    async def write_projections(
+        self, rows: Sequence[OrderRow], balances: Sequence[BalanceChange]
+    ) -> None:
+        """Upsert order rows and insert balance changes (with positions), in one transaction."""
+
+    @abstractmethod
+    async def all_order_rows(self) -> dict[str, OrderRow]:
+        """Every ``order_view`` row by order id (for ``escrow verify``)."""
+
+    @abstractmethod
+    async def all_balances(self) -> list[BalanceTotals]:
+        """Every party's balance per currency (for ``escrow verify``)."""
