@@ -24,7 +24,7 @@ from escrow_core.domain import commands as c
 from escrow_core.domain.order import OrderState, fold
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import DisputeReason, LineItem, PaymentMethod
-from escrow_core.store import CommandSession, Commit, RecordedEvent, StoredAnswer, Store, schema
+from escrow_core.store import CommandSession, Commit, RecordedEvent, Store, StoredAnswer, schema
 
 TOTAL = 125_000
 DEPOSIT = 50_000

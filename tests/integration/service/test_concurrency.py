@@ -138,12 +138,9 @@ class Interfering(WatchedStore):
         at = await self.store.now()
         version = len(await self.store.stream(self.order_id))
         message = e.MessagePosted(at=at, by=Role.MEDIATOR, body="in between")
-        await self.store.append(
-            self.order_id,
-            version,
-            [NewEvent(uuid.uuid4(), message.type, event_to_data(message), {"test": "interference"})],
-            recorded_at=at,
-        )
+        data = event_to_data(message)
+        new = NewEvent(uuid.uuid4(), message.type, data, {"test": "interference"})
+        await self.store.append(self.order_id, version, [new], recorded_at=at)
 
 
 @pytest.mark.postgres_only  # SQLite holds the write lock from BEGIN: nobody gets in between

@@ -117,7 +117,7 @@ async def test_the_answer_commits_with_the_command(
     assert await answer_row(store, scope) == (
         "done",
         200,
-        '{"id": "%s", "version": 2}' % order_id,
+        f'{{"id": "{order_id}", "version": 2}}',
     )
 
 
@@ -133,7 +133,8 @@ async def test_a_command_that_changes_nothing_still_keeps_its_answer(
     result = await service.execute(order_id, pay(DEPOSIT, "pay_1"), remember=remember(scope, 200))
 
     assert result.events == []
-    assert await answer_row(store, scope) == ("done", 200, '{"id": "%s", "version": 4}' % order_id)
+    stored_body = f'{{"id": "{order_id}", "version": 4}}'
+    assert await answer_row(store, scope) == ("done", 200, stored_body)
     assert await event_types(store, order_id) == [
         "order.placed", "order.accepted", "payment.received", "funds.held",
     ]  # fmt: skip
