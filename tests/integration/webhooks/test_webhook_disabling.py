@@ -5,7 +5,7 @@ import time
 
 import sqlalchemy as sa
 
-from escrow_core.store import Database, schema
+from escrow_core.store import Store, schema
 from support.receiver import Answer, Delivery, Receiver
 
 from .conftest import Cast, Hooks, hooks_on
@@ -34,7 +34,7 @@ async def until_dispatched(hooks: Hooks, order_id: str, sequence: int) -> None:
     checkpoint = schema.webhook_dispatch_checkpoint
     deadline = time.monotonic() + 10
     while True:
-        async with hooks.database.read() as conn:
+        async with hooks.store.read() as conn:
             passed = (await conn.execute(sa.select(checkpoint.c.position))).scalar_one()
         if passed >= position:
             return
@@ -81,12 +81,12 @@ async def test_410_gone_disables_the_endpoint_with_an_event_in_the_feed(hooks: H
 
 
 async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
-    fresh_database: Database, receiver: Receiver
+    fresh_store: Store, receiver: Receiver
 ) -> None:
     receiver.respond = lambda delivery, seen: Answer(500)
     schedule = (0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2)
     async with hooks_on(
-        fresh_database,
+        fresh_store,
         receiver,
         webhook_disable_after_seconds=1.0,
         webhook_retry_schedule=schedule,
@@ -108,13 +108,11 @@ async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
     assert len(events) == 1
 
 
-async def test_a_success_ends_the_failure_streak(
-    fresh_database: Database, receiver: Receiver
-) -> None:
+async def test_a_success_ends_the_failure_streak(fresh_store: Store, receiver: Receiver) -> None:
     # Fail each event's first try, succeed on its second: the endpoint keeps failing on and
     # off for longer than the period, but never continuously, so it stays enabled.
     receiver.respond = lambda delivery, seen: Answer(500) if seen == 1 else Answer()
-    async with hooks_on(fresh_database, receiver, webhook_disable_after_seconds=0.5) as hooks:
+    async with hooks_on(fresh_store, receiver, webhook_disable_after_seconds=0.5) as hooks:
         endpoint = await hooks.endpoint()
         cast = await Cast.new(hooks.api)
         async with hooks.worker():
