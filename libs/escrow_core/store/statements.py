@@ -1,0 +1,228 @@
+"""SQLAlchemy Core statements on the projections and the bookkeeping tables that both adapters
+run alike, and their parameters built by name."""
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from escrow_core.store.records import (
+    BalanceChange,
+    BalanceTotals,
+    DisputeQuery,
+    KeyClaim,
+    OrderQuery,
+    StoredAnswer,
+)
+from escrow_core.store.schema import (
+    idempotency_keys,
+    order_view,
+    parties,
+    party_balances,
+    service_clock,
+    webhook_dispatch_checkpoint,
+)
+from escrow_core.store.types import JSONDocument
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- order_view ------------------------------------------------------------------------------
+v = order_view.c
+
+
+async def snapshot(conn: AsyncConnection, order_id: str) -> dict[str, Any] | None:
+    query = sa.select(v.state).where(v.order_id == order_id)
+    document: dict[str, Any] | None = (await conn.execute(query)).scalar_one_or_none()
+    return document
+
+
+def order_page(query: OrderQuery) -> sa.Select[Any]:
+    select = sa.select(v.state).order_by(v.created_at.desc(), v.order_id.desc())
+    if query.parties is not None:
+        select = select.where(
+            sa.or_(v.buyer_id.in_(query.parties), v.supplier_id.in_(query.parties))
+        )
+    for column, value in ((v.status, query.status), (v.buyer_id, query.buyer_id),
+                          (v.supplier_id, query.supplier_id)):  # fmt: skip
+        if value is not None:
+            select = select.where(column == value)
+    if query.before is not None:
+        created_at, order_id = query.before
+        select = select.where(
+            sa.or_(
+                v.created_at < created_at,
+                sa.and_(v.created_at == created_at, v.order_id < order_id),
+            )
+        )
+    return select.limit(query.limit)
+
+
+def dispute_page(query: DisputeQuery) -> sa.Select[Any]:
+    select = (
+        sa.select(v.state)
+        .where(v.dispute_status.is_not(None))
+        .order_by(v.dispute_opened_at, v.order_id)
+    )
+    if query.status is not None:
+        select = select.where(v.dispute_status == query.status)
+    if query.after is not None:
+        opened_at, order_id = query.after
+        select = select.where(
+            sa.or_(
+                v.dispute_opened_at > opened_at,
+                sa.and_(v.dispute_opened_at == opened_at, v.order_id > order_id),
+            )
+        )
+    return select.limit(query.limit)
+
+
+def parties_of(order_ids: Iterable[str]) -> sa.Select[Any]:
+    return sa.select(v.order_id, v.buyer_id, v.supplier_id).where(v.order_id.in_(order_ids))
+
+
+def due_for_timers(now: datetime, limit: int) -> sa.Select[Any]:
+    return (
+        sa.select(v.order_id, v.version)
+        .where(v.next_timer_at <= now)
+        .order_by(v.next_timer_at)
+        .limit(limit)
+    )
+
+
+def order_row(row: Any) -> dict[str, Any]:
+    """An ``OrderRow`` as the values of an insert into ``order_view``."""
+    return asdict(row)
+
+
+# --- party_balances --------------------------------------------------------------------------
+b = party_balances.c
+_SUMS = (sa.func.sum(b.held), sa.func.sum(b.released), sa.func.sum(b.refunded), sa.func.sum(b.fees))
+
+
+def balances(party_id: str | None) -> sa.Select[Any]:
+    """Summed balances per (party, currency): one party's, or everyone's."""
+    select = sa.select(b.party_id, b.currency, *_SUMS).group_by(b.party_id, b.currency)
+    if party_id is not None:
+        select = select.where(b.party_id == party_id)
+    return select.order_by(b.party_id, b.currency)
+
+
+def balance_totals(rows: Iterable[Any]) -> list[BalanceTotals]:
+    return [BalanceTotals(row[0], row[1], *(int(value) for value in row[2:])) for row in rows]
+
+
+def balance_row(change: BalanceChange) -> dict[str, Any]:
+    if change.position is None:
+        raise ValueError("a balance change is written with its event's position")
+    row = asdict(change)
+    del row["event_version"]
+    return row
+
+
+# --- parties, the clock ------------------------------------------------------------------------
+PARTY = sa.select(
+    parties.c.id,
+    parties.c.kind,
+    parties.c.name,
+    parties.c.trade_assurance,
+    parties.c.managed_by,
+    parties.c.created_at,
+).where(parties.c.id == sa.bindparam("party_id", type_=sa.Text))
+
+CLOCK_OFFSET = sa.select(service_clock.c.offset_seconds).where(service_clock.c.id == 1)
+ADVANCE_CLOCK = (
+    service_clock.update()
+    .where(service_clock.c.id == 1)
+    .values(
+        offset_seconds=service_clock.c.offset_seconds + sa.bindparam("seconds", type_=sa.BigInteger)
+    )
+    .returning(service_clock.c.offset_seconds)
+)
+
+
+# --- idempotency_keys ------------------------------------------------------------------------
+k = idempotency_keys.c
+
+
+def fresh_claim(claim: KeyClaim) -> dict[str, Any]:
+    return {
+        "scope": claim.scope,
+        "key": claim.key,
+        "body_hash": claim.body_hash,
+        "status": "in_flight",
+        "response_status": None,
+        "response_body": None,
+        "response_headers": None,
+        "created_at": claim.now,
+        "expires_at": claim.expires_at,
+    }
+
+
+def take_over(claim: KeyClaim) -> sa.Update:
+    """Claim a key whose record expired, or whose claim was abandoned (a crashed process)."""
+    stale = sa.or_(
+        k.expires_at < claim.now,
+        sa.and_(k.status == "in_flight", k.created_at < claim.abandoned_before),
+    )
+    return (
+        idempotency_keys.update()
+        .where(k.scope == claim.scope, k.key == claim.key, stale)
+        .values(
+            {
+                name: sa.bindparam(name)
+                for name in fresh_claim(claim)
+                if name not in ("scope", "key")
+            }
+        )
+    )
+
+
+def key_record(scope: str, key: str) -> sa.Select[Any]:
+    return sa.select(idempotency_keys).where(k.scope == scope, k.key == key)
+
+
+SAVE_ANSWER = (
+    idempotency_keys.update()
+    .where(k.scope == sa.bindparam("a_scope"), k.key == sa.bindparam("a_key"))
+    .values(
+        status="done",
+        response_status=sa.bindparam("a_status"),
+        response_body=sa.bindparam("a_body"),
+        response_headers=sa.bindparam("a_headers", type_=JSONDocument),
+    )
+)
+
+
+def answer_params(answer: StoredAnswer) -> dict[str, Any]:
+    return {
+        "a_scope": answer.scope,
+        "a_key": answer.key,
+        "a_status": answer.status,
+        "a_body": answer.body.decode(),
+        "a_headers": answer.headers,
+    }
+
+
+RELEASE_KEY = idempotency_keys.delete().where(
+    k.scope == sa.bindparam("scope"), k.key == sa.bindparam("key"), k.status == "in_flight"
+)
+
+
+def purge_answers(now: datetime, limit: int) -> sa.Delete:
+    expired = sa.select(k.scope, k.key).where(k.expires_at < now).limit(limit)
+    return idempotency_keys.delete().where(sa.tuple_(k.scope, k.key).in_(expired))
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+def checkpoint(name: str, *, lock: bool) -> sa.Select[Any]:
+    cp = webhook_dispatch_checkpoint.c
+    query = sa.select(cp.transaction_id, cp.position).where(cp.name == name)
+    # SKIP LOCKED: a second dispatcher skips its turn instead of waiting. SQLAlchemy renders
+    # no FOR UPDATE on SQLite, whose writers are serialised by BEGIN IMMEDIATE anyway.
+    return query.with_for_update(skip_locked=True) if lock else query
