@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from escrow_core.store import RecordedEvent, Store
+from escrow_core.store.schema import events as event_table
 from escrow_core.store.schema import parties
 from escrow_core.webhooks.endpoints import ENDPOINT_DISABLED, Endpoint
 from escrow_core.webhooks.payload import ORDER_STREAM_PREFIX
@@ -45,14 +46,29 @@ def _event_parties(event: RecordedEvent, owners: dict[str, tuple[str, str]]) -> 
 
 async def audiences(store: Store, events: Collection[RecordedEvent]) -> dict[int, Audience]:
     """Each event's audience, by position: two queries for the whole batch."""
-    orders = {e.stream_id for e in events if e.stream_id.startswith(ORDER_STREAM_PREFIX)}
-    owners = await store.parties_of(orders) if orders else {}
+    owners = await _order_parties(store, {e.stream_id for e in events})
     by_event = {e.position: _event_parties(e, owners) for e in events}
     managers = await _managers(store, frozenset[str]().union(*by_event.values()))
     return {
         position: Audience(found, frozenset(managers[p] for p in found if p in managers))
         for position, found in by_event.items()
     }
+
+
+async def _order_parties(store: Store, stream_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """(buyer_id, supplier_id) of each order, from its ``order.placed``: the log is the truth,
+    while ``order_view`` (``Store.parties_of``) is emptied and refilled by a rebuild, and an
+    order missing there would lose its parties' deliveries for good."""
+    wanted = {s for s in stream_ids if s.startswith(ORDER_STREAM_PREFIX)}
+    if not wanted:
+        return {}
+    c = event_table.c
+    query = sa.select(c.stream_id, c.data).where(
+        c.stream_id.in_(wanted), c.version == 1, c.type == "order.placed"
+    )
+    async with store.read() as conn:
+        rows = (await conn.execute(query)).all()
+    return {row.stream_id: (row.data["buyer_id"], row.data["supplier_id"]) for row in rows}
 
 
 async def _managers(store: Store, party_ids: frozenset[str]) -> dict[str, str]:
