@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store import Store
+from escrow_core.store.event_sql import event_columns, recorded
 from escrow_core.store.schema import events, webhook_deliveries, webhook_endpoints
 from escrow_core.webhooks import payload
 from escrow_core.webhooks.endpoints import Endpoint, endpoint_from_row
@@ -128,25 +129,7 @@ async def _prepare(
 
 
 async def _bodies(conn: AsyncConnection, store: Store, event_ids: list[Any]) -> dict[Any, bytes]:
-    """The webhook body of each event, by event id (upcast as any reader sees it)."""
-    c = events.c
-    found = await conn.execute(
-        sa.select(
-            c.event_id, c.type, c.schema_version, c.data, c.stream_id, c.version, c.position,
-            c.recorded_at,
-        ).where(c.event_id.in_(event_ids))
-    )  # fmt: skip
-    bodies = {}
-    for event in found:
-        _, data = store.upcasters.upcast(event.type, event.schema_version, event.data)
-        doc = payload.document(
-            event_uuid=event.event_id,
-            type_=event.type,
-            stream_id=event.stream_id,
-            sequence=event.version,
-            position=event.position,
-            data=data,
-            recorded_at=event.recorded_at,
-        )
-        bodies[event.event_id] = payload.encode(doc)
-    return bodies
+    """The webhook body of each event, by event id."""
+    query = sa.select(*event_columns(sa.literal(0))).where(events.c.event_id.in_(event_ids))
+    found = [recorded(row, store.upcasters) for row in await conn.execute(query)]
+    return {event.event_id: payload.encode(payload.document(event)) for event in found}

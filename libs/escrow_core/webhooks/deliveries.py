@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store import RecordedEvent, Store
+from escrow_core.store.event_sql import event_columns, recorded
 from escrow_core.store.schema import events, webhook_attempts, webhook_deliveries
 from escrow_core.webhooks.dispatcher import delivery_rows
 from escrow_core.webhooks.endpoints import Endpoint
@@ -130,41 +131,18 @@ async def _position_at(conn: AsyncConnection, since: datetime | None) -> int:
     return int(first) - 1
 
 
-_EVENT_COLUMNS = [
-    events.c[name]
-    for name in (
-        "position", "stream_id", "version", "event_id", "type", "schema_version", "data",
-        "metadata", "recorded_at",
-    )
-]  # fmt: skip
-
-
 async def _events_after(
     conn: AsyncConnection, store: Store, position: int, limit: int
 ) -> list[RecordedEvent]:
     """Committed events by position (a replay looks back; the dispatcher handles what is new)."""
     c = events.c
     query = (
-        sa.select(*_EVENT_COLUMNS).where(c.position > position).order_by(c.position).limit(limit)
+        sa.select(*event_columns(sa.literal(0)))
+        .where(c.position > position)
+        .order_by(c.position)
+        .limit(limit)
     )
-    found = []
-    for row in await conn.execute(query):
-        schema_version, data = store.upcasters.upcast(row.type, row.schema_version, row.data)
-        found.append(
-            RecordedEvent(
-                position=int(row.position),
-                stream_id=row.stream_id,
-                version=int(row.version),
-                event_id=row.event_id,
-                type=row.type,
-                schema_version=schema_version,
-                data=data,
-                metadata=row.metadata,
-                recorded_at=row.recorded_at,
-                transaction_id=0,
-            )
-        )
-    return found
+    return [recorded(row, store.upcasters) for row in await conn.execute(query)]
 
 
 async def _enqueue(

@@ -9,10 +9,12 @@ Every function but ``disable`` runs on a connection from ``Store.transaction()``
 ``Store.read()``: the statements are the same on both backends.
 """
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,22 +71,14 @@ def normalise_event_types(event_types: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(event_types))
 
 
+_FIELDS = tuple(field.name for field in dataclasses.fields(Endpoint))
+
+
 def endpoint_from_row(row: Any) -> Endpoint:
-    """An ``Endpoint`` from a ``webhook_endpoints`` row."""
-    return Endpoint(
-        id=row.id,
-        owner_party_id=row.owner_party_id,
-        url=row.url,
-        event_types=tuple(row.event_types),
-        enabled=bool(row.enabled),
-        disabled_reason=row.disabled_reason,
-        secret=row.secret,
-        previous_secret=row.previous_secret,
-        previous_secret_expires_at=row.previous_secret_expires_at,
-        failing_since=row.failing_since,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    """An ``Endpoint`` from a ``webhook_endpoints`` row (or the values of one)."""
+    values: dict[str, Any] = {name: getattr(row, name, None) for name in _FIELDS}
+    values.update(event_types=tuple(values["event_types"]), enabled=bool(values["enabled"]))
+    return Endpoint(**values)
 
 
 async def create(
@@ -96,34 +90,19 @@ async def create(
     created_by: str | None,
     now: datetime,
 ) -> Endpoint:
-    endpoint = Endpoint(
-        id=new_id("whe"),
-        owner_party_id=owner_party_id,
-        url=url,
-        event_types=normalise_event_types(event_types),
-        enabled=True,
-        disabled_reason=None,
-        secret=new_secret(),
-        previous_secret=None,
-        previous_secret_expires_at=None,
-        failing_since=None,
-        created_at=now,
-        updated_at=now,
-    )
-    await conn.execute(
-        webhook_endpoints.insert().values(
-            id=endpoint.id,
-            owner_party_id=owner_party_id,
-            url=url,
-            event_types=list(endpoint.event_types),
-            enabled=True,
-            secret=endpoint.secret,
-            created_by=created_by,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    return endpoint
+    values = {
+        "id": new_id("whe"),
+        "owner_party_id": owner_party_id,
+        "url": url,
+        "event_types": list(normalise_event_types(event_types)),
+        "enabled": True,
+        "secret": new_secret(),
+        "created_by": created_by,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await conn.execute(webhook_endpoints.insert().values(values))
+    return endpoint_from_row(SimpleNamespace(**values))
 
 
 async def get(conn: AsyncConnection, endpoint_id: str) -> Endpoint | None:

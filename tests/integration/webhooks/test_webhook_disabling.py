@@ -83,7 +83,7 @@ async def test_410_gone_disables_the_endpoint_with_an_event_in_the_feed(hooks: H
 async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
     fresh_store: Store, receiver: Receiver
 ) -> None:
-    receiver.respond = lambda delivery, seen: Answer(500)
+    receiver.respond = lambda delivery, seen: Answer(500) if delivery.path == "/hook" else Answer()
     schedule = (0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2)
     async with hooks_on(
         fresh_store,
@@ -92,6 +92,7 @@ async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
         webhook_retry_schedule=schedule,
     ) as hooks:
         endpoint = await hooks.endpoint()
+        await hooks.endpoint("/watcher", event_types=["order.placed"])
         cast = await Cast.new(hooks.api)
         async with hooks.worker():
             started = time.monotonic()
@@ -100,8 +101,16 @@ async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
             elapsed = time.monotonic() - started
             events = await disabled_events(hooks)
             attempts = len(receiver.refused)
-            await asyncio.sleep(0.5)
+            # An order placed now reaches the watcher; by then it would have reached the
+            # disabled endpoint too, were anything still sent to it.
+            later = await cast.place()
+            await receiver.until(
+                lambda r: later in [p["order_id"] for p in r.payloads("/watcher")],
+                what="the later order at the watcher",
+            )
             assert len(receiver.refused) == attempts  # nothing more is sent to it
+            sent_to_it = [d["order_id"] for d in await hooks.deliveries(endpoint["id"])]
+            assert later not in sent_to_it  # nor planned for it
 
     assert elapsed >= 1.0
     assert str(disabled["disabled_reason"]).startswith("every delivery has failed since ")
