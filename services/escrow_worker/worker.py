@@ -1,4 +1,4 @@
-"""The worker loop: four tasks on one event loop, all coordinating through the database.
+"""The worker loop: five tasks on one event loop, all coordinating through the database.
 
     dispatch   tail the log into delivery rows (one dispatcher at a time holds the checkpoint)
     send       claim due deliveries and post them, up to ``webhook_concurrency`` at once

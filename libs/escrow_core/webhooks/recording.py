@@ -56,10 +56,6 @@ class Outcome:
     state: str  # the delivery's status afterwards: succeeded, pending (to retry) or failed
     next_attempt_at: datetime
 
-    @property
-    def succeeded(self) -> bool:
-        return self.state == "succeeded"
-
 
 @dataclass(frozen=True, slots=True)
 class Disabling:
