@@ -2,10 +2,12 @@
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from escrow_core.store import Store, schema
+from escrow_core.webhooks import endpoints
 from support.receiver import Answer, Delivery, Receiver
 
 from .conftest import Cast, Hooks, hooks_on
@@ -194,3 +196,38 @@ async def test_a_party_sees_its_own_endpoint_disabled_in_its_feed(hooks: Hooks) 
     # once the owner reads it, it is readable by all: another party still does not see it
     assert await feed(stranger_auth, within=0) == []
     assert stranger["id"] != cast.buyer["id"]
+
+
+async def test_workers_disabling_an_endpoint_for_one_streak_append_one_event(hooks: Hooks) -> None:
+    endpoint = await hooks.endpoint()
+    streak = datetime.now(UTC) - timedelta(days=5)
+
+    async def disable() -> bool:
+        return await endpoints.disable(
+            hooks.store,
+            endpoint["id"],
+            reason="every delivery has failed since then",
+            failing_since=streak,
+            now=await hooks.store.now(),
+            metadata={"worker": "test"},
+        )
+
+    results = await asyncio.gather(disable(), disable(), disable())
+
+    assert sorted(results) == [False, False, True]  # one of them disabled it
+    assert [e.type for e in await hooks.store.stream(endpoint["id"])] == [
+        "webhook_endpoint.disabled"
+    ]
+    assert (await hooks.get_endpoint(endpoint["id"]))["enabled"] is False
+
+    # A worker that died between the append and the update left the endpoint enabled: the
+    # next one to disable it for the same streak finishes the job without a second event.
+    async with hooks.store.transaction() as conn:
+        await conn.execute(
+            schema.webhook_endpoints.update()
+            .where(schema.webhook_endpoints.c.id == endpoint["id"])
+            .values(enabled=True, disabled_reason=None)
+        )
+    assert await disable() is True
+    assert len(await hooks.store.stream(endpoint["id"])) == 1
+    assert (await hooks.get_endpoint(endpoint["id"]))["enabled"] is False
