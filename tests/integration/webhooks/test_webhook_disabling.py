@@ -120,19 +120,26 @@ async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
 
 
 async def test_a_success_ends_the_failure_streak(fresh_store: Store, receiver: Receiver) -> None:
-    # Fail each event's first try, succeed on its second: the endpoint keeps failing on and
-    # off for longer than the period, but never continuously, so it stays enabled.
+    # Fail each event's first try, succeed on its second (0.2 s later): the endpoint keeps
+    # failing on and off for longer than the period, but never continuously, so it stays enabled.
+    period = 1.5
     receiver.respond = lambda delivery, seen: Answer(500) if seen == 1 else Answer()
-    async with hooks_on(fresh_store, receiver, webhook_disable_after_seconds=0.5) as hooks:
+    async with hooks_on(fresh_store, receiver, webhook_disable_after_seconds=period) as hooks:
         endpoint = await hooks.endpoint()
         cast = await Cast.new(hooks.api)
         async with hooks.worker():
-            for _ in range(3):
+            placed = 0
+            started = time.monotonic()
+            while placed < 3 or time.monotonic() - started < period + 0.5:
                 await cast.place()
-                await asyncio.sleep(0.3)
-            await receiver.until(lambda r: len(r.unique()) == 3)
+                placed += 1
+                await receiver.until(lambda r, n=placed: len(r.unique()) == n, what="the retry")
 
         assert (await hooks.get_endpoint(endpoint["id"]))["enabled"] is True
+
+    failed_first, succeeded_last = receiver.refused[0], receiver.all()[-1]
+    assert succeeded_last.received_at - failed_first.received_at > period
+    assert len(receiver.refused) == placed  # every event failed once
 
 
 async def test_re_enabling_clears_the_reason_and_resumes_deliveries(hooks: Hooks) -> None:
