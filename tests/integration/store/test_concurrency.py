@@ -22,11 +22,13 @@ async def test_of_many_writers_at_the_same_version_exactly_one_wins(
 
     On SQLite they queue on BEGIN IMMEDIATE and the busy timeout, so the losers see the
     winner's event and get ConcurrencyError, never "database is locked". A command session
-    reads the stream first, as a command loads its order, then commits.
+    reads the stream first, as a command loads its order, then commits; on PostgreSQL all 50
+    have read the empty stream before any commits, so they really race.
     """
     stream_id = new_stream_id()
     writers = open_store(store.url, pool_size=WRITERS)
     start = asyncio.Event()
+    all_loaded = asyncio.Barrier(WRITERS)
 
     async def one(event: NewEvent) -> str:
         await start.wait()
@@ -35,7 +37,10 @@ async def test_of_many_writers_at_the_same_version_exactly_one_wins(
                 await writers.append(stream_id, 0, [event], recorded_at=now())
             else:
                 async with writers.command() as session:
-                    await session.stream(stream_id)
+                    loaded = await session.stream(stream_id)
+                    if store.dialect == "postgresql":  # SQLite: the others wait for the lock
+                        await asyncio.wait_for(all_loaded.wait(), timeout=30)
+                        assert loaded == []
                     await session.commit(make_commit(stream_id, 0, [event]))
         except ConcurrencyError:
             return "conflict"
