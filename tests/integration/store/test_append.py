@@ -17,7 +17,7 @@ from escrow_core.store import (
 from escrow_core.store.shared import CoreStore
 from support.events import new_event, new_events, new_stream_id, now
 
-from .writers import Writer, balance_rows, view_row
+from .writers import Writer, balance_rows, commit, make_commit, view_row
 
 
 async def read(store: Store, stream_id: str) -> list[RecordedEvent]:
@@ -224,14 +224,32 @@ async def test_an_empty_append_does_nothing(store: Store) -> None:
     ],
     ids=["negative-version", "duplicate-ids", "naive-time"],
 )
-async def test_malformed_appends_are_refused_before_reaching_the_database(
-    store: Store, expected: int, events: str, recorded_at: datetime, message: str
+async def test_malformed_writes_are_refused_before_reaching_the_database(
+    write: Writer,
+    store: Store,
+    expected: int,
+    events: str,
+    recorded_at: datetime,
+    message: str,
 ) -> None:
     stream_id = new_stream_id()
     event = new_event()
     batch = [event, event] if events == "twins" else [event]
 
     with pytest.raises(ValueError, match=message):
-        await store.append(stream_id, expected, batch, recorded_at=recorded_at)
+        await write(stream_id, expected, batch, recorded_at=recorded_at)
 
     assert await read(store, stream_id) == []
+    assert await view_row(store, stream_id) is None
+
+
+async def test_a_commit_without_events_is_refused(store: Store) -> None:
+    """A command that changes nothing keeps its answer with ``save_answer``; a commit of no
+    events would write an order's row that no event backs."""
+    stream_id = new_stream_id()
+
+    with pytest.raises(ValueError, match="at least one event"):
+        await commit(store, make_commit(stream_id, 0, []))
+
+    assert await read(store, stream_id) == []
+    assert await view_row(store, stream_id) is None
