@@ -5,16 +5,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from escrow_core.domain import terms
 from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import SYSTEM, Actor
-from escrow_core.domain.terms import (
-    DisputeReason,
-    Evidence,
-    ExtendableDeadline,
-    LineItem,
-    PaymentMethod,
-    Tranche,
-)
 
 
 class Command(BaseModel):
@@ -28,13 +21,13 @@ class PlaceOrder(Command):
     supplier_id: str
     supplier_trade_assurance: bool
     currency: str
-    items: tuple[LineItem, ...]
+    items: tuple[terms.LineItem, ...]
     shipping_fee: int = 0
     incoterm: str
     quality_terms: str
     ship_by: date
     inspection_days: int
-    payment_schedule: tuple[Tranche, ...] | None = None
+    payment_schedule: tuple[terms.Tranche, ...] | None = None
     remarks: str = ""
     fee_bps: int = 0
     policy: TimerPolicy = TimerPolicy()
@@ -46,7 +39,7 @@ class AcceptOrder(Command):
 
 class RecordPayment(Command):
     amount: int
-    method: PaymentMethod
+    method: terms.PaymentMethod
     provider_ref: str
 
 
@@ -64,7 +57,7 @@ class ConfirmReceipt(Command):
 
 
 class ExtendDeadline(Command):
-    deadline: ExtendableDeadline
+    deadline: terms.ExtendableDeadline
     days: int
 
 
@@ -77,10 +70,10 @@ class PostMessage(Command):
 
 
 class OpenDispute(Command):
-    reason: DisputeReason
+    reason: terms.DisputeReason
     description: str = ""
     requested_refund: int
-    evidence: tuple[Evidence, ...] = ()
+    evidence: tuple[terms.Evidence, ...] = ()
 
 
 class MakeOffer(Command):
@@ -108,6 +101,7 @@ class WithdrawDispute(Command):
 # --- timer commands: fired by the worker as the system ---------------------------------------
 class TimerCommand(Command):
     actor: Actor = Field(default=SYSTEM)
+    kind: str  # the deadline kind that fires it
 
 
 class AutoCancelUnaccepted(TimerCommand):

@@ -14,46 +14,21 @@ Errors:
 
 import sqlalchemy as sa
 
+from escrow_core.store import records
 from escrow_core.store.errors import ConcurrencyError, EventIdConflict, StoreError
 from escrow_core.store.interface import CommandSession, DeliveryPlanner, Store
 from escrow_core.store.migrations import upgrade_to_head
-from escrow_core.store.records import (
-    LOG_START,
-    BalanceChange,
-    BalanceTotals,
-    Checkpoint,
-    Commit,
-    DisputeQuery,
-    KeyClaim,
-    KeyRecord,
-    NewEvent,
-    OrderQuery,
-    OrderRow,
-    RecordedEvent,
-    StoredAnswer,
-)
+from escrow_core.store.records import *  # noqa: F403 - the records are the package's vocabulary
 from escrow_core.store.upcasting import Upcasters
 
 __all__ = [
-    "LOG_START",
-    "BalanceChange",
-    "BalanceTotals",
-    "Checkpoint",
+    *records.__all__,
     "CommandSession",
-    "Commit",
     "ConcurrencyError",
     "DeliveryPlanner",
-    "DisputeQuery",
     "EventIdConflict",
-    "KeyClaim",
-    "KeyRecord",
-    "NewEvent",
-    "OrderQuery",
-    "OrderRow",
-    "RecordedEvent",
     "Store",
     "StoreError",
-    "StoredAnswer",
     "Upcasters",
     "open_store",
     "upgrade_to_head",

@@ -189,6 +189,21 @@ def recorded(row: Sequence[Any], upcasters: Upcasters) -> RecordedEvent:
     )
 
 
+def written(
+    new: NewEvent,
+    stream_id: str,
+    version: int,
+    position: int,
+    transaction_id: int | str,
+    recorded_at: datetime,
+    upcasters: Upcasters,
+) -> RecordedEvent:
+    """An event as just written, with what the database gave it (position, transaction)."""
+    row = (position, stream_id, version, new.event_id, new.type, new.schema_version, new.data,
+           new.metadata, recorded_at, transaction_id)  # fmt: skip
+    return recorded(row, upcasters)
+
+
 async def append_in(
     conn: AsyncConnection,
     statements: EventStatements,
@@ -224,19 +239,13 @@ async def append_in(
     inserted = sorted(result.all(), key=lambda row: int(row.version))
     if inserted:
         return [
-            recorded(
-                (
-                    row.position,
-                    stream_id,
-                    row.version,
-                    event.event_id,
-                    event.type,
-                    event.schema_version,
-                    event.data,
-                    event.metadata,
-                    recorded_at,
-                    row.transaction_id,
-                ),
+            written(
+                event,
+                stream_id,
+                row.version,
+                row.position,
+                row.transaction_id,
+                recorded_at,
                 upcasters,
             )
             for event, row in zip(new, inserted, strict=True)

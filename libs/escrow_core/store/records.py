@@ -9,6 +9,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+__all__ = [
+    "LOG_START",
+    "BalanceChange",
+    "BalanceTotals",
+    "Checkpoint",
+    "Commit",
+    "DisputeQuery",
+    "KeyClaim",
+    "KeyRecord",
+    "NewEvent",
+    "OrderQuery",
+    "OrderRow",
+    "RecordedEvent",
+    "StoredAnswer",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:

@@ -45,18 +45,21 @@ class CoreStore(Store):
     def __init__(
         self,
         url: str,
-        writer: AsyncEngine,
-        reader: AsyncEngine,
         *,
-        sandbox: bool,
-        upcasters: Upcasters | None,
+        sandbox: bool = False,
+        upcasters: Upcasters | None = None,
+        pool_size: int = 10,
     ) -> None:
         self.url = url
-        self.writer = writer
-        self.reader = reader
+        self.pool_size = pool_size
+        self.writer, self.reader = self.engines()
         self.sandbox = sandbox
         self.upcasters = upcasters if upcasters is not None else Upcasters()
         self.events = self.event_statements()
+
+    @abstractmethod
+    def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        """The (writer, reader) SQLAlchemy engines on ``url``, configured for the backend."""
 
     @abstractmethod
     def event_statements(self) -> ev.EventStatements:

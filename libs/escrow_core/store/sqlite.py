@@ -31,7 +31,6 @@ from escrow_core.store.records import (
 )
 from escrow_core.store.schema import events, order_view
 from escrow_core.store.shared import CoreStore
-from escrow_core.store.upcasting import Upcasters
 
 # Long enough that queued writers wait for their turn rather than fail.
 BUSY_TIMEOUT_SECONDS = 30
@@ -42,20 +41,14 @@ _KEPT = ("order_id", "created_at", "buyer_id", "supplier_id", "currency", "total
 class SqliteStore(CoreStore):
     dialect: Literal["postgresql", "sqlite"] = "sqlite"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        sandbox: bool = False,
-        upcasters: Upcasters | None = None,
-        pool_size: int = 10,
-    ) -> None:
-        parsed = sa.make_url(url)
+    def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        parsed = sa.make_url(self.url)
         if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
             raise ValueError("SQLite needs a database file: reader and writer share it")
-        writer = _engine(url, pool_size, begin="BEGIN IMMEDIATE", query_only=False)
-        reader = _engine(url, pool_size, begin="BEGIN", query_only=True)
-        super().__init__(url, writer, reader, sandbox=sandbox, upcasters=upcasters)
+        return (
+            _engine(self.url, self.pool_size, begin="BEGIN IMMEDIATE", query_only=False),
+            _engine(self.url, self.pool_size, begin="BEGIN", query_only=True),
+        )
 
     def event_statements(self) -> ev.EventStatements:
         no_transaction_id: sa.ColumnElement[Any] = sa.literal_column("0")

@@ -17,7 +17,7 @@ from escrow_core.domain.errors import (
     RefundExceedsHeld,
 )
 from escrow_core.domain.order.payments import refund, release
-from escrow_core.domain.order.rules import check_role, check_status, guard
+from escrow_core.domain.order.rules import check_role, check_status
 from escrow_core.domain.order.state import (
     Dispute,
     DisputeStatus,
@@ -26,9 +26,8 @@ from escrow_core.domain.order.state import (
     Resolution,
     Status,
 )
-from escrow_core.domain.order.timers import escalation_allowed_at, require_due
+from escrow_core.domain.order.timers import escalation_allowed_at, fired
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import DeadlineKind
 
 
 def open_dispute(state: OrderState, cmd: c.OpenDispute, now: datetime) -> list[e.AnyEvent]:
@@ -78,10 +77,7 @@ def escalate(state: OrderState, cmd: c.EscalateDispute, now: datetime) -> list[e
     return [e.DisputeEscalated(at=now, by=cmd.actor.role)]
 
 
-def auto_escalate(state: OrderState, cmd: c.AutoEscalateDispute, now: datetime) -> list[e.AnyEvent]:
-    guard(state, cmd)
-    require_due(state, DeadlineKind.AUTO_ESCALATE_AT, now)
-    return [e.DisputeEscalated(at=now, by=Role.SYSTEM)]
+auto_escalate = fired(lambda state, now: [e.DisputeEscalated(at=now, by=Role.SYSTEM)])
 
 
 def resolve(state: OrderState, cmd: c.ResolveDispute, now: datetime) -> list[e.AnyEvent]:

@@ -17,10 +17,10 @@ from escrow_core.domain.errors import (
 from escrow_core.domain.order.payments import refund, release
 from escrow_core.domain.order.rules import check_role, check_status, guard
 from escrow_core.domain.order.state import OrderState, Shipment, Status
-from escrow_core.domain.order.timers import require_due
+from escrow_core.domain.order.timers import fired
 from escrow_core.domain.policy import FEE_BPS_MAX, INSPECTION_DAYS_MAX, INSPECTION_DAYS_MIN
 from escrow_core.domain.roles import Role
-from escrow_core.domain.terms import DeadlineKind, Terms, Tranche, end_of_day
+from escrow_core.domain.terms import Terms, Tranche, end_of_day
 
 
 def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
@@ -134,42 +134,21 @@ def post_message(state: OrderState, cmd: c.PostMessage, now: datetime) -> list[e
 
 
 # --- timers ----------------------------------------------------------------------------------
-def auto_cancel_unaccepted(
-    state: OrderState, cmd: c.AutoCancelUnaccepted, now: datetime
-) -> list[e.AnyEvent]:
-    guard(state, cmd)
-    require_due(state, DeadlineKind.ACCEPT_BY, now)
-    return _cancelled(state, "not accepted in time", Role.SYSTEM, now)
-
-
-def auto_cancel_unpaid(
-    state: OrderState, cmd: c.AutoCancelUnpaid, now: datetime
-) -> list[e.AnyEvent]:
-    guard(state, cmd)
-    require_due(state, DeadlineKind.PAY_BY, now)
-    return _cancelled(state, "first payment not received in time", Role.SYSTEM, now)
-
-
-def mark_shipment_overdue(
-    state: OrderState, cmd: c.MarkShipmentOverdue, now: datetime
-) -> list[e.AnyEvent]:
-    guard(state, cmd)
-    require_due(state, DeadlineKind.SHIP_BY, now)
-    return [e.ShipmentOverdue(at=now, ship_by_at=state.ship_by_at)]
-
-
-def auto_confirm(state: OrderState, cmd: c.AutoConfirmReceipt, now: datetime) -> list[e.AnyEvent]:
-    guard(state, cmd)
-    require_due(state, DeadlineKind.INSPECTION_ENDS, now)
+def _confirmed_by_the_timer(state: OrderState, now: datetime) -> list[e.AnyEvent]:
     return [e.ReceiptConfirmed(at=now, auto=True), *release(state, state.amounts.held, now)]
 
 
-def auto_complete(
-    state: OrderState, cmd: c.AutoCompleteUndelivered, now: datetime
-) -> list[e.AnyEvent]:
-    guard(state, cmd)
-    require_due(state, DeadlineKind.AUTO_COMPLETE_AT, now)
-    return [e.ReceiptConfirmed(at=now, auto=True), *release(state, state.amounts.held, now)]
+auto_cancel_unaccepted = fired(
+    lambda state, now: _cancelled(state, "not accepted in time", Role.SYSTEM, now)
+)
+auto_cancel_unpaid = fired(
+    lambda state, now: _cancelled(state, "first payment not received in time", Role.SYSTEM, now)
+)
+mark_shipment_overdue = fired(
+    lambda state, now: [e.ShipmentOverdue(at=now, ship_by_at=state.ship_by_at)]
+)
+auto_confirm = fired(_confirmed_by_the_timer)  # the inspection window ran out
+auto_complete = fired(_confirmed_by_the_timer)  # delivery never reported
 
 
 # --- evolve ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Timers as data: which deadlines an order has now, which are due, and extending them."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
@@ -35,7 +36,7 @@ class Deadline(BaseModel):
 
 
 # Which command the worker fires when a deadline passes. escalation_allowed_at only informs.
-TIMER_COMMANDS: dict[DeadlineKind, type[c.TimerCommand]] = {
+TIMER_COMMANDS: dict[DeadlineKind, Callable[[], c.TimerCommand]] = {
     K.ACCEPT_BY: c.AutoCancelUnaccepted,
     K.PAY_BY: c.AutoCancelUnpaid,
     K.SHIP_BY: c.MarkShipmentOverdue,
@@ -100,6 +101,21 @@ def require_due(state: OrderState, kind: DeadlineKind, now: datetime) -> None:
         raise InvalidState(f"no {kind.value} deadline is running")
     if now < running.at:
         raise DeadlineNotReached(f"{kind.value} is not until {running.at.isoformat()}")
+
+
+TimerOutcome = Callable[[OrderState, datetime], list[e.AnyEvent]]
+TimerHandler = Callable[[OrderState, c.TimerCommand, datetime], list[e.AnyEvent]]
+
+
+def fired(outcome: TimerOutcome) -> TimerHandler:
+    """The handler of a timer's command: the system acts, only once its deadline is due."""
+
+    def handle(state: OrderState, cmd: c.TimerCommand, now: datetime) -> list[e.AnyEvent]:
+        guard(state, cmd)
+        require_due(state, DeadlineKind(cmd.kind), now)
+        return outcome(state, now)
+
+    return handle
 
 
 def escalation_allowed_at(state: OrderState) -> datetime:

@@ -55,17 +55,14 @@ class PostgresSession:
             raise ConcurrencyError(commit.stream_id, commit.expected_version)
         stored = {int(row["version"]): row for row in rows}
         return [
-            RecordedEvent(
-                position=int(stored[version]["position"]),
-                stream_id=commit.stream_id,
-                version=version,
-                event_id=new.event_id,
-                type=new.type,
-                schema_version=new.schema_version,
-                data=new.data,
-                metadata=new.metadata,
-                recorded_at=commit.recorded_at,
-                transaction_id=int(stored[version]["transaction_id"]),
+            ev.written(
+                new,
+                commit.stream_id,
+                version,
+                stored[version]["position"],
+                stored[version]["transaction_id"],
+                commit.recorded_at,
+                self.store.upcasters,
             )
             for version, new in enumerate(commit.events, start=commit.expected_version + 1)
         ]

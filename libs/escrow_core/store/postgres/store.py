@@ -10,7 +10,7 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
@@ -29,7 +29,6 @@ from escrow_core.store.records import (
 from escrow_core.store.schema import events
 from escrow_core.store.shared import CoreStore
 from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText
-from escrow_core.store.upcasting import Upcasters
 
 # How often a one-shot reader of the whole log asks again while events are held back.
 POLL_SECONDS = 0.1
@@ -41,27 +40,20 @@ _BALANCE_COLUMNS = (
 class PostgresStore(CoreStore):
     dialect: Literal["postgresql", "sqlite"] = "postgresql"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        sandbox: bool = False,
-        upcasters: Upcasters | None = None,
-        pool_size: int = 10,
-    ) -> None:
-        writer = create_async_engine(url, **engine_options(pool_size))
+    def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        # The hot paths' own asyncpg pool, opened on first use.
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        writer = create_async_engine(self.url, **engine_options(self.pool_size))
         # Reads in autocommit on read-only sessions: a read costs one round trip, not three
         # (BEGIN, query, ROLLBACK), and a stray write still fails loudly.
         reader = create_async_engine(
-            url,
-            **engine_options(pool_size),
+            self.url,
+            **engine_options(self.pool_size),
             isolation_level="AUTOCOMMIT",
             connect_args={"server_settings": {"default_transaction_read_only": "on"}},
         )
-        super().__init__(url, writer, reader, sandbox=sandbox, upcasters=upcasters)
-        self.pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
+        return writer, reader
 
     def event_statements(self) -> ev.EventStatements:
         log = sa.text(sql.READ_LOG.named).columns(
