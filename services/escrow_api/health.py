@@ -7,8 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from escrow_api import responses as r
-from escrow_core.runtime import Runtime
-from escrow_core.store import schema_is_current
+from escrow_core.application.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
 
@@ -34,8 +33,7 @@ async def readyz(request: Request) -> JSONResponse:
     """Readiness: the database answers and its schema is at the latest migration."""
     runtime: Runtime = request.app.state.runtime
     try:
-        async with runtime.database.read() as conn:
-            current = await schema_is_current(conn)
+        current = await runtime.store.schema_is_current()
     except Exception:  # any failure to reach the database means not ready
         return _not_ready("database_unreachable", "The database does not answer.")
     if not current:

@@ -10,17 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, StrictInt
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from escrow_api import idempotency
 from escrow_api import responses as r
 from escrow_api.auth import CurrentPrincipal
-from escrow_api.deps import IdempotencyKey
-from escrow_api.idempotent import run_idempotent
+from escrow_api.deps import IdempotencyKey, RuntimeDep
 from escrow_api.jsonresponse import JSONResponse
-from escrow_api.problems import ApiError
 from escrow_api.schemas.common import RequestBody
-from escrow_core.accounts import KeyRole
-from escrow_core.runtime import Runtime
+from escrow_core.application import sandbox
+from escrow_core.application.sandbox import ClockMoved
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
 TEN_YEARS = 10 * 366 * 86_400
@@ -35,6 +33,10 @@ class SandboxClock(BaseModel):
     now: datetime = Field(description="The service clock after the move.")
 
 
+def _moved(moved: ClockMoved) -> tuple[Response, None]:
+    return JSONResponse({"offset_seconds": moved.offset_seconds, "now": moved.now}), None
+
+
 @router.post(
     "/clock",
     operation_id="advance_sandbox_clock",
@@ -45,16 +47,14 @@ async def advance_sandbox_clock(
     body: AdvanceClockRequest,
     request: Request,
     principal: CurrentPrincipal,
+    runtime: RuntimeDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Move the service clock forward for every process on this database (admin)."""
-    if principal.role is not KeyRole.ADMIN:
-        raise ApiError(403, "forbidden", "Only an admin moves the sandbox clock.")
-    runtime: Runtime = request.app.state.runtime
-
-    async def work(conn: AsyncConnection, now: datetime) -> tuple[Response, None]:
-        offset = await runtime.clock.advance(conn, body.advance_seconds)
-        moved = await runtime.clock.now(conn)
-        return JSONResponse({"offset_seconds": offset, "now": moved}), None
-
-    return await run_idempotent(request, principal, idempotency_key, work)
+    return await idempotency.once(
+        request,
+        principal,
+        idempotency_key,
+        lambda keep: sandbox.advance_clock(runtime, principal, body.advance_seconds, keep),
+        _moved,
+    )
