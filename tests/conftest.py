@@ -4,12 +4,11 @@
                       backend (``@pytest.mark.postgres_only`` / ``sqlite_only`` pick one)
     test_databases    (session) makes and drops the databases of one backend
     database_url      (session) one migrated database per backend for the whole session;
-    database          (session) ... as an escrow_core.store.Database. Tests share it, so
-                      they use their own stream ids (support.events.new_stream_id)
-    fresh_database    (function) a brand new migrated Database with an empty log; its URL
-                      is fresh_database.url; dropped after the test
+    store             (session) a Store on it (escrow_core.store.open_store). Tests share
+                      it, so they use their own stream ids (support.events.new_stream_id)
+    fresh_store       (function) a Store on a brand new migrated database with an empty log;
+                      its URL is fresh_store.url; dropped after the test
     empty_database_url (function) a database with no schema at all (for migration tests)
-    store             an EventStore without upcasters
     api               (function) the API in process on ``database_url`` (support.api.Api)
 
 PostgreSQL is found as DESIGN section 6 says (support.databases.find_postgres). When none
@@ -17,21 +16,14 @@ answers its half is skipped with the reason, and with CI=true that is an error i
 """
 
 import os
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-# Helpers are imported as ``support.*`` whatever pytest's import mode makes of this directory.
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
-
-from escrow_core.store import Database, EventStore  # noqa: E402
-from support.api import Api, running_api, test_settings  # noqa: E402
-from support.databases import (  # noqa: E402
+from escrow_core.store import Store, open_store
+from support.api import Api, running_api, test_settings
+from support.databases import (
     PostgresDatabases,
     SqliteDatabases,
     TestDatabases,
@@ -99,22 +91,22 @@ async def database_url(test_databases: TestDatabases) -> str:
 
 
 @pytest.fixture(scope="session")
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database.from_url(database_url)
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = open_store(database_url)
     try:
-        yield db
+        yield opened
     finally:
-        await db.dispose()
+        await opened.dispose()
 
 
 @pytest.fixture
-async def fresh_database(test_databases: TestDatabases) -> AsyncIterator[Database]:
+async def fresh_store(test_databases: TestDatabases) -> AsyncIterator[Store]:
     url = await test_databases.create_migrated()
-    db = Database.from_url(url)
+    opened = open_store(url)
     try:
-        yield db
+        yield opened
     finally:
-        await db.dispose()
+        await opened.dispose()
         await test_databases.drop(url)
 
 
@@ -125,11 +117,6 @@ async def empty_database_url(test_databases: TestDatabases) -> AsyncIterator[str
         yield url
     finally:
         await test_databases.drop(url)
-
-
-@pytest.fixture
-def store() -> EventStore:
-    return EventStore()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.ids import new_id
-from escrow_core.store import Database
+from escrow_core.store import Store
 from escrow_core.store.schema import api_keys, parties
 
 SECRET_PREFIX = "esk_"  # noqa: S105 - a prefix, not a secret
@@ -99,19 +99,10 @@ async def get_party(conn: AsyncConnection, party_id: str) -> Party | None:
     return None if row is None else _party(row._mapping)
 
 
-_PARTY_POSTGRESQL = (
-    "SELECT id, kind, name, trade_assurance, managed_by, created_at FROM parties WHERE id = $1"
-)
-
-
-async def find_party(database: Database, party_id: str) -> Party | None:
+async def find_party(store: Store, party_id: str) -> Party | None:
     """``get_party`` on its own connection: one raw round trip on PostgreSQL (hot paths)."""
-    if database.dialect == "postgresql":
-        async with database.raw() as connection:
-            row = await connection.fetchrow(_PARTY_POSTGRESQL, party_id)
-        return None if row is None else _party(row)
-    async with database.read() as conn:
-        return await get_party(conn, party_id)
+    row = await store.find_party(party_id)
+    return None if row is None else _party(row)
 
 
 def _party(row: Any) -> Party:

@@ -12,11 +12,11 @@ from rich.progress import Progress
 
 from escrow_core import accounts
 from escrow_core.accounts import KeyRole
-from escrow_core.projections.rebuild import count_events, rebuild
+from escrow_core.application.runtime import Runtime, open_runtime
+from escrow_core.projections.rebuild import rebuild
 from escrow_core.projections.verify import verify as verify_log
-from escrow_core.runtime import Runtime, open_runtime
 from escrow_core.settings import get_settings
-from escrow_core.store import schema_is_current, upgrade_to_head
+from escrow_core.store import upgrade_to_head
 
 app = typer.Typer(help="Event-sourced escrow service.", no_args_is_help=True)
 projections_app = typer.Typer(help="Rebuild the read models.", no_args_is_help=True)
@@ -113,9 +113,10 @@ def create_key(
         raise typer.BadParameter(f"{_a(role)} key acts as a party: name it with --party")
 
     async def work(runtime: Runtime) -> accounts.IssuedKey:
-        async with runtime.database.transaction() as conn:
-            if not await schema_is_current(conn):
-                raise CannotMakeKey("the database schema is not current: run escrow migrate")
+        if not await runtime.store.schema_is_current():
+            raise CannotMakeKey("the database schema is not current: run escrow migrate")
+        now = await runtime.store.now()
+        async with runtime.store.transaction() as conn:
             if party is not None:
                 found = await accounts.get_party(conn, party)
                 if found is None:
@@ -125,7 +126,6 @@ def create_key(
                         f"{party} is {_a(found.kind)}: its keys have role {found.kind.value}, "
                         f"not {role.value}"
                     )
-            now = await runtime.clock.now(conn)
             return await accounts.create_api_key(
                 conn, role=role, party_id=party, created_by="cli", now=now
             )
@@ -156,12 +156,10 @@ def rebuild_projections() -> None:
     """Rebuild order_view and party_balances from the event log (stop the writers first)."""
 
     async def work(runtime: Runtime) -> int:
-        total = await count_events(runtime.database)
+        total = await runtime.store.count_events()
         with Progress(console=console) as bar:
             task = bar.add_task("rebuilding", total=total)
-            return await rebuild(
-                runtime.database, runtime.store, progress=lambda n: bar.advance(task, n)
-            )
+            return await rebuild(runtime.store, progress=lambda n: bar.advance(task, n))
 
     console.print(f"rebuilt projections from {_with_runtime(work)} events")
 
@@ -171,12 +169,10 @@ def verify() -> None:
     """Replay every order, check the money invariant, compare the projections with the log."""
 
     async def work(runtime: Runtime) -> bool:
-        total = await count_events(runtime.database)
+        total = await runtime.store.count_events()
         with Progress(console=console) as bar:
             task = bar.add_task("verifying", total=total)
-            report = await verify_log(
-                runtime.database, runtime.store, progress=lambda n: bar.advance(task, n)
-            )
+            report = await verify_log(runtime.store, progress=lambda n: bar.advance(task, n))
         for problem in report.problems:
             # One line each, never wrapped (operators grep them), and never read as markup.
             console.print(problem, style="red", markup=False, highlight=False, soft_wrap=True)

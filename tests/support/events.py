@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from escrow_core.store import Checkpoint, Database, EventStore, NewEvent, RecordedEvent
+from escrow_core.store import Checkpoint, NewEvent, RecordedEvent, Store
 
 
 def new_stream_id(prefix: str = "test") -> str:
@@ -40,8 +40,7 @@ def now() -> datetime:
 
 
 async def tail_log(
-    database: Database,
-    store: EventStore,
+    store: Store,
     after: Checkpoint,
     *,
     count: int,
@@ -59,8 +58,7 @@ async def tail_log(
     checkpoint = after
     deadline = time.monotonic() + give_up_after
     while True:
-        async with database.read() as conn:
-            batch = await store.read_log(conn, checkpoint, limit=500)
+        batch = await store.read_log(checkpoint, limit=500)
         if batch:
             checkpoint = batch[-1].checkpoint
             seen += [e for e in batch if streams is None or e.stream_id in streams]

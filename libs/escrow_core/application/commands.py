@@ -188,8 +188,10 @@ class CommandService:
             # A lost race, or a row behind the log (restored from a backup, say) that would
             # lose every attempt: the retry folds the log, and the write rewrites the row.
             self.memory.forget(order_id)
-            return _Retry(Source.SNAPSHOT, backoff=False) if remembered else _Retry(
-                Source.STREAM, backoff=True
+            return (
+                _Retry(Source.SNAPSHOT, backoff=False)
+                if remembered
+                else _Retry(Source.STREAM, backoff=True)
             )
         except (DomainError, VersionMismatch):
             if not remembered:

@@ -2,19 +2,14 @@
 and compare the projections rebuilt in memory with the live ones."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from escrow_core.domain.events import event_from_data
 from escrow_core.domain.order import TERMINAL, OrderState, evolve
 from escrow_core.projections import order_view, party_balances
-from escrow_core.projections.rebuild import (
-    BATCH_SIZE,
-    is_order_event,
-    states_kept_out_of_gc,
-    whole_log,
-)
-from escrow_core.store import Database, EventStore
+from escrow_core.projections.rebuild import BATCH_SIZE, is_order_event, states_kept_out_of_gc
+from escrow_core.store import BalanceChange, BalanceTotals, OrderRow, Store
 
 
 @dataclass
@@ -48,8 +43,7 @@ def money_problems(order: OrderState) -> list[str]:
 
 
 async def verify(
-    database: Database,
-    store: EventStore,
+    store: Store,
     *,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] = lambda n: None,
@@ -57,7 +51,7 @@ async def verify(
     report = Report()
     states: dict[str, OrderState] = {}
     last_command: dict[str, str | None] = {}
-    balance_entries: list[tuple[str, party_balances.Balance]] = []
+    balance_entries: list[BalanceChange] = []
 
     def check(order_id: str) -> None:
         report.problems += [
@@ -65,7 +59,7 @@ async def verify(
         ]
 
     with states_kept_out_of_gc() as freeze:
-        async for batch in whole_log(database, store, batch_size=batch_size):
+        async for batch in store.whole_log(batch_size=batch_size):
             for recorded in filter(is_order_event, batch):
                 order_id = recorded.stream_id
                 command_id = recorded.metadata.get("command_id")
@@ -74,34 +68,33 @@ async def verify(
                 event = event_from_data(recorded.type, recorded.data)
                 states[order_id] = order = evolve(states.get(order_id), event)
                 last_command[order_id] = command_id
-                if (delta := party_balances.apply(order, event)) is not None:
-                    balance_entries += [(party, delta) for party in order.party_ids]
+                balance_entries += party_balances.changes(order_id, order, event, recorded.version)
                 report.events += 1
             progress(len(batch))
             freeze()
     for order_id in states:
         check(order_id)
     report.orders = len(states)
-    async with database.read() as conn:
-        live_rows = await order_view.all_rows(conn)
-        live_balances = await party_balances.all_balances(conn)
+    live_rows = await store.all_order_rows()
+    live_balances = {(b.party_id, b.currency): b for b in await store.all_balances()}
     report.problems += _compare_views(states, live_rows)
     report.problems += _compare_balances(party_balances.totals(balance_entries), live_balances)
     return report
 
 
-def _compare_views(states: dict[str, OrderState], live: dict[str, dict[str, Any]]) -> list[str]:
+def _compare_views(states: dict[str, OrderState], live: dict[str, OrderRow]) -> list[str]:
     problems = [f"order_view has {i} but the log has no such order" for i in live.keys() - states]
     for order_id, order in states.items():
         row = live.get(order_id)
         if row is None:
             problems.append(f"order_view lacks {order_id}")
             continue
-        expected = order_view.row_for(order_id, order)
+        expected = asdict(order_view.row_for(order_id, order))
+        stored = asdict(row)
         problems += [
             f"order_view {order_id}.{path}: live {live!r}, log says {value!r}"
             for column, value in expected.items()
-            for path, live, value in _differences(column, row.get(column), value)
+            for path, live, value in _differences(column, stored.get(column), value)
         ]
     return problems
 
@@ -121,13 +114,15 @@ def _differences(path: str, live: Any, expected: Any) -> list[tuple[str, Any, An
 
 
 def _compare_balances(
-    expected: dict[tuple[str, str], party_balances.Balance],
-    live: dict[tuple[str, str], party_balances.Balance],
+    expected: dict[tuple[str, str], BalanceTotals],
+    live: dict[tuple[str, str], BalanceTotals],
 ) -> list[str]:
-    zero = party_balances.Balance
+    def zero(party: str, currency: str) -> BalanceTotals:
+        return BalanceTotals(party, currency, 0, 0, 0, 0)
+
     return [
         f"party_balances {party}/{currency}: live {live.get(key)}, log says {expected.get(key)}"
         for key in sorted(expected.keys() | live.keys())
         for party, currency in [key]
-        if expected.get(key, zero(currency)) != live.get(key, zero(currency))
+        if expected.get(key, zero(*key)) != live.get(key, zero(*key))
     ]

@@ -78,7 +78,11 @@ class Store(ABC):
 
     @abstractmethod
     async def insert_ignoring(
-        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]], keys: list[str]
+        self,
+        conn: AsyncConnection,
+        table: sa.Table,
+        rows: Sequence[dict[str, Any]],
+        keys: list[str],
     ) -> int:
         """INSERT ``rows`` skipping those whose ``keys`` are taken; returns how many went in."""
 
@@ -188,7 +192,9 @@ class Store(ABC):
 
     # --- checkpoints and projections ------------------------------------------------------
     @abstractmethod
-    async def dispatch(self, name: str, plan: DeliveryPlanner, *, batch_size: int) -> tuple[int, int]:
+    async def dispatch(
+        self, name: str, plan: DeliveryPlanner, *, batch_size: int
+    ) -> tuple[int, int]:
         """Read the log after checkpoint ``name``, insert the deliveries ``plan`` makes of the
         batch (ignoring those already there) and move the checkpoint, in one transaction.
         Returns (events read, deliveries written); (0, 0) when another dispatcher has the turn.

@@ -51,6 +51,8 @@ order_view = sa.Table(
     sa.Column("currency", sa.Text, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.Column("next_timer_at", UTCDateTime, nullable=True),
+    sa.Column("dispute_status", sa.Text, nullable=True),
+    sa.Column("dispute_opened_at", UTCDateTime, nullable=True),
     sa.Column("state", JSONDocument, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -63,6 +65,13 @@ order_view = sa.Table(
         "next_timer_at",
         postgresql_where=sa.text("next_timer_at IS NOT NULL"),
         sqlite_where=sa.text("next_timer_at IS NOT NULL"),
+    ),
+    sa.Index(
+        "order_view_dispute_idx",
+        "dispute_opened_at",
+        "order_id",
+        postgresql_where=sa.text("dispute_status IS NOT NULL"),
+        sqlite_where=sa.text("dispute_status IS NOT NULL"),
     ),
 )
 

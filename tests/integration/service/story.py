@@ -18,13 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from escrow_core.clock import Clock
 from escrow_core.domain import commands as c
 from escrow_core.domain.order import OrderState, fold
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import DisputeReason, LineItem, PaymentMethod
-from escrow_core.service import CommandResult, EscrowService, decode
-from escrow_core.store import Database, schema
+from escrow_core.application.commands import CommandResult, CommandService, decode
+from escrow_core.store import Store, schema
 
 TOTAL = 125_000
 DEPOSIT = 50_000
@@ -108,7 +107,7 @@ def main_line(cast: Cast) -> list[tuple[str, c.Command]]:
 
 @dataclass
 class Orders:
-    service: EscrowService
+    service: CommandService
     cast: Cast
 
     async def place(self, **changes: Any) -> str:
@@ -131,53 +130,18 @@ class Orders:
         raise ValueError(f"{status} is not on the main line")
 
 
-# --- racing -------------------------------------------------------------------------------
-class RendezvousClock(Clock):
-    """The wall clock, except that the first ``parties`` reads wait for one another.
-
-    The service reads the clock after loading the order and before deciding, so the first
-    ``parties`` commands all decide on the same version before any of them appends: on
-    PostgreSQL they really race to append. Retries read it without waiting. (On SQLite a
-    writer holds the write lock from BEGIN, so the others could never arrive: there the
-    commands queue instead, and ``racing_clock`` gives the plain clock.)
-    """
-
-    def __init__(self, parties: int) -> None:
-        super().__init__(sandbox=False)
-        self.parties = parties
-        self.reads = 0
-        self._barrier = asyncio.Barrier(parties)
-
-    async def now(self, conn: AsyncConnection) -> datetime:
-        self.reads += 1
-        if self.reads <= self.parties:
-            await asyncio.wait_for(self._barrier.wait(), timeout=30)
-        return await super().now(conn)
-
-
-class CountingClock(Clock):
-    def __init__(self) -> None:
-        super().__init__(sandbox=False)
-        self.reads = 0
-
-    async def now(self, conn: AsyncConnection) -> datetime:
-        self.reads += 1
-        return await super().now(conn)
-
-
-def racing_clock(database: Database, parties: int) -> RendezvousClock | CountingClock:
-    return RendezvousClock(parties) if database.dialect == "postgresql" else CountingClock()
+# --- racing (TO PORT) ---
 
 
 # --- reading what the database holds -----------------------------------------------------
-async def view_row(database: Database, order_id: str) -> dict[str, Any] | None:
+async def view_row(database: Store, order_id: str) -> dict[str, Any] | None:
     async with database.read() as conn:
         query = sa.select(schema.order_view).where(schema.order_view.c.order_id == order_id)
         row = (await conn.execute(query)).one_or_none()
     return None if row is None else dict(row._mapping)
 
 
-async def balance_rows(database: Database, order_id: str) -> list[dict[str, Any]]:
+async def balance_rows(database: Store, order_id: str) -> list[dict[str, Any]]:
     """The order's ledger rows, without the surrogate id, in log order."""
     t = schema.party_balances
     async with database.read() as conn:
@@ -186,14 +150,14 @@ async def balance_rows(database: Database, order_id: str) -> list[dict[str, Any]
     return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]
 
 
-async def folded(service: EscrowService, order_id: str) -> OrderState:
+async def folded(service: CommandService, order_id: str) -> OrderState:
     """The order folded from its stream, ignoring every projection."""
     state = fold(decode(r) for r in await service.order_events(order_id))
     assert state is not None
     return state
 
 
-async def event_types(service: EscrowService, order_id: str) -> list[str]:
+async def event_types(service: CommandService, order_id: str) -> list[str]:
     return [r.type for r in await service.order_events(order_id)]
 
 

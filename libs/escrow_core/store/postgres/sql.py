@@ -1,0 +1,153 @@
+"""The PostgreSQL adapter's own SQL, written with named parameters.
+
+asyncpg takes positional ``$n`` parameters; ``NamedSQL`` numbers the ``:names`` once, and a
+statement's arguments are then built from a mapping by name, never by position.
+"""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_NAME = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+class NamedSQL:
+    """SQL with ``:name`` parameters, rewritten to asyncpg's ``$n``."""
+
+    def __init__(self, sql: str) -> None:
+        self.names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.names:
+                self.names.append(name)
+            return f"${self.names.index(name) + 1}"
+
+        self.named = sql
+        self.sql = _NAME.sub(number, sql)
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        return [values[name] for name in self.names]
+
+
+SNAPSHOT = NamedSQL("SELECT state FROM order_view WHERE order_id = :order_id")
+STREAM = NamedSQL("""
+SELECT position, stream_id, version, event_id, type, schema_version, data, metadata,
+       recorded_at, transaction_id::text
+FROM events WHERE stream_id = :stream_id ORDER BY version
+""")
+PARTY = NamedSQL(
+    "SELECT id, kind, name, trade_assurance, managed_by, created_at FROM parties WHERE id = :id"
+)
+CLOCK_OFFSET = NamedSQL("SELECT offset_seconds FROM service_clock WHERE id = 1")
+
+# Commit-order-safe tailing.
+#
+# ``position`` comes from a sequence, taken when a row is inserted, not when its transaction
+# commits. Transaction A can take position 10, transaction B position 11, and B commit first:
+# a reader ordering by position alone reads 11, stores it as its checkpoint, and never sees
+# 10 when A commits. So every row also records its transaction's id (xid8, assigned on the
+# transaction's first write), and the reader
+#   - orders by (transaction_id, position) and resumes after the pair it kept, and
+#   - reads only rows of transactions older than its snapshot's xmin, the oldest transaction
+#     still running: each of those has committed or rolled back, so no row can still appear
+#     before a pair it has read.
+# A long transaction therefore holds the reader back (it waits, it never skips). Writers take
+# no lock for this. ORDER BY names the table's columns: bare ``transaction_id`` would be the
+# text alias selected (a sort of every page by string, which puts xid 10 before xid 9).
+READ_LOG = NamedSQL("""
+SELECT position, stream_id, version, event_id, type, schema_version, data, metadata,
+       recorded_at, transaction_id::text
+FROM events
+WHERE (transaction_id, position) > (CAST(CAST(:transaction_id AS text) AS xid8),
+                                    CAST(:position AS bigint))
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.transaction_id, events.position
+LIMIT :limit
+""")
+LOG_HEAD = NamedSQL("""
+SELECT transaction_id::text, position FROM events
+WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id DESC, position DESC LIMIT 1
+""")
+LAST_WRITER = NamedSQL("SELECT coalesce(max(transaction_id), '0')::text FROM events")
+SNAPSHOT_XMIN = NamedSQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+
+CLAIM_KEY = NamedSQL("""
+INSERT INTO idempotency_keys (scope, key, body_hash, status, created_at, expires_at)
+VALUES (:scope, :key, :body_hash, 'in_flight', :now, :expires_at)
+ON CONFLICT (scope, key) DO NOTHING RETURNING 1
+""")
+
+# Everything a command writes, in ONE statement, atomic by itself: the events (only if the
+# stream is still at the version the command was decided on), the order's row, the balance
+# changes (each with its event's position) and the Idempotency-Key answer. When the stream
+# has moved, ``inserted`` is empty and so is every other part.
+COMMIT = NamedSQL("""
+WITH new_events AS (
+    SELECT * FROM unnest(:versions::int[], :event_ids::uuid[], :types::text[],
+                         :schema_versions::int[], :datas::jsonb[], :metadatas::jsonb[])
+        AS n(version, event_id, type, schema_version, data, metadata)
+), inserted AS (
+    INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata,
+                        recorded_at)
+    SELECT :order_id, n.version, n.event_id, n.type, n.schema_version, n.data, n.metadata,
+           :recorded_at
+    FROM new_events n
+    WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = :order_id)
+          = :expected_version
+    ORDER BY n.version
+    RETURNING position, version, transaction_id::text AS transaction_id
+), view AS (
+    INSERT INTO order_view (order_id, version, status, buyer_id, supplier_id, currency, total,
+                            next_timer_at, dispute_status, dispute_opened_at, state, created_at,
+                            updated_at)
+    SELECT :order_id, :version::int, :status::text, :buyer_id::text, :supplier_id::text,
+           :currency::text, :total::bigint, :next_timer_at::timestamptz, :dispute_status::text,
+           :dispute_opened_at::timestamptz, :state::jsonb, :created_at::timestamptz,
+           :updated_at::timestamptz
+    WHERE EXISTS (SELECT FROM inserted)
+    ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version,
+        status = EXCLUDED.status, next_timer_at = EXCLUDED.next_timer_at,
+        dispute_status = EXCLUDED.dispute_status,
+        dispute_opened_at = EXCLUDED.dispute_opened_at,
+        state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
+), balances AS (
+    INSERT INTO party_balances (party_id, currency, order_id, position, held, released,
+                                refunded, fees)
+    SELECT b.party_id, b.currency, :order_id, i.position, b.held, b.released, b.refunded,
+           b.fees
+    FROM unnest(:b_versions::int[], :b_parties::text[], :b_currencies::text[],
+                :b_held::bigint[], :b_released::bigint[], :b_refunded::bigint[],
+                :b_fees::bigint[])
+        AS b(version, party_id, currency, held, released, refunded, fees)
+    JOIN inserted i ON i.version = b.version
+), answer AS (
+    UPDATE idempotency_keys SET status = 'done', response_status = :a_status::int,
+        response_body = :a_body::text, response_headers = :a_headers::jsonb
+    WHERE scope = :a_scope AND key = :a_key AND EXISTS (SELECT FROM inserted)
+)
+SELECT position, version, transaction_id FROM inserted
+""")
+
+SAVE_ANSWER = NamedSQL("""
+UPDATE idempotency_keys SET status = 'done', response_status = :a_status,
+       response_body = :a_body, response_headers = :a_headers::jsonb
+WHERE scope = :a_scope AND key = :a_key
+""")
+
+# A rebuild's batch of rows in one statement (its balance changes go by COPY).
+UPSERT_ROWS = NamedSQL("""
+INSERT INTO order_view (order_id, version, status, buyer_id, supplier_id, currency, total,
+                        next_timer_at, dispute_status, dispute_opened_at, state, created_at,
+                        updated_at)
+SELECT * FROM unnest(:order_id::text[], :version::int[], :status::text[], :buyer_id::text[],
+                     :supplier_id::text[], :currency::text[], :total::bigint[],
+                     :next_timer_at::timestamptz[], :dispute_status::text[],
+                     :dispute_opened_at::timestamptz[], :state::jsonb[],
+                     :created_at::timestamptz[], :updated_at::timestamptz[])
+ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
+    next_timer_at = EXCLUDED.next_timer_at, dispute_status = EXCLUDED.dispute_status,
+    dispute_opened_at = EXCLUDED.dispute_opened_at, state = EXCLUDED.state,
+    updated_at = EXCLUDED.updated_at
+""")

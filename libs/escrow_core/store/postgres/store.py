@@ -1,0 +1,228 @@
+"""``PostgresStore``: the hot paths in raw asyncpg, one statement per round trip."""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, Literal
+
+import asyncpg
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from escrow_core.store import statements as q
+from escrow_core.store.engines import engine_options
+from escrow_core.store.postgres import sql
+from escrow_core.store.postgres.session import PostgresSession, json_text
+from escrow_core.store.records import (
+    LOG_START,
+    BalanceChange,
+    Checkpoint,
+    KeyClaim,
+    KeyRecord,
+    OrderRow,
+    RecordedEvent,
+)
+from escrow_core.store.schema import events
+from escrow_core.store.shared import CoreStore
+from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText
+from escrow_core.store.upcasting import Upcasters
+
+# How often a one-shot reader of the whole log asks again while events are held back.
+POLL_SECONDS = 0.1
+_BALANCE_COLUMNS = (
+    "party_id", "currency", "order_id", "position", "held", "released", "refunded", "fees",
+)  # fmt: skip
+
+
+class PostgresStore(CoreStore):
+    dialect: Literal["postgresql", "sqlite"] = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        sandbox: bool = False,
+        upcasters: Upcasters | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        writer = create_async_engine(url, **engine_options(pool_size))
+        # Reads in autocommit on read-only sessions: a read costs one round trip, not three
+        # (BEGIN, query, ROLLBACK), and a stray write still fails loudly.
+        reader = create_async_engine(
+            url,
+            **engine_options(pool_size),
+            isolation_level="AUTOCOMMIT",
+            connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+        )
+        super().__init__(url, writer, reader, sandbox=sandbox, upcasters=upcasters)
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+
+    def event_statements(self) -> q.EventStatements:
+        log = sa.text(sql.READ_LOG.named).columns(
+            sa.column("position", sa.BigInteger),
+            sa.column("stream_id", sa.Text),
+            sa.column("version", sa.Integer),
+            sa.column("event_id", UUIDText),
+            sa.column("type", sa.Text),
+            sa.column("schema_version", sa.Integer),
+            sa.column("data", JSONDocument),
+            sa.column("metadata", JSONDocument),
+            sa.column("recorded_at", UTCDateTime),
+            sa.column("transaction_id", sa.Text),
+        )
+        return q.EventStatements(sa.cast(events.c.transaction_id, sa.Text), log)
+
+    # --- connections ----------------------------------------------------------------------
+    @asynccontextmanager
+    async def raw(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection outside any transaction: the hot paths' own pool (a
+        checkout through SQLAlchemy's costs more than the statement's Python side)."""
+        pool = self._pool or await self._open_pool()
+        async with pool.acquire() as connection:
+            yield connection
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                dsn = sa.make_url(self.url).set(drivername="postgresql")
+                self._pool = await asyncpg.create_pool(
+                    dsn.render_as_string(hide_password=False),
+                    min_size=1,
+                    max_size=self.pool_size,
+                    init=_json_codecs,
+                )
+            return self._pool
+
+    async def dispose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        await super().dispose()
+
+    async def insert_ignoring(
+        self,
+        conn: AsyncConnection,
+        table: sa.Table,
+        rows: Sequence[dict[str, Any]],
+        keys: list[str],
+    ) -> int:
+        if not rows:
+            return 0
+        insert = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+        return int((await conn.execute(insert, list(rows))).rowcount)
+
+    @asynccontextmanager
+    async def command(self) -> AsyncIterator[PostgresSession]:
+        async with self.raw() as connection:
+            yield PostgresSession(self, connection)
+
+    # --- hot reads ------------------------------------------------------------------------
+    async def snapshot(self, order_id: str) -> dict[str, Any] | None:
+        async with self.raw() as connection:
+            document: dict[str, Any] | None = await connection.fetchval(sql.SNAPSHOT.sql, order_id)
+        return document
+
+    async def find_party(self, party_id: str) -> dict[str, Any] | None:
+        async with self.raw() as connection:
+            row = await connection.fetchrow(sql.PARTY.sql, party_id)
+        return None if row is None else dict(row)
+
+    async def now_raw(self, connection: asyncpg.Connection) -> Any:
+        wall = q.wall_clock()
+        if not self.sandbox:
+            return wall
+        offset = await connection.fetchval(sql.CLOCK_OFFSET.sql)
+        return wall + timedelta(seconds=offset or 0)
+
+    async def now(self) -> Any:
+        if not self.sandbox:
+            return q.wall_clock()
+        async with self.raw() as connection:
+            return await self.now_raw(connection)
+
+    async def claim_key(self, claim: KeyClaim) -> KeyRecord | None:
+        # The common case, a fresh key, in one round trip; the rest (a stored answer, a claim
+        # to take over) as both backends do it.
+        values = {**q.fresh_claim(claim), "now": claim.now}
+        async with self.raw() as connection:
+            if await connection.fetchval(sql.CLAIM_KEY.sql, *sql.CLAIM_KEY.args(values)):
+                return None
+        return await super().claim_key(claim)
+
+    # --- the log --------------------------------------------------------------------------
+    async def read_log(self, after: Checkpoint, *, limit: int = 1000) -> list[RecordedEvent]:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        values = {"transaction_id": str(after.transaction_id), "position": after.position}
+        async with self.raw() as connection:
+            rows = await connection.fetch(
+                sql.READ_LOG.sql, *sql.READ_LOG.args({**values, "limit": limit})
+            )
+        return [self.recorded(row) for row in rows]
+
+    async def log_head(self) -> Checkpoint:
+        async with self.raw() as connection:
+            row = await connection.fetchrow(sql.LOG_HEAD.sql)
+        return LOG_START if row is None else Checkpoint(int(row[0]), int(row[1]))
+
+    async def whole_log(self, *, batch_size: int) -> AsyncIterator[list[RecordedEvent]]:
+        # An empty read_log answer means "nothing safe to read yet", not the end: while any
+        # transaction on the server (xids are server-wide, so one in another database too) is
+        # older than the newest events, those are held back. A one-shot reader that took the
+        # first empty answer for the end would silently rebuild or verify part of the log. So
+        # it notes the newest writer's xid first and reads on until the horizon passes it.
+        async with self.raw() as connection:
+            last_writer = int(await connection.fetchval(sql.LAST_WRITER.sql))
+        checkpoint = LOG_START
+        while True:
+            # Horizon first: each statement takes a new snapshot, and the horizon only moves
+            # on, so an empty read after it has passed really is the end.
+            async with self.raw() as connection:
+                caught_up = int(await connection.fetchval(sql.SNAPSHOT_XMIN.sql)) > last_writer
+            batch = await self.read_log(checkpoint, limit=batch_size)
+            if batch:
+                checkpoint = batch[-1].checkpoint
+                yield batch
+            elif caught_up:
+                return
+            else:
+                await asyncio.sleep(POLL_SECONDS)
+
+    # --- projections ----------------------------------------------------------------------
+    async def write_projections(
+        self, rows: Sequence[OrderRow], balances: Sequence[BalanceChange]
+    ) -> None:
+        async with self.raw() as connection, connection.transaction():
+            if rows:
+                columns = {
+                    name: [getattr(row, name) for row in rows] for name in sql.UPSERT_ROWS.names
+                }
+                columns["state"] = [json_text(row.state) for row in rows]
+                await connection.execute(sql.UPSERT_ROWS.sql, *sql.UPSERT_ROWS.args(columns))
+            if balances:
+                records = [q.balance_row(change) for change in balances]
+                await connection.copy_records_to_table(
+                    "party_balances",
+                    records=[tuple(r[name] for name in _BALANCE_COLUMNS) for r in records],
+                    columns=list(_BALANCE_COLUMNS),
+                )
+
+
+async def _json_codecs(connection: asyncpg.Connection) -> None:
+    """JSON in as text, out as Python values, as SQLAlchemy's connections have it (binary
+    format, so COPY can carry it too; jsonb's binary form is a version byte, then text)."""
+    await connection.set_type_codec(
+        "json", schema="pg_catalog", format="binary", encoder=str.encode, decoder=orjson.loads
+    )
+    await connection.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        format="binary",
+        encoder=lambda text: b"\x01" + text.encode(),
+        decoder=lambda data: orjson.loads(data[1:]),
+    )

@@ -1,0 +1,188 @@
+"""The SQLite adapter (aiosqlite through SQLAlchemy Core): the embedded default.
+
+One writer at a time: writers begin with ``BEGIN IMMEDIATE`` under a busy timeout, so
+concurrent commands queue instead of failing, and a command's load, decide and write sit in one
+transaction. Positions are handed out under that lock, so commit order is position order and
+the log is read by position alone.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from escrow_core.store import statements as q
+from escrow_core.store.engines import engine_options
+from escrow_core.store.records import (
+    LOG_START,
+    BalanceChange,
+    Checkpoint,
+    Commit,
+    OrderRow,
+    RecordedEvent,
+    StoredAnswer,
+)
+from escrow_core.store.schema import events, order_view
+from escrow_core.store.shared import CoreStore
+from escrow_core.store.upcasting import Upcasters
+
+# Long enough that queued writers wait for their turn rather than fail.
+BUSY_TIMEOUT_SECONDS = 30
+# Columns an order's row keeps from its first write.
+_KEPT = ("order_id", "created_at", "buyer_id", "supplier_id", "currency", "total")
+
+
+class SqliteStore(CoreStore):
+    dialect: Literal["postgresql", "sqlite"] = "sqlite"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        sandbox: bool = False,
+        upcasters: Upcasters | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        parsed = sa.make_url(url)
+        if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed.query):
+            raise ValueError("SQLite needs a database file: reader and writer share it")
+        writer = _engine(url, pool_size, begin="BEGIN IMMEDIATE", query_only=False)
+        reader = _engine(url, pool_size, begin="BEGIN", query_only=True)
+        super().__init__(url, writer, reader, sandbox=sandbox, upcasters=upcasters)
+
+    def event_statements(self) -> q.EventStatements:
+        no_transaction_id: sa.ColumnElement[Any] = sa.literal_column("0")
+        log = (
+            sa.select(*q.event_columns(no_transaction_id))
+            .where(events.c.position > sa.bindparam("position", type_=sa.BigInteger))
+            .order_by(events.c.position)
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+        )
+        return q.EventStatements(no_transaction_id, log)
+
+    async def insert_ignoring(
+        self,
+        conn: AsyncConnection,
+        table: sa.Table,
+        rows: Sequence[dict[str, Any]],
+        keys: list[str],
+    ) -> int:
+        if not rows:
+            return 0
+        insert = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+        return int((await conn.execute(insert, list(rows))).rowcount)
+
+    @asynccontextmanager
+    async def command(self) -> AsyncIterator["SqliteSession"]:
+        async with self.transaction() as conn:
+            yield SqliteSession(self, conn)
+
+    # --- the log --------------------------------------------------------------------------
+    async def read_log(self, after: Checkpoint, *, limit: int = 1000) -> list[RecordedEvent]:
+        async with self.read() as conn:
+            return await self.read_log_in(conn, after, limit)
+
+    async def log_head(self) -> Checkpoint:
+        async with self.read() as conn:
+            position = (await conn.execute(sa.select(sa.func.max(events.c.position)))).scalar()
+        return Checkpoint(0, int(position or 0))
+
+    async def whole_log(self, *, batch_size: int) -> AsyncIterator[list[RecordedEvent]]:
+        checkpoint = LOG_START
+        while batch := await self.read_log(checkpoint, limit=batch_size):
+            checkpoint = batch[-1].checkpoint
+            yield batch
+
+    # --- projections ----------------------------------------------------------------------
+    async def write_projections(
+        self, rows: Sequence[OrderRow], balances: Sequence[BalanceChange]
+    ) -> None:
+        async with self.transaction() as conn:
+            await self.upsert_rows(conn, rows)
+            await self.insert_balances(conn, balances)
+
+    async def upsert_rows(self, conn: AsyncConnection, rows: Sequence[OrderRow]) -> None:
+        if not rows:
+            return
+        insert = sqlite.insert(order_view)
+        columns = [column.name for column in order_view.columns if column.name not in _KEPT]
+        upsert = insert.on_conflict_do_update(
+            index_elements=["order_id"], set_={name: insert.excluded[name] for name in columns}
+        )
+        await conn.execute(upsert, [q.order_row(row) for row in rows])
+
+
+class SqliteSession:
+    """One attempt at a command, in one BEGIN IMMEDIATE transaction."""
+
+    def __init__(self, store: SqliteStore, conn: AsyncConnection) -> None:
+        self.store = store
+        self.conn = conn
+
+    async def snapshot(self, order_id: str) -> dict[str, Any] | None:
+        return await q.snapshot(self.conn, order_id)
+
+    async def stream(self, order_id: str) -> list[RecordedEvent]:
+        return await self.store.stream_in(self.conn, order_id)
+
+    async def now(self) -> datetime:
+        return await self.store.now_in(self.conn)
+
+    async def commit(self, commit: Commit) -> list[RecordedEvent]:
+        recorded = await self.store.append_in(
+            self.conn, commit.stream_id, commit.expected_version, commit.events, commit.recorded_at
+        )
+        positions = {r.version: r.position for r in recorded}
+        await self.store.upsert_rows(self.conn, [commit.view])
+        await self.store.insert_balances(
+            self.conn,
+            [
+                replace(change, position=positions[change.event_version])
+                for change in commit.balances
+            ],
+        )
+        if commit.answer is not None:
+            await self.save_answer(commit.answer)
+        return recorded
+
+    async def save_answer(self, answer: StoredAnswer) -> None:
+        await self.store.save_answer(answer, self.conn)
+
+
+def _engine(url: str, pool_size: int, *, begin: str, query_only: bool) -> AsyncEngine:
+    engine = create_async_engine(
+        url, **engine_options(pool_size), connect_args={"timeout": BUSY_TIMEOUT_SECONDS}
+    )
+    pragmas = [
+        f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}",
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = NORMAL",
+        "PRAGMA foreign_keys = ON",
+    ]
+    if query_only:
+        pragmas.append("PRAGMA query_only = ON")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module, which would otherwise BEGIN
+        # (deferred) lazily before the first write.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in pragmas:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        # Writers take the write lock up front (BEGIN IMMEDIATE), so they queue on the busy
+        # timeout; a deferred transaction that upgrades to writing fails with "database is
+        # locked" instead of waiting. Readers keep deferred BEGIN: WAL lets them run alongside.
+        connection.exec_driver_sql(begin)
+
+    return engine
