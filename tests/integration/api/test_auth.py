@@ -17,7 +17,7 @@ from .world import World
 
 
 async def _rows_text(api: Api, table: sa.Table) -> str:
-    async with api.app.state.runtime.database.read() as conn:
+    async with api.app.state.runtime.store.read() as conn:
         rows = (await conn.execute(sa.select(table))).all()
     return "\n".join(repr(tuple(row)) for row in rows)
 
@@ -225,9 +225,7 @@ async def test_every_event_records_the_acting_key_and_party(api: Api) -> None:
     )
     assert paid.status_code == 200
 
-    runtime = api.app.state.runtime
-    async with runtime.database.read() as conn:
-        stored = await runtime.store.read_stream(conn, order_id)
+    stored = await api.app.state.runtime.store.stream(order_id)
     by_type = {event.type: event.metadata for event in stored}
     assert list(by_type) == ["order.placed", "order.accepted", "payment.received", "funds.held"]
     assert by_type["order.placed"]["principal"] == {
