@@ -19,7 +19,8 @@ from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import LineItem, PaymentMethod
 from escrow_core.ids import new_id
 from escrow_core.projections.rebuild import rebuild
-from escrow_core.store import LOG_START, Database, EventStore, NewEvent
+from escrow_core.store import LOG_START, NewEvent, Store, open_store
+from escrow_core.store.postgres import PostgresStore
 
 BUYER = Actor(role=Role.BUYER, party_id="pty_bench_buyer")
 SUPPLIER = Actor(role=Role.SUPPLIER, party_id="pty_bench_supplier")
@@ -65,14 +66,14 @@ def order_events(now: datetime) -> list[NewEvent]:
     return recorded
 
 
-async def seed(database: Database, events_wanted: int) -> int:
+async def seed(store: PostgresStore, events_wanted: int) -> int:
     """COPY whole orders straight into ``events`` (as many as make ``events_wanted``)."""
     now = datetime.now(UTC)
     template = order_events(now)  # every order tells the same story; ids are made fresh
     columns = ["stream_id", "version", "event_id", "type", "schema_version", "data", "metadata",
                "recorded_at"]  # fmt: skip
     written = 0
-    async with database.raw() as connection:
+    async with store.raw() as connection:
         while written < events_wanted:
             records = []
             for _ in range(ORDERS_PER_COPY):
@@ -87,20 +88,19 @@ async def seed(database: Database, events_wanted: int) -> int:
     return written
 
 
-async def rebuild_speed(database: Database, store: EventStore) -> dict[str, float]:
+async def rebuild_speed(store: Store) -> dict[str, float]:
     started = time.perf_counter()
-    events = await rebuild(database, store)
+    events = await rebuild(store)
     elapsed = time.perf_counter() - started
     return {"events": events, "seconds": round(elapsed, 2), "events_per_s": round(events / elapsed)}
 
 
-async def feed_speed(database: Database, store: EventStore, batch: int = 1000) -> dict[str, float]:
+async def feed_speed(store: Store, batch: int = 1000) -> dict[str, float]:
     started = time.perf_counter()
     count = 0
     after = LOG_START
     while True:
-        async with database.read() as conn:
-            page = await store.read_log(conn, after, limit=batch)
+        page = await store.read_log(after, limit=batch)
         if not page:
             break
         for recorded in page:
@@ -112,20 +112,21 @@ async def feed_speed(database: Database, store: EventStore, batch: int = 1000) -
 
 
 async def measure(url: str, events_wanted: int = 100_000) -> dict[str, Any]:
-    database = Database.from_url(url)
-    store = EventStore()
+    store = open_store(url)
+    if not isinstance(store, PostgresStore):
+        raise SystemExit("the log benchmark seeds PostgreSQL with COPY: give it a PostgreSQL URL")
     try:
         seeded_from = time.perf_counter()
-        written = await seed(database, events_wanted)
+        written = await seed(store, events_wanted)
         seeded = time.perf_counter() - seeded_from
         return {
             "seeded_events": written,
             "seed_seconds": round(seeded, 1),
-            "rebuild": await rebuild_speed(database, store),
-            "feed": await feed_speed(database, store),
+            "rebuild": await rebuild_speed(store),
+            "feed": await feed_speed(store),
         }
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 if __name__ == "__main__":

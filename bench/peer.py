@@ -3,7 +3,7 @@
 - ``eventsourcing`` (its PostgreSQL persistence, psycopg 3): an Order aggregate whose methods
   record Placed, Accepted, Paid, Shipped, Delivered, Confirmed; the application saves after
   each command (the library's recommended style). It is synchronous, so workers are threads.
-- ours: EscrowService.execute for PlaceOrder, AcceptOrder, RecordPayment, ShipOrder,
+- ours: CommandService.execute for PlaceOrder, AcceptOrder, RecordPayment, ShipOrder,
   ReportDelivery, ConfirmReceipt; workers are asyncio tasks on one event loop.
 """
 
@@ -19,12 +19,11 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from escrow_core.clock import Clock
+from escrow_core.application.commands import CommandService
 from escrow_core.domain import commands as c
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import LineItem, PaymentMethod
-from escrow_core.service import EscrowService
-from escrow_core.store import Database, EventStore
+from escrow_core.store import open_store
 
 STEPS = 6
 
@@ -110,8 +109,8 @@ def peer_commands_per_second(dbname: str, workers: int, seconds: float) -> float
 
 
 async def ours_commands_per_second(url: str, workers: int, seconds: float) -> float:
-    database = Database.from_url(url, pool_size=max(workers, 2))
-    service = EscrowService(database, EventStore(), Clock(sandbox=False))
+    store = open_store(url, pool_size=max(workers, 2))
+    service = CommandService(store)
     buyer = Actor(role=Role.BUYER, party_id="pty_buyer")
     supplier = Actor(role=Role.SUPPLIER, party_id="pty_supplier")
     payments = Actor(role=Role.PAYMENTS)
@@ -159,7 +158,7 @@ async def ours_commands_per_second(url: str, workers: int, seconds: float) -> fl
     started = time.perf_counter()
     await asyncio.gather(*(work(i) for i in range(workers)))
     elapsed = time.perf_counter() - started
-    await database.dispose()
+    await store.dispose()
     return sum(done) / elapsed
 
 

@@ -1,4 +1,4 @@
-"""The store's errors. Both are raised inside the caller's transaction; see ``Store.append`` and ``CommandSession.commit``.
+"""The store's errors, raised by ``Store.append`` and ``CommandSession.commit``.
 
 StoreError
 ├── ConcurrencyError   the stream was not at the expected version: re-read, re-decide, retry

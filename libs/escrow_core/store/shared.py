@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
-from escrow_core.store.errors import ConcurrencyError, EventIdConflict
 from escrow_core.store.interface import DeliveryPlanner, Store
 from escrow_core.store.migrations import schema_is_current
 from escrow_core.store.records import (
@@ -59,8 +59,24 @@ class CoreStore(Store):
         self.events = self.event_statements()
 
     @abstractmethod
-    def event_statements(self) -> q.EventStatements:
+    def event_statements(self) -> ev.EventStatements:
         """The statements on ``events`` whose spelling depends on the backend."""
+
+    @abstractmethod
+    def upsert(self, table: sa.Table) -> Any:
+        """An INSERT that knows this backend's ``ON CONFLICT``."""
+
+    async def insert_ignoring(
+        self,
+        conn: AsyncConnection,
+        table: sa.Table,
+        rows: Sequence[dict[str, Any]],
+        keys: list[str],
+    ) -> int:
+        if not rows:
+            return 0
+        insert = self.upsert(table).on_conflict_do_nothing(index_elements=keys)
+        return int((await conn.execute(insert, list(rows))).rowcount)
 
     # --- connections ----------------------------------------------------------------------
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -83,21 +99,7 @@ class CoreStore(Store):
 
     def recorded(self, row: Sequence[Any]) -> RecordedEvent:
         """A stored row (SQLAlchemy or asyncpg, in ``EventStatements.columns`` order), upcast."""
-        (position, stream_id, version, event_id, type_, stored_version, data, metadata,
-         recorded_at, transaction_id) = row  # fmt: skip
-        schema_version, data = self.upcasters.upcast(type_, stored_version, data)
-        return RecordedEvent(
-            position=int(position),
-            stream_id=stream_id,
-            version=int(version),
-            event_id=event_id,
-            type=type_,
-            schema_version=schema_version,
-            data=data,
-            metadata=metadata,
-            recorded_at=recorded_at,
-            transaction_id=int(transaction_id),
-        )
+        return ev.recorded(row, self.upcasters)
 
     # --- appending ------------------------------------------------------------------------
     async def append(
@@ -119,53 +121,10 @@ class CoreStore(Store):
         events: Sequence[NewEvent],
         recorded_at: datetime,
     ) -> list[RecordedEvent]:
-        """Append in ``conn``'s transaction: every event or none (``statements.append``)."""
-        q.check_append(expected_version, events, recorded_at)
-        if not events:
-            return []
-        params = q.append_params(stream_id, expected_version, events, recorded_at)
-        try:
-            result = await conn.execute(self.events.append(len(events)), params)
-        except sa.exc.IntegrityError as error:
-            if q.violated_key(error) in q.EVENT_KEYS:
-                raise ConcurrencyError(stream_id, expected_version) from error
-            raise
-        inserted = sorted(result.all(), key=lambda row: int(row.version))
-        if not inserted:
-            return await self._refused(conn, stream_id, expected_version, events)
-        return [
-            RecordedEvent(
-                position=int(row.position),
-                stream_id=stream_id,
-                version=int(row.version),
-                event_id=new.event_id,
-                type=new.type,
-                schema_version=new.schema_version,
-                data=new.data,
-                metadata=new.metadata,
-                recorded_at=recorded_at,
-                transaction_id=int(row.transaction_id),
-            )
-            for new, row in zip(events, inserted, strict=True)
-        ]
-
-    async def _refused(
-        self,
-        conn: AsyncConnection,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-    ) -> list[RecordedEvent]:
-        """Why an append inserted nothing: a retried append, reused ids, or a moved stream."""
-        event_ids = [new.event_id for new in events]
-        rows = await conn.execute(self.events.by_id, {"event_ids": event_ids})
-        stored = [self.recorded(row) for row in rows]
-        if len(stored) == len(event_ids) and all(e.stream_id == stream_id for e in stored):
-            return stored
-        if stored:
-            raise EventIdConflict(stream_id, [e.event_id for e in stored])
-        actual = (await conn.execute(q.STREAM_VERSION, {"stream_id": stream_id})).scalar_one()
-        raise ConcurrencyError(stream_id, expected_version, int(actual))
+        """Append in ``conn``'s transaction: every event or none (``event_sql.append_in``)."""
+        return await ev.append_in(
+            conn, self.events, self.upcasters, stream_id, expected_version, events, recorded_at
+        )
 
     # --- reading orders and streams -------------------------------------------------------
     async def snapshot(self, order_id: str) -> dict[str, Any] | None:
@@ -231,7 +190,7 @@ class CoreStore(Store):
 
     async def count_events(self) -> int:
         async with self.read() as conn:
-            return int((await conn.execute(q.COUNT_EVENTS)).scalar_one())
+            return int((await conn.execute(ev.COUNT_EVENTS)).scalar_one())
 
     async def schema_is_current(self) -> bool:
         async with self.read() as conn:

@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.engines import engine_options
 from escrow_core.store.records import (
@@ -56,27 +57,18 @@ class SqliteStore(CoreStore):
         reader = _engine(url, pool_size, begin="BEGIN", query_only=True)
         super().__init__(url, writer, reader, sandbox=sandbox, upcasters=upcasters)
 
-    def event_statements(self) -> q.EventStatements:
+    def event_statements(self) -> ev.EventStatements:
         no_transaction_id: sa.ColumnElement[Any] = sa.literal_column("0")
         log = (
-            sa.select(*q.event_columns(no_transaction_id))
+            sa.select(*ev.event_columns(no_transaction_id))
             .where(events.c.position > sa.bindparam("position", type_=sa.BigInteger))
             .order_by(events.c.position)
             .limit(sa.bindparam("limit", type_=sa.Integer))
         )
-        return q.EventStatements(no_transaction_id, log)
+        return ev.EventStatements(no_transaction_id, log)
 
-    async def insert_ignoring(
-        self,
-        conn: AsyncConnection,
-        table: sa.Table,
-        rows: Sequence[dict[str, Any]],
-        keys: list[str],
-    ) -> int:
-        if not rows:
-            return 0
-        insert = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
-        return int((await conn.execute(insert, list(rows))).rowcount)
+    def upsert(self, table: sa.Table) -> Any:
+        return sqlite.insert(table)
 
     @asynccontextmanager
     async def command(self) -> AsyncIterator["SqliteSession"]:
@@ -110,7 +102,7 @@ class SqliteStore(CoreStore):
     async def upsert_rows(self, conn: AsyncConnection, rows: Sequence[OrderRow]) -> None:
         if not rows:
             return
-        insert = sqlite.insert(order_view)
+        insert = self.upsert(order_view)
         columns = [column.name for column in order_view.columns if column.name not in _KEPT]
         upsert = insert.on_conflict_do_update(
             index_elements=["order_id"], set_={name: insert.excluded[name] for name in columns}

@@ -10,8 +10,9 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.engines import engine_options
 from escrow_core.store.postgres import sql
@@ -62,7 +63,7 @@ class PostgresStore(CoreStore):
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
 
-    def event_statements(self) -> q.EventStatements:
+    def event_statements(self) -> ev.EventStatements:
         log = sa.text(sql.READ_LOG.named).columns(
             sa.column("position", sa.BigInteger),
             sa.column("stream_id", sa.Text),
@@ -75,7 +76,7 @@ class PostgresStore(CoreStore):
             sa.column("recorded_at", UTCDateTime),
             sa.column("transaction_id", sa.Text),
         )
-        return q.EventStatements(sa.cast(events.c.transaction_id, sa.Text), log)
+        return ev.EventStatements(sa.cast(events.c.transaction_id, sa.Text), log)
 
     # --- connections ----------------------------------------------------------------------
     @asynccontextmanager
@@ -104,17 +105,8 @@ class PostgresStore(CoreStore):
             self._pool = None
         await super().dispose()
 
-    async def insert_ignoring(
-        self,
-        conn: AsyncConnection,
-        table: sa.Table,
-        rows: Sequence[dict[str, Any]],
-        keys: list[str],
-    ) -> int:
-        if not rows:
-            return 0
-        insert = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
-        return int((await conn.execute(insert, list(rows))).rowcount)
+    def upsert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table)
 
     @asynccontextmanager
     async def command(self) -> AsyncIterator[PostgresSession]:
