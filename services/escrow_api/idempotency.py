@@ -49,7 +49,9 @@ def _replayed(answer: StoredResponse) -> Response:
     return Response(answer.body, status_code=answer.status, headers=headers, media_type=media_type)
 
 
-async def _begin(request: Request, principal: Principal, key: str | None) -> Claim | Response | None:
+async def _begin(
+    request: Request, principal: Principal, key: str | None
+) -> Claim | Response | None:
     """Claim ``key``: a Claim to go on with, the stored answer to replay, or None (no key)."""
     if key is None:
         return None

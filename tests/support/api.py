@@ -89,7 +89,9 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_api(settings: Settings, background: Background | None = None) -> AsyncIterator[Api]:
+async def running_api(
+    settings: Settings, background: Background | None = None
+) -> AsyncIterator[Api]:
     """The app with its lifespan run (and ``background`` in it, e.g. the embedded worker)."""
     app = create_app(settings, background)
     async with app.router.lifespan_context(app):

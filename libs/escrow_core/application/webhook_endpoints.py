@@ -46,9 +46,7 @@ def _owner_of_new(principal: Principal) -> str | None:
         return None
     if principal.party_id is not None and principal.role in OWNING_ROLES:
         return principal.party_id
-    raise Forbidden(
-        "forbidden", "Only a party, its agent or an admin registers webhook endpoints."
-    )
+    raise Forbidden("forbidden", "Only a party, its agent or an admin registers webhook endpoints.")
 
 
 def _may_access(principal: Principal, endpoint: Endpoint) -> bool:

@@ -52,9 +52,7 @@ def _replayed(replay: Replay) -> tuple[Response, None]:
         "endpoint_id": replay.endpoint.id,
         "enqueued": replayed.enqueued,
         "has_more": replayed.has_more,
-        "next_position": (
-            scanned_to + 1 if replayed.has_more and scanned_to is not None else None
-        ),
+        "next_position": (scanned_to + 1 if replayed.has_more and scanned_to is not None else None),
     }
     return JSONResponse(result, status_code=202), None
 

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from escrow_api import auth as auth_module
+from escrow_core.application import keys
 from escrow_core.store.schema import api_keys, idempotency_keys
 from support.api import ADMIN_KEY, Api, auth, order_terms, running_api
 from support.api import test_settings as settings_for
@@ -135,7 +136,7 @@ async def test_the_bootstrap_admin_key_works_only_when_configured(database_url: 
         assert (await api.client.get("/v1/orders", headers=auth(admin_key))).status_code == 200
         # The bootstrap key is configuration, not a stored key: nothing to revoke.
         gone = await api.client.delete(
-            f"/v1/api-keys/{auth_module.BOOTSTRAP_ADMIN_ID}", headers=auth(admin_key)
+            f"/v1/api-keys/{keys.BOOTSTRAP_ADMIN_ID}", headers=auth(admin_key)
         )
         assert gone.status_code == 404
 
