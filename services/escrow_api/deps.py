@@ -1,21 +1,25 @@
 """Annotated dependency aliases shared by the routers, and the one order-command dependency."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request, Response
 
 from escrow_api import idempotency
 from escrow_api.auth import CurrentPrincipal
+from escrow_api.idempotency import RunCommand, Shown
 from escrow_api.problems import ApiError
 from escrow_core.application import orders
 from escrow_core.application.commands import CommandContext, CommandResult
 from escrow_core.application.idempotency import Remember
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
+from escrow_core.application.transactions import Keep
 from escrow_core.domain.commands import Command
 from escrow_core.domain.roles import Actor
+
+T = TypeVar("T")
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -61,15 +65,57 @@ def parse_if_match(value: str | None) -> int | None:
 
 
 @dataclass(frozen=True, slots=True)
-class CommandCall:
+class Caller:
+    """Who calls, and the runtime it calls into."""
+
+    principal: Principal
+    runtime: Runtime
+
+
+async def caller(principal: CurrentPrincipal, runtime: RuntimeDep) -> Caller:
+    return Caller(principal, runtime)
+
+
+@dataclass(frozen=True, slots=True)
+class Write(Caller):
+    """A write, run exactly once per Idempotency-Key: ``once`` for one that is not an order
+    command, ``command`` for an order command."""
+
+    request: Request
+    idempotency_key: str | None
+
+    async def once(
+        self, call: Callable[[Keep[T] | None], Awaitable[T]], show: Callable[[T], Shown]
+    ) -> Response:
+        """``call(keep)`` does the write; ``show(result)`` is its answer."""
+        return await idempotency.once(
+            self.request, self.principal, self.idempotency_key, call, show
+        )
+
+    async def command(
+        self, run: RunCommand, *, name: Callable[[], str], status: int = 200
+    ) -> Response:
+        """``run(context, remember)`` runs the command; ``name()`` is its type once built."""
+        return await idempotency.command(
+            self.request, self.principal, self.idempotency_key, run, name=name, status=status
+        )
+
+
+async def write(
+    request: Request,
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Write:
+    return Write(principal, runtime, request, idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCall(Write):
     """A command on one order, as requested: run it with ``run(lambda actor: Command(...))``."""
 
     order_id: str
-    principal: Principal
-    idempotency_key: str | None
     expected_version: int | None
-    request: Request
-    runtime: Runtime
 
     async def run(self, make: Callable[[Actor], Command]) -> Response:
         named: list[str] = []
@@ -90,13 +136,7 @@ class CommandCall:
                 remember=remember,
             )
 
-        return await idempotency.command(
-            self.request,
-            self.principal,
-            self.idempotency_key,
-            execute,
-            name=lambda: named[-1] if named else "",
-        )
+        return await self.command(execute, name=lambda: named[-1] if named else "")
 
 
 async def command_call(
@@ -108,7 +148,9 @@ async def command_call(
     if_match: IfMatch = None,
 ) -> CommandCall:
     expected_version = parse_if_match(if_match)
-    return CommandCall(order_id, principal, idempotency_key, expected_version, request, runtime)
+    return CommandCall(principal, runtime, request, idempotency_key, order_id, expected_version)
 
 
+CallerDep = Annotated[Caller, Depends(caller)]
+WriteDep = Annotated[Write, Depends(write)]
 OrderCommand = Annotated[CommandCall, Depends(command_call)]

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from escrow_api import responses as r
-from escrow_api.auth import CurrentPrincipal
-from escrow_api.deps import Cursor, Limit, RuntimeDep
+from escrow_api.deps import CallerDep, Cursor, Limit
 from escrow_api.presenters import iso, page_response
 from escrow_api.schemas.common import Page
 from escrow_core.application import disputes
@@ -37,19 +36,15 @@ def _summary(row: tuple[str, Dispute]) -> dict[str, Any]:
     }
 
 
-@router.get(
-    "",
-    operation_id="list_disputes",
-    response_model=Page[DisputeSummary],
-    responses=r.errors(401, 403, 422),
-)
+@r.listing(router, "", "list_disputes", Page[DisputeSummary], 403)
 async def list_disputes(
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    call: CallerDep,
     limit: Limit = 20,
     cursor: Cursor = None,
     status: Annotated[Literal["open", "escalated"] | None, Query()] = None,
 ) -> Response:
     """Open and escalated disputes, oldest first (mediators and admins)."""
-    page = await disputes.queue(runtime, principal, limit=limit, cursor=cursor, status=status)
+    page = await disputes.queue(
+        call.runtime, call.principal, limit=limit, cursor=cursor, status=status
+    )
     return page_response(page, _summary)

@@ -4,10 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
-from escrow_api import idempotency
 from escrow_api import responses as r
-from escrow_api.auth import CurrentPrincipal, key_cache
-from escrow_api.deps import IdempotencyKey, RuntimeDep
+from escrow_api.auth import key_cache
+from escrow_api.deps import CallerDep, WriteDep
 from escrow_api.jsonresponse import JSONResponse
 from escrow_api.presenters import issued_key, key_json
 from escrow_api.schemas import parties as s
@@ -18,27 +17,12 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 KeyId = Annotated[str, Path(max_length=100, description="The key's id, key_...")]
 
 
-@router.post(
-    "",
-    operation_id="create_api_key",
-    status_code=201,
-    response_model=s.ApiKey,
-    responses=r.errors(400, 401, 403, 409, 413, 415, 422),
-)
-async def create_api_key(
-    body: s.CreateApiKeyRequest,
-    request: Request,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+@r.creating(router, "", "create_api_key", s.ApiKey)
+async def create_api_key(body: s.CreateApiKeyRequest, call: WriteDep) -> Response:
     """A key for the admin, mediator or payments role (admin only); the secret is shown once."""
-    return await idempotency.once(
-        request,
-        principal,
-        idempotency_key,
-        lambda keep: keys.create_role_key(runtime, principal, KeyRole(body.role), keep),
-        issued_key,
+    role = KeyRole(body.role)
+    return await call.once(
+        lambda keep: keys.create_role_key(call.runtime, call.principal, role, keep), issued_key
     )
 
 
@@ -48,10 +32,8 @@ async def create_api_key(
     response_model=s.ApiKey,
     responses=r.errors(401, 404, 422),
 )
-async def revoke_api_key(
-    key_id: KeyId, request: Request, principal: CurrentPrincipal, runtime: RuntimeDep
-) -> Response:
+async def revoke_api_key(key_id: KeyId, request: Request, call: CallerDep) -> Response:
     """Revoke a key (admin, the key's party or its agent, or the key itself); idempotent."""
-    revoked = await keys.revoke(runtime, principal, key_id)
+    revoked = await keys.revoke(call.runtime, call.principal, key_id)
     key_cache(request).forget(key_id)
     return JSONResponse(key_json(revoked, None))

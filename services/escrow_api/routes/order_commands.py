@@ -26,7 +26,7 @@ def _command_route(path: str, operation_id: str) -> Callable[[Endpoint], Endpoin
         path,
         operation_id=operation_id,
         response_model=s.Order,
-        responses=r.errors(400, 401, 403, 404, 409, 412, 413, 415, 422),
+        responses=r.errors(*r.WRITE_ERRORS, 404, 412),
     )
 
 

@@ -2,12 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from escrow_api import idempotency
 from escrow_api import responses as r
-from escrow_api.auth import CurrentPrincipal
-from escrow_api.deps import Cursor, IdempotencyKey, Limit, OrderId, RuntimeDep
+from escrow_api.deps import CallerDep, Cursor, Limit, OrderId, WriteDep
 from escrow_api.presenters import event_json, order_json, order_response, page_response
 from escrow_api.schemas import orders as s
 from escrow_api.schemas.common import Page
@@ -22,20 +20,8 @@ PARTY_ID_PATTERN = r"^pty_[A-Za-z0-9]{1,64}$"
 PartyFilter = Annotated[str | None, Query(max_length=100, pattern=PARTY_ID_PATTERN)]
 
 
-@router.post(
-    "",
-    operation_id="place_order",
-    status_code=201,
-    response_model=s.Order,
-    responses=r.errors(400, 401, 403, 409, 413, 415, 422),
-)
-async def place_order(
-    body: s.PlaceOrderRequest,
-    request: Request,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+@r.creating(router, "", "place_order", s.Order)
+async def place_order(body: s.PlaceOrderRequest, call: WriteDep) -> Response:
     """Place an order with a Trade-Assurance supplier (a buyer, or an agent for its buyer)."""
     new = orders.NewOrder(
         supplier_id=body.supplier_id,
@@ -51,22 +37,16 @@ async def place_order(
     )
 
     async def place(context: CommandContext, remember: Remember | None) -> CommandResult:
-        return await orders.place(runtime, principal, new, context=context, remember=remember)
+        return await orders.place(
+            call.runtime, call.principal, new, context=context, remember=remember
+        )
 
-    return await idempotency.command(
-        request, principal, idempotency_key, place, name=lambda: "PlaceOrder", status=201
-    )
+    return await call.command(place, name=lambda: "PlaceOrder", status=201)
 
 
-@router.get(
-    "",
-    operation_id="list_orders",
-    response_model=Page[s.Order],
-    responses=r.errors(401, 403, 422),
-)
+@r.listing(router, "", "list_orders", Page[s.Order], 403)
 async def list_orders(
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    call: CallerDep,
     limit: Limit = 20,
     cursor: Cursor = None,
     status: Annotated[Status | None, Query(description="Only orders in this status.")] = None,
@@ -74,8 +54,9 @@ async def list_orders(
     supplier_id: PartyFilter = None,
 ) -> Response:
     """List the orders the caller may see, newest first."""
+    principal = call.principal
     page = await orders.list_page(
-        runtime,
+        call.runtime,
         principal,
         limit=limit,
         cursor=cursor,
@@ -96,30 +77,20 @@ async def list_orders(
 )
 async def get_order(
     order_id: OrderId,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    call: CallerDep,
     version: Annotated[
         int | None, Query(ge=1, le=1_000_000, description="The order as it stood at this version.")
     ] = None,
 ) -> Response:
     """The order now, or as it stood at ``version``."""
-    found = await orders.get(runtime, principal, order_id, version=version)
-    return order_response(principal, found.order_id, found.state, found.at)
+    found = await orders.get(call.runtime, call.principal, order_id, version=version)
+    return order_response(call.principal, found.order_id, found.state, found.at)
 
 
-@router.get(
-    "/{order_id}/events",
-    operation_id="list_order_events",
-    response_model=Page[s.Event],
-    responses=r.errors(401, 404, 422),
-)
+@r.listing(router, "/{order_id}/events", "list_order_events", Page[s.Event], 404)
 async def list_order_events(
-    order_id: OrderId,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    order_id: OrderId, call: CallerDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Response:
     """The order's timeline, oldest first."""
-    page = await orders.timeline(runtime, principal, order_id, limit=limit, cursor=cursor)
+    page = await orders.timeline(call.runtime, call.principal, order_id, limit=limit, cursor=cursor)
     return page_response(page, event_json)

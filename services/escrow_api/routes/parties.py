@@ -2,12 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 
-from escrow_api import idempotency
 from escrow_api import responses as r
-from escrow_api.auth import CurrentPrincipal
-from escrow_api.deps import IdempotencyKey, RuntimeDep
+from escrow_api.deps import CallerDep, WriteDep
 from escrow_api.jsonresponse import JSONResponse
 from escrow_api.presenters import issued_key, party_json
 from escrow_api.schemas import parties as s
@@ -24,28 +22,13 @@ def _created(party: Party) -> tuple[Response, None]:
     return JSONResponse(party_json(party), status_code=201, headers=headers), None
 
 
-@router.post(
-    "",
-    operation_id="register_party",
-    status_code=201,
-    response_model=s.Party,
-    responses=r.errors(400, 401, 403, 409, 413, 415, 422),
-)
-async def register_party(
-    body: s.RegisterPartyRequest,
-    request: Request,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+@r.creating(router, "", "register_party", s.Party)
+async def register_party(body: s.RegisterPartyRequest, call: WriteDep) -> Response:
     """Register a buyer, supplier or agent (an agent registers the parties it acts for)."""
-    return await idempotency.once(
-        request,
-        principal,
-        idempotency_key,
+    return await call.once(
         lambda keep: parties.register(
-            runtime,
-            principal,
+            call.runtime,
+            call.principal,
             kind=body.kind,
             name=body.name,
             trade_assurance=body.trade_assurance,
@@ -61,11 +44,9 @@ async def register_party(
     response_model=s.Party,
     responses=r.errors(401, 404, 422),
 )
-async def get_party(
-    party_id: PartyId, principal: CurrentPrincipal, runtime: RuntimeDep
-) -> Response:
+async def get_party(party_id: PartyId, call: CallerDep) -> Response:
     """A party: the caller itself, a party its agent registered, or any for an admin."""
-    return JSONResponse(party_json(await parties.get(runtime, principal, party_id)))
+    return JSONResponse(party_json(await parties.get(call.runtime, call.principal, party_id)))
 
 
 @router.patch(
@@ -74,39 +55,20 @@ async def get_party(
     response_model=s.Party,
     responses=r.errors(400, 401, 403, 404, 413, 415, 422),
 )
-async def update_party(
-    party_id: PartyId,
-    body: s.UpdatePartyRequest,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-) -> Response:
+async def update_party(party_id: PartyId, body: s.UpdatePartyRequest, call: CallerDep) -> Response:
     """Set a supplier's Trade Assurance (admin only); orders already placed keep theirs."""
-    party = await parties.set_trade_assurance(runtime, principal, party_id, body.trade_assurance)
+    party = await parties.set_trade_assurance(
+        call.runtime, call.principal, party_id, body.trade_assurance
+    )
     return JSONResponse(party_json(party))
 
 
-@router.post(
-    "/{party_id}/api-keys",
-    operation_id="create_party_api_key",
-    status_code=201,
-    response_model=s.ApiKey,
-    responses=r.errors(400, 401, 403, 404, 409, 413, 415, 422),
-)
-async def create_party_api_key(
-    party_id: PartyId,
-    request: Request,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+@r.creating(router, "/{party_id}/api-keys", "create_party_api_key", s.ApiKey, 404)
+async def create_party_api_key(party_id: PartyId, call: WriteDep) -> Response:
     """A key for the party (admin, or its agent); the secret is shown once."""
     parties.check_party_id(party_id)  # before the Idempotency-Key is claimed for this path
-    return await idempotency.once(
-        request,
-        principal,
-        idempotency_key,
-        lambda keep: parties.create_key(runtime, principal, party_id, keep),
-        issued_key,
+    return await call.once(
+        lambda keep: parties.create_key(call.runtime, call.principal, party_id, keep), issued_key
     )
 
 
@@ -116,11 +78,9 @@ async def create_party_api_key(
     response_model=s.Balances,
     responses=r.errors(401, 404, 422),
 )
-async def get_party_balances(
-    party_id: PartyId, principal: CurrentPrincipal, runtime: RuntimeDep
-) -> Response:
+async def get_party_balances(party_id: PartyId, call: CallerDep) -> Response:
     """Held, released (gross) and refunded per currency, with the fees kept on releases."""
-    balances = await parties.balances(runtime, principal, party_id)
+    balances = await parties.balances(call.runtime, call.principal, party_id)
     return JSONResponse(
         {
             "party_id": party_id,

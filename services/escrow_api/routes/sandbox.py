@@ -8,13 +8,11 @@ mode this router is not mounted at all, so the route answers 404.
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StrictInt
 
-from escrow_api import idempotency
 from escrow_api import responses as r
-from escrow_api.auth import CurrentPrincipal
-from escrow_api.deps import IdempotencyKey, RuntimeDep
+from escrow_api.deps import WriteDep
 from escrow_api.jsonresponse import JSONResponse
 from escrow_api.schemas.common import RequestBody
 from escrow_core.application import sandbox
@@ -43,18 +41,9 @@ def _moved(moved: ClockMoved) -> tuple[Response, None]:
     response_model=SandboxClock,
     responses=r.errors(400, 401, 403, 409, 413, 415, 422),
 )
-async def advance_sandbox_clock(
-    body: AdvanceClockRequest,
-    request: Request,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+async def advance_sandbox_clock(body: AdvanceClockRequest, call: WriteDep) -> Response:
     """Move the service clock forward for every process on this database (admin)."""
-    return await idempotency.once(
-        request,
-        principal,
-        idempotency_key,
-        lambda keep: sandbox.advance_clock(runtime, principal, body.advance_seconds, keep),
-        _moved,
+    seconds = body.advance_seconds
+    return await call.once(
+        lambda keep: sandbox.advance_clock(call.runtime, call.principal, seconds, keep), _moved
     )

@@ -6,12 +6,10 @@ escrow_core.application.webhook_endpoints).
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from escrow_api import idempotency
 from escrow_api import responses as r
-from escrow_api.auth import CurrentPrincipal
-from escrow_api.deps import Cursor, IdempotencyKey, Limit, RuntimeDep
+from escrow_api.deps import CallerDep, Cursor, Limit, WriteDep
 from escrow_api.jsonresponse import JSONResponse
 from escrow_api.presenters import page_response
 from escrow_api.schemas import webhooks as s
@@ -61,43 +59,23 @@ def _delivery_json(delivery: dict[str, Any]) -> dict[str, Any]:
     return {**delivery, "id": f"{DELIVERY_PREFIX}{delivery['id']}"}
 
 
-@router.post(
-    "",
-    operation_id="create_webhook_endpoint",
-    status_code=201,
-    response_model=s.WebhookEndpoint,
-    responses=r.errors(400, 401, 403, 409, 413, 415, 422),
-)
-async def create_webhook_endpoint(
-    body: s.CreateWebhookEndpointRequest,
-    request: Request,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+@r.creating(router, "", "create_webhook_endpoint", s.WebhookEndpoint)
+async def create_webhook_endpoint(body: s.CreateWebhookEndpointRequest, call: WriteDep) -> Response:
     """Register an endpoint; the signing secret is shown in this response only."""
-    return await idempotency.once(
-        request,
-        principal,
-        idempotency_key,
+    return await call.once(
         lambda keep: endpoints.create(
-            runtime, principal, url=body.url, event_types=body.event_types, keep=keep
+            call.runtime, call.principal, url=body.url, event_types=body.event_types, keep=keep
         ),
         lambda endpoint: _with_secret(endpoint, 201),
     )
 
 
-@router.get(
-    "",
-    operation_id="list_webhook_endpoints",
-    response_model=Page[s.WebhookEndpoint],
-    responses=r.errors(401, 403, 422),
-)
+@r.listing(router, "", "list_webhook_endpoints", Page[s.WebhookEndpoint], 403)
 async def list_webhook_endpoints(
-    principal: CurrentPrincipal, runtime: RuntimeDep, limit: Limit = 20, cursor: Cursor = None
+    call: CallerDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Response:
     """The endpoints the caller owns (an agent: also its parties'; an admin: all)."""
-    page = await endpoints.list_page(runtime, principal, limit=limit, cursor=cursor)
+    page = await endpoints.list_page(call.runtime, call.principal, limit=limit, cursor=cursor)
     return page_response(page, endpoint_json)
 
 
@@ -107,11 +85,10 @@ async def list_webhook_endpoints(
     response_model=s.WebhookEndpoint,
     responses=r.errors(401, 404, 422),
 )
-async def get_webhook_endpoint(
-    endpoint_id: EndpointId, principal: CurrentPrincipal, runtime: RuntimeDep
-) -> Response:
+async def get_webhook_endpoint(endpoint_id: EndpointId, call: CallerDep) -> Response:
     """One endpoint (its secret is not shown again: rotate to get a new one)."""
-    return JSONResponse(endpoint_json(await endpoints.get(runtime, principal, endpoint_id)))
+    endpoint = await endpoints.get(call.runtime, call.principal, endpoint_id)
+    return JSONResponse(endpoint_json(endpoint))
 
 
 @router.patch(
@@ -121,15 +98,12 @@ async def get_webhook_endpoint(
     responses=r.errors(400, 401, 404, 413, 415, 422),
 )
 async def update_webhook_endpoint(
-    endpoint_id: EndpointId,
-    body: s.UpdateWebhookEndpointRequest,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    endpoint_id: EndpointId, body: s.UpdateWebhookEndpointRequest, call: CallerDep
 ) -> Response:
     """Change the URL or event types, or disable / re-enable the endpoint."""
     updated = await endpoints.update(
-        runtime,
-        principal,
+        call.runtime,
+        call.principal,
         endpoint_id,
         url=body.url,
         event_types=body.event_types,
@@ -145,11 +119,9 @@ async def update_webhook_endpoint(
     response_class=Response,
     responses=r.errors(401, 404, 422),
 )
-async def delete_webhook_endpoint(
-    endpoint_id: EndpointId, principal: CurrentPrincipal, runtime: RuntimeDep
-) -> Response:
+async def delete_webhook_endpoint(endpoint_id: EndpointId, call: CallerDep) -> Response:
     """Delete the endpoint: nothing more is sent to it (its history is kept)."""
-    await endpoints.delete(runtime, principal, endpoint_id)
+    await endpoints.delete(call.runtime, call.principal, endpoint_id)
     return Response(status_code=204)
 
 
@@ -159,19 +131,10 @@ async def delete_webhook_endpoint(
     response_model=s.WebhookEndpoint,
     responses=r.errors(400, 401, 404, 409, 413, 415, 422),
 )
-async def rotate_webhook_endpoint_secret(
-    endpoint_id: EndpointId,
-    request: Request,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+async def rotate_webhook_endpoint_secret(endpoint_id: EndpointId, call: WriteDep) -> Response:
     """A new secret, shown once; for 24 h deliveries carry signatures by both secrets."""
-    return await idempotency.once(
-        request,
-        principal,
-        idempotency_key,
-        lambda keep: endpoints.rotate_secret(runtime, principal, endpoint_id, keep),
+    return await call.once(
+        lambda keep: endpoints.rotate_secret(call.runtime, call.principal, endpoint_id, keep),
         _with_secret,
     )
 
@@ -184,21 +147,13 @@ async def rotate_webhook_endpoint_secret(
     responses=r.errors(400, 401, 404, 409, 413, 415, 422),
 )
 async def replay_webhook_endpoint(
-    endpoint_id: EndpointId,
-    body: s.ReplayRequest,
-    request: Request,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
+    endpoint_id: EndpointId, body: s.ReplayRequest, call: WriteDep
 ) -> Response:
     """Send the endpoint's matching events again, from a log position or a time on."""
-    return await idempotency.once(
-        request,
-        principal,
-        idempotency_key,
+    return await call.once(
         lambda keep: endpoints.replay(
-            runtime,
-            principal,
+            call.runtime,
+            call.principal,
             endpoint_id,
             since_position=body.since_position,
             since=body.since,
@@ -208,16 +163,12 @@ async def replay_webhook_endpoint(
     )
 
 
-@router.get(
-    "/{endpoint_id}/deliveries",
-    operation_id="list_webhook_deliveries",
-    response_model=Page[s.WebhookDelivery],
-    responses=r.errors(401, 404, 422),
+@r.listing(
+    router, "/{endpoint_id}/deliveries", "list_webhook_deliveries", Page[s.WebhookDelivery], 404
 )
 async def list_webhook_deliveries(
     endpoint_id: EndpointId,
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    call: CallerDep,
     limit: Limit = 20,
     cursor: Cursor = None,
     status: Annotated[
@@ -227,6 +178,6 @@ async def list_webhook_deliveries(
 ) -> Response:
     """The endpoint's deliveries, newest first, each with every attempt made."""
     page = await endpoints.deliveries_page(
-        runtime, principal, endpoint_id, limit=limit, cursor=cursor, status=status
+        call.runtime, call.principal, endpoint_id, limit=limit, cursor=cursor, status=status
     )
     return page_response(page, _delivery_json)
