@@ -12,8 +12,9 @@ from typing import Any
 
 import orjson
 
+from escrow_core.application.upcasting import event_upcasters
 from escrow_core.domain import commands as c
-from escrow_core.domain.events import event_from_data, event_to_data
+from escrow_core.domain.events import event_from_data, event_to_data, schema_version
 from escrow_core.domain.order import decide, fold
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import LineItem, PaymentMethod
@@ -62,7 +63,10 @@ def order_events(now: datetime) -> list[NewEvent]:
             "command_id": str(uuid.uuid4()),
             "actor": command.actor.model_dump(mode="json"),
         }
-        recorded += [NewEvent(uuid.uuid4(), e.type, event_to_data(e), metadata) for e in events]
+        recorded += [
+            NewEvent(uuid.uuid4(), e.type, event_to_data(e), metadata, schema_version(e.type))
+            for e in events
+        ]
     return recorded
 
 
@@ -79,7 +83,8 @@ async def seed(store: PostgresStore, events_wanted: int) -> int:
             for _ in range(ORDERS_PER_COPY):
                 order_id = new_id("ord")
                 records += [
-                    (order_id, version, uuid.uuid4(), e.type, 1, orjson.dumps(e.data).decode(),
+                    (order_id, version, uuid.uuid4(), e.type, e.schema_version,
+                     orjson.dumps(e.data).decode(),
                      orjson.dumps(e.metadata).decode(), now)
                     for version, e in enumerate(template, start=1)
                 ]  # fmt: skip
@@ -112,7 +117,7 @@ async def feed_speed(store: Store, batch: int = 1000) -> dict[str, float]:
 
 
 async def measure(url: str, events_wanted: int = 100_000) -> dict[str, Any]:
-    store = open_store(url)
+    store = open_store(url, upcasters=event_upcasters())
     if not isinstance(store, PostgresStore):
         raise SystemExit("the log benchmark seeds PostgreSQL with COPY: give it a PostgreSQL URL")
     try:

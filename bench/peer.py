@@ -20,6 +20,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from escrow_core.application.commands import CommandService
+from escrow_core.application.upcasting import event_upcasters
 from escrow_core.domain import commands as c
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import LineItem, PaymentMethod
@@ -109,7 +110,7 @@ def peer_commands_per_second(dbname: str, workers: int, seconds: float) -> float
 
 
 async def ours_commands_per_second(url: str, workers: int, seconds: float) -> float:
-    store = open_store(url, pool_size=max(workers, 2))
+    store = open_store(url, pool_size=max(workers, 2), upcasters=event_upcasters())
     service = CommandService(store)
     buyer = Actor(role=Role.BUYER, party_id="pty_buyer")
     supplier = Actor(role=Role.SUPPLIER, party_id="pty_supplier")

@@ -17,18 +17,22 @@ answers its half is skipped with the reason, and with CI=true that is an error i
 
 import os
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
+from escrow_core.application.upcasting import event_upcasters
 from escrow_core.store import Store, open_store
-from support.api import Api, running_api, test_settings
 from support.databases import (
     PostgresDatabases,
     SqliteDatabases,
     TestDatabases,
     find_postgres,
 )
+
+if TYPE_CHECKING:
+    from support.api import Api
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -92,7 +96,7 @@ async def database_url(test_databases: TestDatabases) -> str:
 
 @pytest.fixture(scope="session")
 async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = open_store(database_url)
+    opened = open_store(database_url, upcasters=event_upcasters())
     try:
         yield opened
     finally:
@@ -102,7 +106,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 @pytest.fixture
 async def fresh_store(test_databases: TestDatabases) -> AsyncIterator[Store]:
     url = await test_databases.create_migrated()
-    opened = open_store(url)
+    opened = open_store(url, upcasters=event_upcasters())
     try:
         yield opened
     finally:
@@ -120,7 +124,10 @@ async def empty_database_url(test_databases: TestDatabases) -> AsyncIterator[str
 
 
 @pytest.fixture
-async def api(database_url: str) -> AsyncIterator[Api]:
+async def api(database_url: str) -> AsyncIterator["Api"]:
     """The API in process on the session database of this backend (admin key: support.api)."""
+    # Imported here, so suites that need no API (store, service, CLI) load without the app.
+    from support.api import running_api, test_settings
+
     async with running_api(test_settings(database_url)) as client:
         yield client

@@ -22,7 +22,7 @@ from escrow_core.application.idempotency import Remember
 from escrow_core.application.snapshot_cache import SnapshotCache
 from escrow_core.domain.commands import Command, PlaceOrder
 from escrow_core.domain.errors import DomainError
-from escrow_core.domain.events import AnyEvent, event_from_data, event_to_data
+from escrow_core.domain.events import AnyEvent, event_from_data, event_to_data, schema_version
 from escrow_core.domain.order import OrderState, decide, fold
 from escrow_core.ids import new_id
 from escrow_core.projections import order_view, party_balances
@@ -240,7 +240,12 @@ class CommandService:
             Commit(
                 stream_id=order_id,
                 expected_version=version,
-                events=[NewEvent(uuid.uuid4(), e.type, event_to_data(e), metadata) for e in events],
+                events=[
+                    NewEvent(
+                        uuid.uuid4(), e.type, event_to_data(e), metadata, schema_version(e.type)
+                    )
+                    for e in events
+                ],
                 view=order_view.row_for(order_id, after),
                 balances=_balance_changes(order_id, after, events, version),
                 recorded_at=now,

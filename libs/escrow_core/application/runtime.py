@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from escrow_core.application.commands import CommandService
+from escrow_core.application.upcasting import event_upcasters
 from escrow_core.settings import Settings
 from escrow_core.store import Store, open_store
 
@@ -18,7 +19,7 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    store = open_store(settings.database_url, sandbox=settings.sandbox)
+    store = open_store(settings.database_url, sandbox=settings.sandbox, upcasters=event_upcasters())
     try:
         yield Runtime(settings, store, CommandService(store))
     finally:

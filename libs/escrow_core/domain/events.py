@@ -67,8 +67,12 @@ class OrderShipped(Event):
 
 
 class OrderDelivered(Event):
+    """Schema 2: the inspection window starts at ``inspection_starts_at`` (for a supplier's
+    report the later of ``delivered_at`` and the report; payments and admin may backdate)."""
+
     type: Literal["order.delivered"] = "order.delivered"
     delivered_at: datetime
+    inspection_starts_at: datetime
 
 
 class ReceiptConfirmed(Event):
@@ -179,6 +183,16 @@ EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 EVENT_TYPES: tuple[str, ...] = tuple(
     cls.model_fields["type"].default for cls in Event.__subclasses__()
 )
+
+
+# Event types whose data changed shape, by their current schema version (the rest are at 1).
+# Each step up has an upcaster in ``domain.upcasts``, so old stored data still reads.
+SCHEMA_VERSIONS: dict[str, int] = {"order.delivered": 2}
+
+
+def schema_version(event_type: str) -> int:
+    """The schema version an event of ``event_type`` is written with now."""
+    return SCHEMA_VERSIONS.get(event_type, 1)
 
 
 def event_from_data(event_type: str, data: dict[str, object]) -> AnyEvent:

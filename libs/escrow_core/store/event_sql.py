@@ -190,6 +190,8 @@ async def append_in(
     expected_version: int,
     new: Sequence[NewEvent],
     recorded_at: datetime,
+    *,
+    retried_is_no_op: bool = True,
 ) -> list[RecordedEvent]:
     """Append ``new`` as versions ``expected_version + 1 ...`` of ``stream_id``, in ``conn``'s
     transaction: every event or none (see ``_append``).
@@ -197,7 +199,8 @@ async def append_in(
     When it inserts none, a lookup tells why: every id already stored on this stream is an
     append being retried, which returns the stored events and changes nothing; some ids, or
     ids on another stream, are an ``EventIdConflict``; otherwise the stream is not at
-    ``expected_version``: ``ConcurrencyError``. A concurrent writer committing the same version
+    ``expected_version``: ``ConcurrencyError`` (also for a retry, unless
+    ``retried_is_no_op``). A concurrent writer committing the same version
     first makes the insert fail on the unique key: ``ConcurrencyError`` too, and on PostgreSQL
     the transaction is aborted (no savepoint: the caller retries in a new one).
     """
@@ -235,9 +238,10 @@ async def append_in(
         recorded(row, upcasters)
         for row in await conn.execute(statements.by_id, {"event_ids": [e.event_id for e in new]})
     ]
-    if len(stored) == len(new) and all(e.stream_id == stream_id for e in stored):
+    retried = len(stored) == len(new) and all(e.stream_id == stream_id for e in stored)
+    if retried and retried_is_no_op:
         return stored
-    if stored:
+    if stored and not retried:
         raise EventIdConflict(stream_id, [e.event_id for e in stored])
     actual = (await conn.execute(STREAM_VERSION, {"stream_id": stream_id})).scalar_one()
     raise ConcurrencyError(stream_id, expected_version, int(actual))

@@ -51,7 +51,7 @@ class SqliteStore(CoreStore):
         pool_size: int = 10,
     ) -> None:
         parsed = sa.make_url(url)
-        if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed.query):
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
             raise ValueError("SQLite needs a database file: reader and writer share it")
         writer = _engine(url, pool_size, begin="BEGIN IMMEDIATE", query_only=False)
         reader = _engine(url, pool_size, begin="BEGIN", query_only=True)
@@ -127,8 +127,15 @@ class SqliteSession:
         return await self.store.now_in(self.conn)
 
     async def commit(self, commit: Commit) -> list[RecordedEvent]:
-        recorded = await self.store.append_in(
-            self.conn, commit.stream_id, commit.expected_version, commit.events, commit.recorded_at
+        recorded = await ev.append_in(
+            self.conn,
+            self.store.events,
+            self.store.upcasters,
+            commit.stream_id,
+            commit.expected_version,
+            commit.events,
+            commit.recorded_at,
+            retried_is_no_op=False,  # a command's write goes in whole once, or not at all
         )
         positions = {r.version: r.position for r in recorded}
         await self.store.upsert_rows(self.conn, [commit.view])

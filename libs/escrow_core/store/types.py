@@ -53,7 +53,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return None
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
-        assert isinstance(value, datetime)
+        if not isinstance(value, datetime):
+            raise TypeError(f"a UTC column read {type(value).__name__}, not a datetime")
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 from service.story import MEDIATOR, TOTAL, Cast, Orders, open_dispute
 
-from escrow_core.clock import Clock
+from escrow_core.application.commands import CommandService
 from escrow_core.domain import commands as c
 from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import Actor, Role
-from escrow_core.service import EscrowService
-from escrow_core.store import Database, EventStore
+from escrow_core.store import Store
 from support.processes import run_cli
 
 
@@ -44,10 +43,10 @@ class BusyLog:
         ]
 
 
-async def write_busy_log(database: Database) -> BusyLog:
+async def write_busy_log(store: Store) -> BusyLog:
     """Seven orders of one buyer and supplier, one in each kind of state money can be in."""
     cast = Cast.new()
-    orders = Orders(EscrowService(database, EventStore(), Clock(sandbox=False)), cast)
+    orders = Orders(CommandService(store), cast)
     admin = Actor(role=Role.ADMIN)
     no_negotiation = TimerPolicy(negotiation_days=0)
 

@@ -1,12 +1,12 @@
-"""A database of the test's own, with a log of orders written through the service."""
+"""A database of the test's own, with a log of orders written through the command service."""
 
 import pytest
 
-from escrow_core.store import Database
+from escrow_core.store import Store
 
 from .busy_log import BusyLog, write_busy_log
 
 
 @pytest.fixture
-async def busy_log(fresh_database: Database) -> BusyLog:
-    return await write_busy_log(fresh_database)
+async def busy_log(fresh_store: Store) -> BusyLog:
+    return await write_busy_log(fresh_store)

@@ -15,18 +15,18 @@ import sqlalchemy as sa
 
 from escrow_core import accounts
 from escrow_core.accounts import KeyRole, PartyKind
-from escrow_core.store import Database
+from escrow_core.store import Store
 from escrow_core.store.schema import api_keys
 from support.processes import run_cli
 
 
-async def escrow(database: Database | str, *args: str) -> subprocess.CompletedProcess[str]:
-    url = database if isinstance(database, str) else database.url
+async def escrow(store: Store | str, *args: str) -> subprocess.CompletedProcess[str]:
+    url = store if isinstance(store, str) else store.url
     return await asyncio.to_thread(run_cli, *args, env={"ESCROW_DATABASE_URL": url})
 
 
-async def party(database: Database, kind: PartyKind) -> str:
-    async with database.transaction() as conn:
+async def party(store: Store, kind: PartyKind) -> str:
+    async with store.transaction() as conn:
         made = await accounts.create_party(
             conn,
             kind=kind,
@@ -44,31 +44,31 @@ def printed(result: subprocess.CompletedProcess[str]) -> tuple[str, str]:
     return lines["id"].strip(), lines["key"].strip()
 
 
-async def count_keys(database: Database) -> int:
-    async with database.read() as conn:
+async def count_keys(store: Store) -> int:
+    async with store.read() as conn:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(api_keys))).scalar())
 
 
 async def test_a_partyless_key_and_a_party_key_work_as_their_role(
-    fresh_database: Database,
+    fresh_store: Store,
 ) -> None:
-    payments = await escrow(fresh_database, "keys", "create", "--role", "payments")
+    payments = await escrow(fresh_store, "keys", "create", "--role", "payments")
     assert payments.returncode == 0, payments.stderr
     key_id, secret = printed(payments)
     assert key_id.startswith("key_")
     assert secret.startswith(accounts.SECRET_PREFIX)
     assert "shown this once" in payments.stderr
 
-    buyer_id = await party(fresh_database, PartyKind.BUYER)
+    buyer_id = await party(fresh_store, PartyKind.BUYER)
     buyer = await escrow(
-        fresh_database, "keys", "create", "--role", "buyer", "--party", buyer_id, "--json"
+        fresh_store, "keys", "create", "--role", "buyer", "--party", buyer_id, "--json"
     )
     assert buyer.returncode == 0, buyer.stderr
     shown = json.loads(buyer.stdout)
     assert shown == {**shown, "role": "buyer", "party_id": buyer_id}
     assert set(shown) == {"id", "key", "role", "party_id", "created_at"}
 
-    async with fresh_database.read() as conn:
+    async with fresh_store.read() as conn:
         found_payments = await accounts.find_active_key(conn, secret)
         found_buyer = await accounts.find_active_key(conn, shown["key"])
         stored = (await conn.execute(sa.select(api_keys.c.key_hash))).scalars().all()
@@ -86,19 +86,19 @@ async def test_a_partyless_key_and_a_party_key_work_as_their_role(
 
 @pytest.mark.sqlite_only
 async def test_a_key_for_a_party_of_another_kind_or_no_party_is_refused(
-    fresh_database: Database,
+    fresh_store: Store,
 ) -> None:
-    supplier_id = await party(fresh_database, PartyKind.SUPPLIER)
+    supplier_id = await party(fresh_store, PartyKind.SUPPLIER)
     wrong_kind = await escrow(
-        fresh_database, "keys", "create", "--role", "buyer", "--party", supplier_id
+        fresh_store, "keys", "create", "--role", "buyer", "--party", supplier_id
     )
     assert wrong_kind.returncode == 1
     assert "is a supplier" in wrong_kind.stderr
-    missing = await escrow(fresh_database, "keys", "create", "--role", "agent", "--party", "pty_x")
+    missing = await escrow(fresh_store, "keys", "create", "--role", "agent", "--party", "pty_x")
     assert missing.returncode == 1
     assert "no party pty_x" in missing.stderr
     assert wrong_kind.stdout == missing.stdout == ""
-    assert await count_keys(fresh_database) == 0
+    assert await count_keys(fresh_store) == 0
 
 
 @pytest.mark.sqlite_only
@@ -112,13 +112,13 @@ async def test_a_key_for_a_party_of_another_kind_or_no_party_is_refused(
     ],
 )
 async def test_a_wrong_combination_is_a_usage_error(
-    fresh_database: Database, args: tuple[str, ...], message: str
+    fresh_store: Store, args: tuple[str, ...], message: str
 ) -> None:
-    result = await escrow(fresh_database, "keys", "create", *args)
+    result = await escrow(fresh_store, "keys", "create", *args)
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stdout == ""
-    assert await count_keys(fresh_database) == 0
+    assert await count_keys(fresh_store) == 0
 
 
 @pytest.mark.sqlite_only

@@ -10,83 +10,90 @@ reader has been held back before letting the old transaction end.
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.projections.rebuild import rebuild
 from escrow_core.projections.verify import verify
-from escrow_core.store import LOG_START, Checkpoint, Database, EventStore, RecordedEvent
+from escrow_core.store import Checkpoint, RecordedEvent, Store
+from escrow_core.store.postgres import PostgresStore
+from support.databases import asyncpg_dsn
 
 from .busy_log import write_busy_log
 
 pytestmark = pytest.mark.postgres_only
 
 
-class HeldBackStore(EventStore):
-    """An event store that says when the log first answered "nothing safe to read yet"."""
+class HeldBackStore(PostgresStore):
+    """A store that says when the log first answered "nothing safe to read yet"."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
         self.held_back = asyncio.Event()
 
-    async def read_log(
-        self, conn: AsyncConnection, after: Checkpoint = LOG_START, *, limit: int = 1000
-    ) -> list[RecordedEvent]:
-        batch = await super().read_log(conn, after, limit=limit)
+    async def read_log(self, after: Checkpoint, *, limit: int = 1000) -> list[RecordedEvent]:
+        batch = await super().read_log(after, limit=limit)
         if not batch:
             self.held_back.set()
         return batch
 
 
 @pytest.fixture
-async def older_transaction(database: Database) -> AsyncIterator[AsyncConnection]:
-    """A transaction with a transaction id, open in another database of the same server."""
-    async with database.writer.connect() as conn:
-        await conn.begin()
-        await conn.execute(sa.text("SELECT pg_current_xact_id()"))
-        yield conn
-        await conn.rollback()
+async def older_transaction(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction with a transaction id, open in another database of the same server
+    (begun before the test writes its log)."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await connection.execute("BEGIN")
+        await connection.fetchval("SELECT pg_current_xact_id()")
+        yield connection
+    finally:
+        await connection.close()  # rolls back, if the test did not
 
 
-async def count_events(database: Database) -> int:
-    async with database.read() as conn:
-        return int((await conn.execute(sa.text("SELECT count(*) FROM events"))).scalar_one())
+@pytest.fixture
+async def held_back(fresh_store: Store) -> AsyncIterator[HeldBackStore]:
+    store = HeldBackStore(fresh_store.url)
+    try:
+        yield store
+    finally:
+        await store.dispose()
 
 
 async def test_rebuild_waits_for_an_older_transaction_instead_of_stopping_short(
-    fresh_database: Database, older_transaction: AsyncConnection
+    fresh_store: Store, older_transaction: asyncpg.Connection, held_back: HeldBackStore
 ) -> None:
     # Given a log written while an older transaction elsewhere is still open
-    log = await write_busy_log(fresh_database)
-    store = HeldBackStore()
+    log = await write_busy_log(fresh_store)
+    async with fresh_store.transaction() as conn:
+        await conn.execute(sa.text("DELETE FROM order_view"))
 
     # When a rebuild starts, is held back, and only then the old transaction ends
-    rebuilding = asyncio.create_task(rebuild(fresh_database, store))
-    await store.held_back.wait()
-    await older_transaction.rollback()
+    rebuilding = asyncio.create_task(rebuild(held_back))
+    await asyncio.wait_for(held_back.held_back.wait(), timeout=10)
+    assert not rebuilding.done()
+    await older_transaction.execute("ROLLBACK")
     read = await rebuilding
 
     # Then it read the whole log and rebuilt every order
-    assert read == await count_events(fresh_database)
-    async with fresh_database.read() as conn:
-        views = (await conn.execute(sa.text("SELECT count(*) FROM order_view"))).scalar_one()
-    assert views == len(log.order_ids)
+    assert read == await fresh_store.count_events()
+    assert set(await fresh_store.all_order_rows()) == set(log.order_ids)
 
 
 async def test_verify_waits_for_an_older_transaction_instead_of_stopping_short(
-    fresh_database: Database, older_transaction: AsyncConnection
+    fresh_store: Store, older_transaction: asyncpg.Connection, held_back: HeldBackStore
 ) -> None:
-    log = await write_busy_log(fresh_database)
-    store = HeldBackStore()
+    log = await write_busy_log(fresh_store)
 
-    verifying = asyncio.create_task(verify(fresh_database, store))
-    await store.held_back.wait()
-    await older_transaction.rollback()
+    verifying = asyncio.create_task(verify(held_back))
+    await asyncio.wait_for(held_back.held_back.wait(), timeout=10)
+    assert not verifying.done()
+    await older_transaction.execute("ROLLBACK")
     report = await verifying
 
     assert report.problems == []
     assert (report.orders, report.events) == (
         len(log.order_ids),
-        await count_events(fresh_database),
+        await fresh_store.count_events(),
     )

@@ -1,17 +1,16 @@
 """``escrow migrate`` brings a database to the latest migration, and is safe to repeat."""
 
-from escrow_core.store import Database, schema_is_current
+from escrow_core.store import open_store
 
 from .busy_log import escrow
 
 
 async def schema_current(url: str) -> bool:
-    database = Database.from_url(url)
+    store = open_store(url)
     try:
-        async with database.read() as conn:
-            return await schema_is_current(conn)
+        return await store.schema_is_current()
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 async def test_migrate_brings_an_empty_database_to_the_latest_migration(

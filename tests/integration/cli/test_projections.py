@@ -13,17 +13,16 @@ from uuid import uuid4
 import sqlalchemy as sa
 
 from escrow_core.domain import events as e
-from escrow_core.projections import order_view
-from escrow_core.store import Database, EventStore, NewEvent, schema
+from escrow_core.store import NewEvent, OrderRow, Store, schema
 
 from .busy_log import BusyLog, escrow
 
 
-async def projections(database: Database) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+async def projections(store: Store) -> tuple[dict[str, OrderRow], list[tuple[Any, ...]]]:
     """Every order_view row, and every ledger row without its surrogate id."""
     t = schema.party_balances
-    async with database.read() as conn:
-        views = await order_view.all_rows(conn)
+    views = await store.all_order_rows()
+    async with store.read() as conn:
         ledger = await conn.execute(
             sa.select(
                 t.c.party_id, t.c.currency, t.c.order_id, t.c.position,
@@ -34,32 +33,31 @@ async def projections(database: Database) -> tuple[dict[str, Any], list[tuple[An
 
 
 async def test_rebuild_refills_the_projections_as_the_commands_wrote_them(
-    fresh_database: Database, busy_log: BusyLog
+    fresh_store: Store, busy_log: BusyLog
 ) -> None:
     # Given the projections the commands wrote, then lost
-    written = await projections(fresh_database)
-    async with fresh_database.transaction() as conn:
+    written = await projections(fresh_store)
+    async with fresh_store.transaction() as conn:
         await conn.execute(schema.order_view.delete())
         await conn.execute(schema.party_balances.delete())
 
     # When the operator rebuilds them
-    rebuilt = await escrow(fresh_database.url, "projections", "rebuild")
+    rebuilt = await escrow(fresh_store.url, "projections", "rebuild")
 
     # Then they are exactly what the commands had written, and progress was shown
     assert rebuilt.returncode == 0, rebuilt.stderr
-    async with fresh_database.read() as conn:
-        count = (await conn.execute(sa.text("SELECT count(*) FROM events"))).scalar_one()
+    count = await fresh_store.count_events()
     assert "rebuilding" in rebuilt.stderr
     assert f"rebuilt projections from {count} events" in rebuilt.stderr
-    assert await projections(fresh_database) == written
+    assert await projections(fresh_store) == written
     assert len(written[0]) == len(busy_log.order_ids)
 
 
 async def test_verify_names_each_corrupted_projection_and_rebuild_repairs_them(
-    fresh_database: Database, busy_log: BusyLog
+    fresh_store: Store, busy_log: BusyLog
 ) -> None:
     # Given projections as the commands wrote them, which verify finds consistent
-    consistent = await escrow(fresh_database.url, "verify")
+    consistent = await escrow(fresh_store.url, "verify")
     assert consistent.returncode == 0, consistent.stderr
     assert f"{len(busy_log.order_ids)} orders" in consistent.stderr
     assert "OK" in consistent.stderr
@@ -67,7 +65,7 @@ async def test_verify_names_each_corrupted_projection_and_rebuild_repairs_them(
     # When an order's status, another's snapshot and a party's balance are tampered with
     view, ledger = schema.order_view, schema.party_balances
     stranger = "pty_stranger"
-    async with fresh_database.transaction() as conn:
+    async with fresh_store.transaction() as conn:
         await conn.execute(
             view.update().where(view.c.order_id == busy_log.held).values(status="completed")
         )
@@ -85,7 +83,7 @@ async def test_verify_names_each_corrupted_projection_and_rebuild_repairs_them(
                 position=1, held=0, released=99, refunded=0, fees=0,
             )
         )  # fmt: skip
-    broken = await escrow(fresh_database.url, "verify")
+    broken = await escrow(fresh_store.url, "verify")
 
     # Then verify fails and names every difference
     assert broken.returncode != 0
@@ -98,31 +96,28 @@ async def test_verify_names_each_corrupted_projection_and_rebuild_repairs_them(
     assert "3 problems" in output
 
     # When the operator rebuilds the projections, verify passes again
-    rebuilt = await escrow(fresh_database.url, "projections", "rebuild")
+    rebuilt = await escrow(fresh_store.url, "projections", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    repaired = await escrow(fresh_database.url, "verify")
+    repaired = await escrow(fresh_store.url, "verify")
     assert repaired.returncode == 0, repaired.stderr
     assert "OK" in repaired.stderr
 
 
 async def test_verify_reports_a_broken_money_invariant_at_the_command_boundary(
-    fresh_database: Database, busy_log: BusyLog
+    fresh_store: Store, busy_log: BusyLog
 ) -> None:
     # Given a forged command appended straight to the log: funds held that nobody paid
-    store = EventStore()
-    async with fresh_database.transaction() as conn:
-        version = await store.stream_version(conn, busy_log.cancelled)
-        forged = e.FundsHeld(at=datetime.now(UTC), amount=75_000, held_total=125_000)
-        await store.append(
-            conn,
-            busy_log.cancelled,
-            version,
-            [NewEvent(uuid4(), forged.type, e.event_to_data(forged), {"command_id": "forged"})],
-            recorded_at=forged.at,
-        )
+    version = len(await fresh_store.stream(busy_log.cancelled))
+    forged = e.FundsHeld(at=datetime.now(UTC), amount=75_000, held_total=125_000)
+    await fresh_store.append(
+        busy_log.cancelled,
+        version,
+        [NewEvent(uuid4(), forged.type, e.event_to_data(forged), {"command_id": "forged"})],
+        recorded_at=forged.at,
+    )
 
     # When the operator verifies
-    result = await escrow(fresh_database.url, "verify")
+    result = await escrow(fresh_store.url, "verify")
 
     # Then verify fails, naming the order, the version and the broken equation
     assert result.returncode != 0

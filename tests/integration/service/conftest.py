@@ -1,17 +1,17 @@
-"""The service on the session database of each backend, and a cast no other test shares."""
+"""The command service on the session database of each backend, and a cast no other test
+shares."""
 
 import pytest
 
-from escrow_core.clock import Clock
-from escrow_core.service import EscrowService
-from escrow_core.store import Database, EventStore
+from escrow_core.application.commands import CommandService
+from escrow_core.store import Store
 
 from .story import Cast, Orders
 
 
 @pytest.fixture
-def service(database: Database) -> EscrowService:
-    return EscrowService(database, EventStore(), Clock(sandbox=False))
+def service(store: Store) -> CommandService:
+    return CommandService(store)
 
 
 @pytest.fixture
@@ -20,5 +20,5 @@ def cast() -> Cast:
 
 
 @pytest.fixture
-def orders(service: EscrowService, cast: Cast) -> Orders:
+def orders(service: CommandService, cast: Cast) -> Orders:
     return Orders(service, cast)

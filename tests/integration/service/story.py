@@ -11,19 +11,20 @@ The order: 10 x USD 100.00 + USD 250.00 shipping = 125_000 cents, paid 50_000 + 
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from escrow_core.application.commands import CommandResult, CommandService, decode
 from escrow_core.domain import commands as c
 from escrow_core.domain.order import OrderState, fold
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import DisputeReason, LineItem, PaymentMethod
-from escrow_core.application.commands import CommandResult, CommandService, decode
-from escrow_core.store import Store, schema
+from escrow_core.store import CommandSession, Commit, RecordedEvent, Store, StoredAnswer, schema
 
 TOTAL = 125_000
 DEPOSIT = 50_000
@@ -130,35 +131,119 @@ class Orders:
         raise ValueError(f"{status} is not on the main line")
 
 
-# --- racing (TO PORT) ---
+# --- racing -------------------------------------------------------------------------------
+class WatchedSession:
+    """A command session whose loads are counted, and whose ``now()`` (read after loading the
+    order, before deciding) is counted and may first run ``before_deciding``; everything goes
+    to the real session."""
+
+    def __init__(self, session: CommandSession, watched: "WatchedStore") -> None:
+        self.session = session
+        self.watched = watched
+
+    async def snapshot(self, order_id: str) -> dict[str, Any] | None:
+        self.watched.loads.append("snapshot")
+        return await self.session.snapshot(order_id)
+
+    async def stream(self, order_id: str) -> list[RecordedEvent]:
+        self.watched.loads.append("stream")
+        return await self.session.stream(order_id)
+
+    async def now(self) -> datetime:
+        self.watched.reads += 1
+        await self.watched.before_deciding(self.watched.reads)
+        return await self.session.now()
+
+    async def commit(self, commit: Commit) -> list[RecordedEvent]:
+        return await self.session.commit(commit)
+
+    async def save_answer(self, answer: StoredAnswer) -> None:
+        await self.session.save_answer(answer)
+
+
+class WatchedStore:
+    """A Store whose command sessions are ``WatchedSession``s: ``reads`` counts the attempts
+    that got as far as deciding, ``loads`` lists what they read the order from (``snapshot``,
+    ``stream``). Everything but ``command()`` is the real store's."""
+
+    def __init__(
+        self, store: Store, before_deciding: Callable[[int], Awaitable[None]] | None = None
+    ) -> None:
+        self.store = store
+        self.reads = 0
+        self.loads: list[str] = []
+        self.before_deciding = before_deciding or _nothing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def command(self) -> AbstractAsyncContextManager[CommandSession]:
+        return self._command()
+
+    @asynccontextmanager
+    async def _command(self) -> AsyncIterator[CommandSession]:
+        async with self.store.command() as session:
+            yield WatchedSession(session, self)
+
+
+async def _nothing(read: int) -> None:
+    return None
+
+
+def counting_store(store: Store) -> WatchedStore:
+    return WatchedStore(store)
+
+
+def racing_store(store: Store, parties: int) -> WatchedStore:
+    """The first ``parties`` command attempts wait for one another after loading the order and
+    before deciding, so they all decide on the same version and really race to commit. Retries
+    go through without waiting.
+
+    On SQLite a command session holds the write lock from BEGIN, so the others could never
+    arrive: there the commands queue instead, and the store only counts.
+    """
+    if store.dialect != "postgresql":
+        return WatchedStore(store)
+    barrier = asyncio.Barrier(parties)
+
+    async def rendezvous(read: int) -> None:
+        if read <= parties:
+            await asyncio.wait_for(barrier.wait(), timeout=30)
+
+    return WatchedStore(store, rendezvous)
+
+
+def service_on(store: WatchedStore) -> CommandService:
+    """A command service (a process of its own: nothing remembered) on a watched store."""
+    return CommandService(cast(Store, store))
 
 
 # --- reading what the database holds -----------------------------------------------------
-async def view_row(database: Store, order_id: str) -> dict[str, Any] | None:
-    async with database.read() as conn:
+async def view_row(store: Store, order_id: str) -> dict[str, Any] | None:
+    async with store.read() as conn:
         query = sa.select(schema.order_view).where(schema.order_view.c.order_id == order_id)
         row = (await conn.execute(query)).one_or_none()
     return None if row is None else dict(row._mapping)
 
 
-async def balance_rows(database: Store, order_id: str) -> list[dict[str, Any]]:
+async def balance_rows(store: Store, order_id: str) -> list[dict[str, Any]]:
     """The order's ledger rows, without the surrogate id, in log order."""
     t = schema.party_balances
-    async with database.read() as conn:
+    async with store.read() as conn:
         query = sa.select(t).where(t.c.order_id == order_id).order_by(t.c.position, t.c.party_id)
         rows = await conn.execute(query)
     return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]
 
 
-async def folded(service: CommandService, order_id: str) -> OrderState:
+async def folded(store: Store, order_id: str) -> OrderState:
     """The order folded from its stream, ignoring every projection."""
-    state = fold(decode(r) for r in await service.order_events(order_id))
+    state = fold(decode(r) for r in await store.stream(order_id))
     assert state is not None
     return state
 
 
-async def event_types(service: CommandService, order_id: str) -> list[str]:
-    return [r.type for r in await service.order_events(order_id)]
+async def event_types(store: Store, order_id: str) -> list[str]:
+    return [r.type for r in await store.stream(order_id)]
 
 
 def utc(text: str) -> datetime:

@@ -1,13 +1,11 @@
 """party_balances: held / released / refunded (and fees) per party and currency, summed from
 the ledger rows each money-moving command writes for both the buyer and the supplier."""
 
+from escrow_core.application.commands import CommandService
 from escrow_core.domain import commands as c
 from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import Actor, Role
-from escrow_core.projections import party_balances
-from escrow_core.projections.party_balances import Balance
-from escrow_core.service import EscrowService
-from escrow_core.store import Database
+from escrow_core.store import BalanceTotals, Store
 
 from .story import (
     BALANCE,
@@ -25,48 +23,65 @@ FEE_ON_TOTAL = 3_125  # 2.5% of 125_000
 ADMIN = Actor(role=Role.ADMIN)
 
 
-async def balances(database: Database, party_id: str) -> list[Balance]:
-    async with database.read() as conn:
-        return await party_balances.for_party(conn, party_id)
+def balance(
+    party_id: str,
+    currency: str,
+    *,
+    held: int = 0,
+    released: int = 0,
+    refunded: int = 0,
+    fees: int = 0,
+) -> BalanceTotals:
+    return BalanceTotals(party_id, currency, held, released, refunded, fees)
 
 
-async def both_parties(database: Database, cast: Cast) -> tuple[list[Balance], list[Balance]]:
-    return await balances(database, cast.buyer_id), await balances(database, cast.supplier_id)
+async def both_parties(store: Store, cast: Cast) -> tuple[list[BalanceTotals], ...]:
+    return await store.balances_of(cast.buyer_id), await store.balances_of(cast.supplier_id)
 
 
-async def test_a_payment_is_held_for_both_parties(orders: Orders, database: Database) -> None:
+def for_both(cast: Cast, currency: str, **amounts: int) -> tuple[list[BalanceTotals], ...]:
+    return (
+        [balance(cast.buyer_id, currency, **amounts)],
+        [balance(cast.supplier_id, currency, **amounts)],
+    )
+
+
+async def test_a_payment_is_held_for_both_parties(orders: Orders, store: Store) -> None:
     order_id = await orders.up_to("partially_paid")
 
-    held = [Balance("USD", held=DEPOSIT)]
-    assert await both_parties(database, orders.cast) == (held, held)
-    assert [(r["party_id"], r["held"]) for r in await balance_rows(database, order_id)] == [
-        (orders.cast.buyer_id, DEPOSIT),
-        (orders.cast.supplier_id, DEPOSIT),
+    assert await both_parties(store, orders.cast) == for_both(orders.cast, "USD", held=DEPOSIT)
+    stored = await store.stream(order_id)
+    held_at = next(e.position for e in stored if e.type == "funds.held")
+    assert [
+        (r["party_id"], r["position"], r["held"]) for r in await balance_rows(store, order_id)
+    ] == [
+        (orders.cast.buyer_id, held_at, DEPOSIT),
+        (orders.cast.supplier_id, held_at, DEPOSIT),
     ]
 
 
 async def test_a_release_moves_the_held_total_to_released_with_the_fee(
-    orders: Orders, database: Database
+    orders: Orders, store: Store
 ) -> None:
     order_id = await orders.up_to("delivered")
 
     await orders.run(order_id, c.ConfirmReceipt(actor=orders.cast.buyer))
 
-    released = [Balance("USD", released=TOTAL, fees=FEE_ON_TOTAL)]
-    assert await both_parties(database, orders.cast) == (released, released)
+    assert await both_parties(store, orders.cast) == for_both(
+        orders.cast, "USD", released=TOTAL, fees=FEE_ON_TOTAL
+    )
 
 
-async def test_a_cancellation_refunds_what_was_held(orders: Orders, database: Database) -> None:
+async def test_a_cancellation_refunds_what_was_held(orders: Orders, store: Store) -> None:
     order_id = await orders.up_to("partially_paid")
 
     await orders.run(order_id, c.CancelOrder(actor=orders.cast.supplier, reason="out of stock"))
 
-    refunded = [Balance("USD", refunded=DEPOSIT)]
-    assert await both_parties(database, orders.cast) == (refunded, refunded)
+    assert await both_parties(store, orders.cast) == for_both(orders.cast, "USD", refunded=DEPOSIT)
 
 
 async def test_a_settlement_refunds_part_and_releases_the_rest(
-    orders: Orders, database: Database
+    orders: Orders, store: Store
 ) -> None:
     order_id = await orders.up_to("delivered")
 
@@ -78,12 +93,13 @@ async def test_a_settlement_refunds_part_and_releases_the_rest(
     )
 
     assert result.state.status.value == "settled"
-    settled = [Balance("USD", released=85_000, refunded=40_000, fees=2_125)]
-    assert await both_parties(database, orders.cast) == (settled, settled)
+    assert await both_parties(store, orders.cast) == for_both(
+        orders.cast, "USD", released=85_000, refunded=40_000, fees=2_125
+    )
 
 
 async def test_sums_are_per_party_and_currency_across_orders(
-    service: EscrowService, database: Database
+    service: CommandService, store: Store
 ) -> None:
     # Given one buyer trading with two suppliers, in USD and in EUR
     first = Cast.new()
@@ -106,13 +122,13 @@ async def test_sums_are_per_party_and_currency_across_orders(
     await eur.run(held, pay(BALANCE, "pay_eur"))
 
     # Then each party's balance is the sum of its own orders, per currency
-    assert await balances(database, first.buyer_id) == [
-        Balance("EUR", held=BALANCE, refunded=TOTAL),
-        Balance("USD", released=TOTAL, refunded=DEPOSIT, fees=FEE_ON_TOTAL),
+    assert await store.balances_of(first.buyer_id) == [
+        balance(first.buyer_id, "EUR", held=BALANCE, refunded=TOTAL),
+        balance(first.buyer_id, "USD", released=TOTAL, refunded=DEPOSIT, fees=FEE_ON_TOTAL),
     ]
-    assert await balances(database, first.supplier_id) == [
-        Balance("USD", released=TOTAL, refunded=DEPOSIT, fees=FEE_ON_TOTAL)
+    assert await store.balances_of(first.supplier_id) == [
+        balance(first.supplier_id, "USD", released=TOTAL, refunded=DEPOSIT, fees=FEE_ON_TOTAL)
     ]
-    assert await balances(database, second.supplier_id) == [
-        Balance("EUR", held=BALANCE, refunded=TOTAL)
+    assert await store.balances_of(second.supplier_id) == [
+        balance(second.supplier_id, "EUR", held=BALANCE, refunded=TOTAL)
     ]

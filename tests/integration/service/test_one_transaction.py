@@ -11,11 +11,11 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
+from escrow_core.application.commands import CommandService
+from escrow_core.application.idempotency import Remember, StoredResponse
 from escrow_core.domain import commands as c
 from escrow_core.domain.order import OrderState
-from escrow_core.idempotency import Remember, StoredResponse
-from escrow_core.service import EscrowService
-from escrow_core.store import Database, schema
+from escrow_core.store import KeyClaim, Store, schema
 from support.events import new_stream_id
 
 from .story import DEPOSIT, Orders, balance_rows, event_types, pay, place_order, view_row
@@ -23,110 +23,118 @@ from .story import DEPOSIT, Orders, balance_rows, event_types, pay, place_order,
 REFUSED_BY_THE_DATABASE = (sa.exc.IntegrityError, asyncpg.CheckViolationError)
 
 
-async def claim(database: Database, scope: str) -> None:
+async def claim(store: Store, scope: str) -> None:
     """An in-flight Idempotency-Key claim, as the API makes before running a command."""
     now = datetime.now(UTC)
-    async with database.transaction() as conn:
-        await conn.execute(
-            schema.idempotency_keys.insert().values(
-                scope=scope,
-                key="key-1",
-                body_hash="hash",
-                status="in_flight",
-                created_at=now,
-                expires_at=now + timedelta(days=1),
-            )
-        )
+    claimed = await store.claim_key(
+        KeyClaim(scope, "key-1", "hash", now, now + timedelta(days=1), now - timedelta(minutes=1))
+    )
+    assert claimed is None
 
 
 def remember(scope: str, status: int) -> Remember:
     def answer(order_id: str, order: OrderState, now: datetime) -> StoredResponse:
-        return StoredResponse(status, b'{"id": "%s"}' % order_id.encode(), {"etag": '"1"'})
+        body = b'{"id": "%s", "version": %d}' % (order_id.encode(), order.version)
+        return StoredResponse(status, body, {"etag": f'"{order.version}"'})
 
     return Remember(scope, "key-1", answer)
 
 
-async def answer_row(database: Database, scope: str) -> tuple[str, int | None]:
+async def answer_row(store: Store, scope: str) -> tuple[str, int | None, str | None]:
     t = schema.idempotency_keys
-    async with database.read() as conn:
-        query = sa.select(t.c.status, t.c.response_status).where(t.c.scope == scope)
+    async with store.read() as conn:
+        query = sa.select(t.c.status, t.c.response_status, t.c.response_body).where(
+            t.c.scope == scope
+        )
         row = (await conn.execute(query)).one()
-    return row.status, row.response_status
-
-
-async def count_events(database: Database) -> int:
-    async with database.read() as conn:
-        return int((await conn.execute(sa.text("SELECT count(*) FROM events"))).scalar_one())
+    return row.status, row.response_status, row.response_body
 
 
 async def test_a_write_that_fails_at_its_end_leaves_no_trace_of_the_command(
-    orders: Orders, service: EscrowService, database: Database
+    orders: Orders, service: CommandService, store: Store
 ) -> None:
     # Given an accepted order and an Idempotency-Key claimed for a payment
     order_id = await orders.up_to("accepted")
-    view_before = await view_row(database, order_id)
+    view_before = await view_row(store, order_id)
     scope = new_stream_id("scope")
-    await claim(database, scope)
+    await claim(store, scope)
 
     # When the payment's write fails on its last part, the answer
     with pytest.raises(REFUSED_BY_THE_DATABASE):
         await service.execute(order_id, pay(DEPOSIT, "pay_1"), remember=remember(scope, 999))
 
     # Then no events, no order_view change, no balance rows, the claim still in flight
-    assert await event_types(service, order_id) == ["order.placed", "order.accepted"]
-    assert await view_row(database, order_id) == view_before
-    assert await balance_rows(database, order_id) == []
-    assert await answer_row(database, scope) == ("in_flight", None)
+    assert await event_types(store, order_id) == ["order.placed", "order.accepted"]
+    assert await view_row(store, order_id) == view_before
+    assert await balance_rows(store, order_id) == []
+    assert await answer_row(store, scope) == ("in_flight", None, None)
     # and the order still takes the same payment
     result = await service.execute(order_id, pay(DEPOSIT, "pay_1"))
     assert (result.state.version, result.state.amounts.held) == (4, DEPOSIT)
 
 
 async def test_a_failed_placement_leaves_no_order_behind(
-    orders: Orders, service: EscrowService, database: Database
+    orders: Orders, service: CommandService, store: Store
 ) -> None:
-    events_before = await count_events(database)
     scope = new_stream_id("scope")
-    await claim(database, scope)
+    await claim(store, scope)
 
     with pytest.raises(REFUSED_BY_THE_DATABASE):
         await service.place_order(place_order(orders.cast), remember=remember(scope, 999))
 
-    assert await count_events(database) == events_before
-    async with database.read() as conn:
-        views = sa.select(sa.func.count()).where(
-            schema.order_view.c.buyer_id == orders.cast.buyer_id
+    assert await buyers_orders(store, orders.cast.buyer_id) == (0, 0)
+    assert await answer_row(store, scope) == ("in_flight", None, None)
+    # and placing it with a proper answer leaves exactly one
+    await service.place_order(place_order(orders.cast), remember=remember(scope, 201))
+    assert await buyers_orders(store, orders.cast.buyer_id) == (1, 1)
+
+
+async def buyers_orders(store: Store, buyer_id: str) -> tuple[int, int]:
+    """(order.placed events, order_view rows) of the buyer's orders."""
+    async with store.read() as conn:
+        placed = sa.select(sa.func.count()).where(
+            schema.events.c.type == "order.placed",
+            schema.events.c.data["buyer_id"].as_string() == buyer_id,
         )
-        assert (await conn.execute(views)).scalar_one() == 0
-    assert await answer_row(database, scope) == ("in_flight", None)
+        views = sa.select(sa.func.count()).where(schema.order_view.c.buyer_id == buyer_id)
+        return (await conn.execute(placed)).scalar_one(), (await conn.execute(views)).scalar_one()
 
 
 async def test_the_answer_commits_with_the_command(
-    orders: Orders, service: EscrowService, database: Database
+    orders: Orders, service: CommandService, store: Store
 ) -> None:
     order_id = await orders.up_to("placed")
     scope = new_stream_id("scope")
-    await claim(database, scope)
+    await claim(store, scope)
 
     result = await service.execute(
         order_id, c.AcceptOrder(actor=orders.cast.supplier), remember=remember(scope, 200)
     )
 
     assert [e.type for e in result.events] == ["order.accepted"]
-    assert (await view_row(database, order_id) or {})["status"] == "accepted"
-    assert await answer_row(database, scope) == ("done", 200)
+    assert (await view_row(store, order_id) or {})["status"] == "accepted"
+    # the answer was rendered from the order as the command left it
+    assert await answer_row(store, scope) == (
+        "done",
+        200,
+        f'{{"id": "{order_id}", "version": 2}}',
+    )
 
 
 async def test_a_command_that_changes_nothing_still_keeps_its_answer(
-    orders: Orders, service: EscrowService, database: Database
+    orders: Orders, service: CommandService, store: Store
 ) -> None:
     # Given a recorded payment, retried by the provider under a new Idempotency-Key
     order_id = await orders.up_to("accepted")
     await service.execute(order_id, pay(DEPOSIT, "pay_1"))
     scope = new_stream_id("scope")
-    await claim(database, scope)
+    await claim(store, scope)
 
     result = await service.execute(order_id, pay(DEPOSIT, "pay_1"), remember=remember(scope, 200))
 
     assert result.events == []
-    assert await answer_row(database, scope) == ("done", 200)
+    stored_body = f'{{"id": "{order_id}", "version": 4}}'
+    assert await answer_row(store, scope) == ("done", 200, stored_body)
+    assert await event_types(store, order_id) == [
+        "order.placed", "order.accepted", "payment.received", "funds.held",
+    ]  # fmt: skip

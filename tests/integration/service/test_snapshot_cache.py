@@ -1,28 +1,59 @@
-"""Each service (process) remembers the orders it last wrote; another process writing in
-between makes that memory stale, and a stale memory never decides an outcome."""
+"""Each command service (process) remembers the orders it last wrote; another process writing
+in between makes that memory stale, and a stale memory never decides an outcome."""
 
-from escrow_core.clock import Clock
+from escrow_core.application.commands import CommandService
 from escrow_core.domain import commands as c
 from escrow_core.domain.order import Status
-from escrow_core.service import EscrowService
-from escrow_core.store import Database, EventStore
+from escrow_core.store import Store
 
-from .story import BALANCE, DEPOSIT, TOTAL, Orders, event_types, pay
+from .story import (
+    BALANCE,
+    DEPOSIT,
+    TOTAL,
+    Orders,
+    counting_store,
+    event_types,
+    pay,
+    place_order,
+    service_on,
+)
 
 
-def another_process(database: Database) -> EscrowService:
-    return EscrowService(database, EventStore(), Clock(sandbox=False))
+def another_process(store: Store) -> CommandService:
+    return CommandService(store)
+
+
+async def test_a_remembered_order_is_decided_on_without_reading_it(
+    orders: Orders, store: Store
+) -> None:
+    # Given a process that wrote the order last, and so remembers it
+    counting = counting_store(store)
+    service = service_on(counting)
+    order_id = (await service.place_order(place_order(orders.cast))).order_id
+    assert service.memory.get(order_id) is not None
+
+    # When it runs the next command
+    result = await service.execute(order_id, c.AcceptOrder(actor=orders.cast.supplier))
+
+    # Then it was decided on what it remembered, in one attempt, without reading the order
+    assert [(e.version, e.type) for e in result.events] == [(2, "order.accepted")]
+    assert (counting.reads, counting.loads) == (2, [])
+    assert service.memory.get(order_id) == result.state
+    # while a process that does not remember it reads the row
+    other = counting_store(store)
+    await service_on(other).execute(order_id, c.PostMessage(actor=orders.cast.buyer, body="hi"))
+    assert (other.reads, other.loads) == (1, ["snapshot"])
 
 
 async def test_a_write_on_a_stale_memory_is_decided_again_on_the_stored_order(
-    orders: Orders, service: EscrowService, database: Database
+    orders: Orders, service: CommandService, store: Store
 ) -> None:
     # Given an order this process took to partially paid (and so remembers)
     order_id = await orders.up_to("accepted")
     await service.execute(order_id, pay(DEPOSIT, "pay_1"))
-    assert service.snapshots.get(order_id) is not None
+    assert service.memory.get(order_id) is not None
     # and another process that recorded a message since
-    other = another_process(database)
+    other = another_process(store)
     await other.execute(order_id, c.PostMessage(actor=orders.cast.buyer, body="wire sent"))
 
     # When this process records the balance
@@ -31,19 +62,19 @@ async def test_a_write_on_a_stale_memory_is_decided_again_on_the_stored_order(
     # Then it lands after the message, on the stored order, and holds the whole total
     assert [e.version for e in result.events] == [6, 7]
     assert (result.state.status, result.state.amounts.held) == (Status.HELD, TOTAL)
-    assert (await event_types(service, order_id))[-3:] == [
+    assert (await event_types(store, order_id))[-3:] == [
         "message.posted", "payment.received", "funds.held",
     ]  # fmt: skip
 
 
 async def test_a_refusal_on_a_stale_memory_is_decided_again_on_the_stored_order(
-    orders: Orders, service: EscrowService, database: Database
+    orders: Orders, service: CommandService, store: Store
 ) -> None:
     # Given an order this process remembers as accepted and unpaid
     order_id = await orders.up_to("accepted")
-    assert service.snapshots.get(order_id).status is Status.ACCEPTED  # type: ignore[union-attr]
+    assert service.memory.get(order_id).status is Status.ACCEPTED  # type: ignore[union-attr]
     # and another process that recorded the whole payment since
-    await another_process(database).execute(order_id, pay(TOTAL, "pay_all"))
+    await another_process(store).execute(order_id, pay(TOTAL, "pay_all"))
 
     # When the supplier ships through this process (its memory says: not paid, refuse)
     ship = c.ShipOrder(actor=orders.cast.supplier, carrier="DHL", tracking_number="JD1")

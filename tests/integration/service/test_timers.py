@@ -8,13 +8,14 @@ from datetime import timedelta
 
 import pytest
 
+from escrow_core.application.commands import CommandResult, CommandService
+from escrow_core.application.runtime import Runtime, open_runtime
+from escrow_core.application.timers import fire_due_timers
 from escrow_core.domain import commands as c
 from escrow_core.domain.errors import InvalidState
 from escrow_core.domain.order import OrderState
-from escrow_core.runtime import Runtime, open_runtime
-from escrow_core.service import CommandResult, EscrowService
 from escrow_core.settings import Settings
-from escrow_core.store import Database
+from escrow_core.store import Store
 
 from .story import INSPECTION_DAYS, Cast, Orders, event_types
 
@@ -22,15 +23,14 @@ DAY = 24 * 3600
 
 
 @pytest.fixture
-async def sandbox(fresh_database: Database) -> AsyncIterator[Runtime]:
-    settings = Settings(database_url=fresh_database.url, sandbox=True)
+async def sandbox(fresh_store: Store) -> AsyncIterator[Runtime]:
+    settings = Settings(database_url=fresh_store.url, sandbox=True)
     async with open_runtime(settings) as runtime:
         yield runtime
 
 
 async def advance(runtime: Runtime, seconds: int) -> None:
-    async with runtime.database.transaction() as conn:
-        await runtime.clock.advance(conn, seconds)
+    await runtime.store.advance_clock(seconds)
 
 
 async def test_the_inspection_window_running_out_confirms_and_releases(
@@ -38,12 +38,14 @@ async def test_the_inspection_window_running_out_confirms_and_releases(
 ) -> None:
     # Given a delivered order with a 10-day inspection window
     cast = Cast.new()
-    order_id = await Orders(sandbox.service, cast).up_to("delivered")
-    assert await sandbox.service.fire_due_timers() == []  # nothing due yet
+    order_id = await Orders(sandbox.commands, cast).up_to("delivered")
+    assert await fire_due_timers(sandbox.commands) == []  # nothing due yet
 
     # When the clock moves past the window's end
+    wall = await sandbox.store.now()
     await advance(sandbox, INSPECTION_DAYS * DAY + 60)
-    fired = await sandbox.service.fire_due_timers()
+    assert await sandbox.store.now() - wall >= timedelta(days=INSPECTION_DAYS, seconds=60)
+    fired = await fire_due_timers(sandbox.commands)
 
     # Then the timer confirmed receipt (auto) and released the funds, as the system
     assert [r.order_id for r in fired] == [order_id]
@@ -57,10 +59,10 @@ async def test_the_inspection_window_running_out_confirms_and_releases(
     # the events carry the sandbox clock, ten days on
     assert result.events[0].recorded_at - result.state.placed_at > timedelta(days=INSPECTION_DAYS)
     # and a second tick finds nothing left to do
-    assert await sandbox.service.fire_due_timers() == []
+    assert await fire_due_timers(sandbox.commands) == []
 
 
-class BuyerActsRightAfterTheTimerLooks(EscrowService):
+class BuyerActsRightAfterTheTimerLooks(CommandService):
     """The buyer confirms receipt between the timer reading the order and its command."""
 
     buyer: Cast | None = None
@@ -76,17 +78,18 @@ class BuyerActsRightAfterTheTimerLooks(EscrowService):
 async def test_a_person_acting_first_wins_over_the_timer(sandbox: Runtime) -> None:
     # Given a delivered order whose inspection window has run out
     cast = Cast.new()
-    order_id = await Orders(sandbox.service, cast).up_to("delivered")
+    order_id = await Orders(sandbox.commands, cast).up_to("delivered")
     await advance(sandbox, INSPECTION_DAYS * DAY + 60)
-    service = BuyerActsRightAfterTheTimerLooks(sandbox.database, sandbox.store, sandbox.clock)
+    service = BuyerActsRightAfterTheTimerLooks(sandbox.store)
     service.buyer = cast
 
     # When the buyer confirms just after the timer saw the order
-    fired = await service.fire_due_timers()
+    fired = await fire_due_timers(service)
 
     # Then the timer's command, carrying the version it saw, was dropped: the buyer's stands
     assert fired == []
-    events = await service.order_events(order_id)
+    assert service.buyer is None  # the buyer did act
+    events = await sandbox.store.stream(order_id)
     assert [(e.type, e.data.get("auto")) for e in events[-2:]] == [
         ("receipt.confirmed", False),
         ("funds.released", None),
@@ -97,18 +100,18 @@ async def test_a_person_acting_first_wins_over_the_timer(sandbox: Runtime) -> No
 async def test_a_person_racing_the_timer_gets_exactly_one_outcome(sandbox: Runtime) -> None:
     # Given a delivered order whose inspection window has run out
     cast = Cast.new()
-    order_id = await Orders(sandbox.service, cast).up_to("delivered")
+    order_id = await Orders(sandbox.commands, cast).up_to("delivered")
     await advance(sandbox, INSPECTION_DAYS * DAY + 60)
 
     # When the buyer confirms while the timer fires
     fired, confirmed = await asyncio.gather(
-        sandbox.service.fire_due_timers(),
-        sandbox.service.execute(order_id, c.ConfirmReceipt(actor=cast.buyer)),
+        fire_due_timers(sandbox.commands),
+        sandbox.commands.execute(order_id, c.ConfirmReceipt(actor=cast.buyer)),
         return_exceptions=True,
     )
 
     # Then the money moved once, by whichever came first, and the other had no effect
-    types = await event_types(sandbox.service, order_id)
+    types = await event_types(sandbox.store, order_id)
     assert (types.count("receipt.confirmed"), types.count("funds.released")) == (1, 1)
     assert isinstance(fired, list)
     if fired:

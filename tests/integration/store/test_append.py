@@ -1,35 +1,31 @@
-"""Appending to a stream and reading it back: the contract both backends keep."""
+"""Appending to a stream and reading it back: the contract both backends keep, through
+``Store.append`` and through a command session's ``commit`` (the ``write`` fixture)."""
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import cast
 
 import pytest
 
 from escrow_core.store import (
     ConcurrencyError,
-    Database,
     EventIdConflict,
-    EventStore,
-    NewEvent,
     RecordedEvent,
+    Store,
+    StoreError,
 )
+from escrow_core.store.shared import CoreStore
 from support.events import new_event, new_events, new_stream_id, now
 
-
-async def append(
-    database: Database, store: EventStore, stream_id: str, expected: int, events: list[NewEvent]
-) -> list[RecordedEvent]:
-    async with database.transaction() as conn:
-        return await store.append(conn, stream_id, expected, events, recorded_at=now())
+from .writers import Writer, balance_rows, commit, make_commit, view_row
 
 
-async def read(database: Database, store: EventStore, stream_id: str) -> list[RecordedEvent]:
-    async with database.read() as conn:
-        return await store.read_stream(conn, stream_id)
+async def read(store: Store, stream_id: str) -> list[RecordedEvent]:
+    return await store.stream(stream_id)
 
 
 async def test_appended_events_read_back_as_written(
-    database: Database, store: EventStore, backend: str
+    write: Writer, store: Store, backend: str
 ) -> None:
     stream_id = new_stream_id()
     events = [
@@ -37,10 +33,9 @@ async def test_appended_events_read_back_as_written(
         new_event("funds.released", {"gross": 125000}, {"actor": {"role": "buyer"}, "req": "r1"}),
     ]
     recorded_at = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
-    async with database.transaction() as conn:
-        appended = await store.append(conn, stream_id, 0, events, recorded_at=recorded_at)
+    appended = await write(stream_id, 0, events, recorded_at=recorded_at)
 
-    stored = await read(database, store, stream_id)
+    stored = await read(store, stream_id)
 
     assert stored == appended
     assert [e.version for e in stored] == [1, 2]
@@ -63,158 +58,161 @@ async def test_appended_events_read_back_as_written(
     assert stored[1].checkpoint == (stored[1].transaction_id, stored[1].position)
 
 
-async def test_later_appends_continue_the_versions(database: Database, store: EventStore) -> None:
+async def test_later_appends_continue_the_versions(write: Writer, store: Store) -> None:
     stream_id = new_stream_id()
-    await append(database, store, stream_id, 0, new_events(2))
-    await append(database, store, stream_id, 2, new_events(1))
-    await append(database, store, stream_id, 3, new_events(3))
+    await write(stream_id, 0, new_events(2))
+    await write(stream_id, 2, new_events(1))
+    await write(stream_id, 3, new_events(3))
 
-    stored = await read(database, store, stream_id)
+    stored = await read(store, stream_id)
 
     assert [e.version for e in stored] == [1, 2, 3, 4, 5, 6]
     assert [e.position for e in stored] == sorted(e.position for e in stored)
-    async with database.read() as conn:
-        assert await store.stream_version(conn, stream_id) == 6
+    if write.name == "commit":
+        assert (await view_row(store, stream_id) or {})["version"] == 6
 
 
-@pytest.mark.parametrize(("expected", "ids"), [(1, "behind"), (3, "ahead"), (7, "far-ahead")])
+@pytest.mark.parametrize("expected", [1, 3, 7], ids=["behind", "ahead", "far-ahead"])
 async def test_an_expected_version_other_than_the_streams_is_refused(
-    database: Database, store: EventStore, expected: int, ids: str
+    write: Writer, store: Store, expected: int
 ) -> None:
     stream_id = new_stream_id()
-    before = await append(database, store, stream_id, 0, new_events(2))
+    before = await write(stream_id, 0, new_events(2))
+    row_before = await view_row(store, stream_id)
 
     with pytest.raises(ConcurrencyError) as raised:
-        await append(database, store, stream_id, expected, new_events(1))
+        await write(stream_id, expected, new_events(1))
 
     assert raised.value.stream_id == stream_id
     assert raised.value.expected_version == expected
-    assert raised.value.actual_version == 2
-    assert await read(database, store, stream_id) == before
+    # append looks the version up; PostgreSQL's one-statement commit does not (no round trip)
+    assert raised.value.actual_version in ({2} if write.name == "append" else {2, None})
+    assert await read(store, stream_id) == before
+    assert await view_row(store, stream_id) == row_before
 
 
-async def test_a_new_stream_must_be_expected_at_version_zero(
-    database: Database, store: EventStore
-) -> None:
+async def test_a_new_stream_must_be_expected_at_version_zero(write: Writer, store: Store) -> None:
     stream_id = new_stream_id()
 
     with pytest.raises(ConcurrencyError):
-        await append(database, store, stream_id, 1, new_events(1))
+        await write(stream_id, 1, new_events(1))
 
-    assert await read(database, store, stream_id) == []
+    assert await read(store, stream_id) == []
+    assert await view_row(store, stream_id) is None
 
 
-async def test_the_transaction_stays_usable_after_a_refused_append(
-    database: Database, store: EventStore
-) -> None:
-    """The version check refuses without a database error, so the command can go on."""
+async def test_the_transaction_stays_usable_after_a_refused_append(store: Store) -> None:
+    """Inside a caller's transaction (``append_in``) the version check refuses without a
+    database error, so the caller can go on."""
+    core = cast(CoreStore, store)
     stream_id = new_stream_id()
-    await append(database, store, stream_id, 0, new_events(1))
-    async with database.transaction() as conn:
+    await store.append(stream_id, 0, new_events(1), recorded_at=now())
+    async with core.transaction() as conn:
         with pytest.raises(ConcurrencyError):
-            await store.append(conn, stream_id, 0, new_events(1), recorded_at=now())
-        await store.append(conn, stream_id, 1, new_events(1), recorded_at=now())
+            await core.append_in(conn, stream_id, 0, new_events(1), now())
+        await core.append_in(conn, stream_id, 1, new_events(1), now())
 
-    assert [e.version for e in await read(database, store, stream_id)] == [1, 2]
+    assert [e.version for e in await read(store, stream_id)] == [1, 2]
 
 
-async def test_the_store_never_commits_for_its_caller(
-    database: Database, store: EventStore
-) -> None:
+async def test_append_in_never_commits_for_its_caller(store: Store) -> None:
+    core = cast(CoreStore, store)
     stream_id = new_stream_id()
 
     class CommandFailedError(Exception):
         pass
 
     async def command_that_fails_after_appending() -> None:
-        async with database.transaction() as conn:
-            await store.append(conn, stream_id, 0, new_events(2), recorded_at=now())
+        async with core.transaction() as conn:
+            await core.append_in(conn, stream_id, 0, new_events(2), now())
             raise CommandFailedError
 
     with pytest.raises(CommandFailedError):
         await command_that_fails_after_appending()
 
-    assert await read(database, store, stream_id) == []
+    assert await read(store, stream_id) == []
 
 
-async def test_a_retried_append_returns_the_stored_events_and_adds_none(
-    database: Database, store: EventStore
-) -> None:
+async def test_a_retried_append_returns_the_stored_events_and_adds_none(store: Store) -> None:
     stream_id = new_stream_id()
     events = new_events(2)
-    first = await append(database, store, stream_id, 0, events)
+    first = await store.append(stream_id, 0, events, recorded_at=now())
 
-    again = await append(database, store, stream_id, 0, events)
-    await append(database, store, stream_id, 2, new_events(1))
-    after_the_stream_moved_on = await append(database, store, stream_id, 0, events)
+    again = await store.append(stream_id, 0, events, recorded_at=now())
+    await store.append(stream_id, 2, new_events(1), recorded_at=now())
+    after_the_stream_moved_on = await store.append(stream_id, 0, events, recorded_at=now())
 
     assert again == first
     assert after_the_stream_moved_on == first
-    assert [e.version for e in await read(database, store, stream_id)] == [1, 2, 3]
+    assert [e.version for e in await read(store, stream_id)] == [1, 2, 3]
 
 
-async def test_reusing_some_stored_event_ids_is_a_conflict(
-    database: Database, store: EventStore
-) -> None:
+async def test_reusing_some_stored_event_ids_is_refused(write: Writer, store: Store) -> None:
     stream_id = new_stream_id()
     stored = new_events(2)
-    await append(database, store, stream_id, 0, stored)
+    await write(stream_id, 0, stored)
+    row_before = await view_row(store, stream_id)
     fresh = new_event()
 
-    with pytest.raises(EventIdConflict) as raised:
-        await append(database, store, stream_id, 2, [stored[1], fresh])
+    with pytest.raises(StoreError) as raised:
+        await write(stream_id, 2, [stored[1], fresh])
 
-    assert raised.value.event_ids == (stored[1].event_id,)
-    assert [e.version for e in await read(database, store, stream_id)] == [1, 2]
+    if write.name == "append":
+        assert isinstance(raised.value, EventIdConflict)
+        assert raised.value.event_ids == (stored[1].event_id,)
+    assert [e.version for e in await read(store, stream_id)] == [1, 2]
+    assert await view_row(store, stream_id) == row_before
 
 
-async def test_reusing_event_ids_on_another_stream_is_a_conflict(
-    database: Database, store: EventStore
-) -> None:
+async def test_reusing_event_ids_on_another_stream_is_refused(write: Writer, store: Store) -> None:
     events = new_events(2)
-    await append(database, store, new_stream_id(), 0, events)
+    await write(new_stream_id(), 0, events)
     other = new_stream_id()
 
-    with pytest.raises(EventIdConflict) as raised:
-        await append(database, store, other, 0, events)
+    with pytest.raises(StoreError) as raised:
+        await write(other, 0, events)
 
-    assert set(raised.value.event_ids) == {e.event_id for e in events}
-    assert await read(database, store, other) == []
+    if write.name == "append":
+        assert isinstance(raised.value, EventIdConflict)
+        assert set(raised.value.event_ids) == {e.event_id for e in events}
+    assert await read(store, other) == []
+    assert await view_row(store, other) is None
+    assert await balance_rows(store, other) == []
 
 
-async def test_read_stream_ranges(database: Database, store: EventStore) -> None:
+async def test_stream_ranges(store: Store) -> None:
     stream_id = new_stream_id()
-    await append(database, store, stream_id, 0, new_events(5))
+    await store.append(stream_id, 0, new_events(5), recorded_at=now())
 
-    async with database.read() as conn:
+    async def versions(**bounds: int) -> list[int]:
+        return [e.version for e in await store.stream(stream_id, **bounds)]
 
-        async def versions(**bounds: int) -> list[int]:
-            return [e.version for e in await store.read_stream(conn, stream_id, **bounds)]
+    assert await versions() == [1, 2, 3, 4, 5]
+    assert await versions(after_version=2) == [3, 4, 5]
+    assert await versions(up_to_version=2) == [1, 2]
+    assert await versions(after_version=1, up_to_version=4) == [2, 3, 4]
+    assert await versions(after_version=5) == []
+    assert await versions(up_to_version=0) == []
+    assert await store.stream(new_stream_id()) == []
+    async with store.command() as session:
+        assert await session.stream(stream_id) == await store.stream(stream_id)
+        assert await session.stream(new_stream_id()) == []
 
-        assert await versions() == [1, 2, 3, 4, 5]
-        assert await versions(after_version=2) == [3, 4, 5]
-        assert await versions(up_to_version=2) == [1, 2]
-        assert await versions(after_version=1, up_to_version=4) == [2, 3, 4]
-        assert await versions(after_version=5) == []
-        assert await versions(up_to_version=0) == []
-        assert await store.read_stream(conn, new_stream_id()) == []
-        assert await store.stream_version(conn, new_stream_id()) == 0
 
-
-async def test_streams_do_not_mix(database: Database, store: EventStore) -> None:
+async def test_streams_do_not_mix(write: Writer, store: Store) -> None:
     first, second = new_stream_id(), new_stream_id()
-    await append(database, store, first, 0, new_events(2))
-    await append(database, store, second, 0, new_events(1))
+    await write(first, 0, new_events(2))
+    await write(second, 0, new_events(1))
 
-    assert [e.stream_id for e in await read(database, store, first)] == [first, first]
-    assert [e.version for e in await read(database, store, second)] == [1]
+    assert [e.stream_id for e in await read(store, first)] == [first, first]
+    assert [e.version for e in await read(store, second)] == [1]
 
 
-async def test_an_empty_append_does_nothing(database: Database, store: EventStore) -> None:
+async def test_an_empty_append_does_nothing(store: Store) -> None:
     stream_id = new_stream_id()
 
-    assert await append(database, store, stream_id, 0, []) == []
-    assert await read(database, store, stream_id) == []
+    assert await store.append(stream_id, 0, [], recorded_at=now()) == []
+    assert await read(store, stream_id) == []
 
 
 @pytest.mark.parametrize(
@@ -226,9 +224,9 @@ async def test_an_empty_append_does_nothing(database: Database, store: EventStor
     ],
     ids=["negative-version", "duplicate-ids", "naive-time"],
 )
-async def test_malformed_appends_are_refused_before_reaching_the_database(
-    database: Database,
-    store: EventStore,
+async def test_malformed_writes_are_refused_before_reaching_the_database(
+    write: Writer,
+    store: Store,
     expected: int,
     events: str,
     recorded_at: datetime,
@@ -238,8 +236,20 @@ async def test_malformed_appends_are_refused_before_reaching_the_database(
     event = new_event()
     batch = [event, event] if events == "twins" else [event]
 
-    async with database.transaction() as conn:
-        with pytest.raises(ValueError, match=message):
-            await store.append(conn, stream_id, expected, batch, recorded_at=recorded_at)
+    with pytest.raises(ValueError, match=message):
+        await write(stream_id, expected, batch, recorded_at=recorded_at)
 
-    assert await read(database, store, stream_id) == []
+    assert await read(store, stream_id) == []
+    assert await view_row(store, stream_id) is None
+
+
+async def test_a_commit_without_events_is_refused(store: Store) -> None:
+    """A command that changes nothing keeps its answer with ``save_answer``; a commit of no
+    events would write an order's row that no event backs."""
+    stream_id = new_stream_id()
+
+    with pytest.raises(ValueError, match="at least one event"):
+        await commit(store, make_commit(stream_id, 0, []))
+
+    assert await read(store, stream_id) == []
+    assert await view_row(store, stream_id) is None

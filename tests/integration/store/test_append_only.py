@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from escrow_core.store import Database, EventStore, RecordedEvent
+from escrow_core.store import RecordedEvent, Store
 from support.databases import asyncpg_dsn, sqlite_path
 from support.events import new_events, now
 
@@ -20,55 +20,50 @@ STATEMENTS = {
 }
 
 
-async def execute_raw(database: Database, statement: str) -> None:
-    if database.dialect == "postgresql":
-        connection = await asyncpg.connect(asyncpg_dsn(database.url))
+async def execute_raw(store: Store, statement: str) -> None:
+    if store.dialect == "postgresql":
+        connection = await asyncpg.connect(asyncpg_dsn(store.url))
         try:
             await connection.execute(statement)
         finally:
             await connection.close()
     else:
-        with closing(sqlite3.connect(sqlite_path(database.url))) as connection:
+        with closing(sqlite3.connect(sqlite_path(store.url))) as connection:
             connection.execute(statement)
             connection.commit()
 
 
-async def stored_log(database: Database, store: EventStore) -> list[RecordedEvent]:
-    async with database.read() as conn:
-        return await store.read_stream(conn, "stream-a")
+async def stored_log(store: Store) -> list[RecordedEvent]:
+    return await store.stream("stream-a")
 
 
 @pytest.mark.parametrize("name", list(STATEMENTS))
-async def test_events_cannot_be_changed_or_deleted(
-    fresh_database: Database, store: EventStore, name: str
-) -> None:
-    async with fresh_database.transaction() as conn:
-        appended = await store.append(conn, "stream-a", 0, new_events(2), recorded_at=now())
+async def test_events_cannot_be_changed_or_deleted(fresh_store: Store, name: str) -> None:
+    appended = await fresh_store.append("stream-a", 0, new_events(2), recorded_at=now())
     statement = STATEMENTS[name].format(position=appended[0].position)
 
     with pytest.raises((asyncpg.PostgresError, sqlite3.DatabaseError), match="append-only"):
-        await execute_raw(fresh_database, statement)
+        await execute_raw(fresh_store, statement)
 
-    assert await stored_log(fresh_database, store) == appended
+    assert await stored_log(fresh_store) == appended
 
 
 @pytest.mark.postgres_only
-async def test_events_cannot_be_truncated(fresh_database: Database, store: EventStore) -> None:
-    async with fresh_database.transaction() as conn:
-        appended = await store.append(conn, "stream-a", 0, new_events(1), recorded_at=now())
+async def test_events_cannot_be_truncated(fresh_store: Store) -> None:
+    appended = await fresh_store.append("stream-a", 0, new_events(1), recorded_at=now())
 
     with pytest.raises(asyncpg.PostgresError, match="append-only"):
-        await execute_raw(fresh_database, "TRUNCATE events")
+        await execute_raw(fresh_store, "TRUNCATE events")
     with pytest.raises(asyncpg.PostgresError, match="append-only"):
-        await execute_raw(fresh_database, "TRUNCATE events RESTART IDENTITY CASCADE")
+        await execute_raw(fresh_store, "TRUNCATE events RESTART IDENTITY CASCADE")
 
-    assert await stored_log(fresh_database, store) == appended
+    assert await stored_log(fresh_store) == appended
 
 
-async def test_other_tables_stay_writable(fresh_database: Database) -> None:
+async def test_other_tables_stay_writable(fresh_store: Store) -> None:
     """The triggers are on events alone: projections and the clock are updated in place."""
-    await execute_raw(fresh_database, "UPDATE service_clock SET offset_seconds = 60")
+    await execute_raw(fresh_store, "UPDATE service_clock SET offset_seconds = 60")
 
-    async with fresh_database.read() as conn:
+    async with fresh_store.read() as conn:
         offset = await conn.scalar(sa.text("SELECT offset_seconds FROM service_clock"))
     assert offset == 60

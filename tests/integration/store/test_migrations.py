@@ -10,8 +10,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from escrow_core.store import Database, schema_is_current, upgrade_to_head
-from escrow_core.store.migrations import alembic_config, migrations_dir
+from escrow_core.store import Store, open_store, upgrade_to_head
+from escrow_core.store.migrations import alembic_config, migrations_dir, schema_is_current
 from escrow_core.store.schema import metadata
 
 # Every table the Core schema declares (schema.py mirrors the migrations), and alembic's own.
@@ -24,13 +24,14 @@ async def downgrade_to_base(url: str) -> None:
 
 async def inspect(url: str) -> tuple[bool, set[str]]:
     """(schema_is_current, the tables) of the database at ``url``."""
-    database = Database.from_url(url)
+    store = open_store(url)
     try:
-        async with database.read() as conn:
-            current = await schema_is_current(conn)
+        current = await store.schema_is_current()
+        async with store.read() as conn:
+            assert await schema_is_current(conn) == current
             tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
     finally:
-        await database.dispose()
+        await store.dispose()
     return current, tables - {"sqlite_sequence"}
 
 
@@ -40,14 +41,14 @@ async def test_upgrade_head_builds_the_schema_on_an_empty_database(empty_databas
     await upgrade_to_head(empty_database_url)
 
     assert await inspect(empty_database_url) == (True, TABLES)
-    database = Database.from_url(empty_database_url)
+    store = open_store(empty_database_url)
     try:
-        async with database.read() as conn:
+        async with store.read() as conn:
             clock = (
                 await conn.execute(sa.text("SELECT id, offset_seconds FROM service_clock"))
             ).all()
     finally:
-        await database.dispose()
+        await store.dispose()
     assert [tuple(row) for row in clock] == [(1, 0)]
 
 
@@ -68,12 +69,12 @@ async def test_a_database_at_base_is_not_current(empty_database_url: str) -> Non
     assert await inspect(empty_database_url) == (True, TABLES)
 
 
-async def test_a_database_at_another_revision_is_not_current(fresh_database: Database) -> None:
-    async with fresh_database.transaction() as conn:
+async def test_a_database_at_another_revision_is_not_current(fresh_store: Store) -> None:
+    assert await fresh_store.schema_is_current()
+    async with fresh_store.transaction() as conn:
         await conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000_older'"))
 
-    async with fresh_database.read() as conn:
-        assert not await schema_is_current(conn)
+    assert not await fresh_store.schema_is_current()
 
 
 def _diff_summary(diffs: list[Any]) -> set[tuple[str, ...]]:
@@ -102,17 +103,17 @@ SQLITE_ONLY_DIFFERENCES = {
 
 
 @pytest.mark.filterwarnings("ignore:Did not recognize type 'xid8'")
-async def test_the_core_tables_mirror_the_migrated_schema(database: Database) -> None:
+async def test_the_core_tables_mirror_the_migrated_schema(store: Store) -> None:
     def compare(conn: sa.Connection) -> list[Any]:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "compare_server_default": True}
         )
         return list(compare_metadata(context, metadata))
 
-    async with database.read() as conn:
+    async with store.read() as conn:
         diffs = await conn.run_sync(compare)
 
-    expected = SQLITE_ONLY_DIFFERENCES if database.dialect == "sqlite" else set()
+    expected = SQLITE_ONLY_DIFFERENCES if store.dialect == "sqlite" else set()
     assert _diff_summary(diffs) == expected
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from escrow_core.store import LOG_START, Database, EventStore, Upcasters
+from escrow_core.store import LOG_START, Store, Upcasters, open_store
 from support.events import new_event, new_stream_id, now, tail_log
 
 
@@ -50,9 +50,7 @@ def test_a_step_is_registered_once() -> None:
         upcasters.register("payment.received", 0, add_method)
 
 
-async def test_old_events_are_read_upgraded_and_stored_unchanged(
-    fresh_database: Database, store: EventStore
-) -> None:
+async def test_old_events_are_read_upgraded_and_stored_unchanged(fresh_store: Store) -> None:
     stream_id = new_stream_id()
     old = new_event("payment.received", {"amount": 700, "currency": "USD"}, schema_version=1)
     current = new_event(
@@ -60,17 +58,21 @@ async def test_old_events_are_read_upgraded_and_stored_unchanged(
         {"amount": {"amount": 1, "currency": "USD"}, "method": "card"},
         schema_version=3,
     )
-    async with fresh_database.transaction() as conn:
-        await store.append(conn, stream_id, 0, [old, current], recorded_at=now())
-    upcasting = EventStore(payment_upcasters())
+    await fresh_store.append(stream_id, 0, [old, current], recorded_at=now())
+    upcasting = open_store(fresh_store.url, upcasters=payment_upcasters())
 
-    async with fresh_database.read() as conn:
-        from_stream = await upcasting.read_stream(conn, stream_id)
-        as_stored = await store.read_stream(conn, stream_id)
-    from_log, _ = await tail_log(fresh_database, upcasting, LOG_START, count=2)
+    try:
+        from_stream = await upcasting.stream(stream_id)
+        async with upcasting.command() as session:
+            from_session = await session.stream(stream_id)
+        from_log, _ = await tail_log(upcasting, LOG_START, count=2)
+        from_whole_log = [e async for batch in upcasting.whole_log(batch_size=1) for e in batch]
+    finally:
+        await upcasting.dispose()
+    as_stored = await fresh_store.stream(stream_id)
 
     upgraded = {"amount": {"amount": 700, "currency": "USD"}, "method": "bank_transfer"}
-    for events in (from_stream, from_log):
+    for events in (from_stream, from_session, from_log, from_whole_log):
         assert [(e.schema_version, e.data) for e in events] == [(3, upgraded), (3, current.data)]
     assert [(e.schema_version, e.data) for e in as_stored] == [
         (1, old.data),

@@ -158,7 +158,8 @@ def order_shipped(at: datetime = SHIPPED_AT) -> e.OrderShipped:
 def order_delivered(
     at: datetime = DELIVERED_AT, delivered_at: datetime | None = None
 ) -> e.AnyEvent:
-    return e.OrderDelivered(at=at, delivered_at=delivered_at or at)
+    delivered_at = delivered_at or at
+    return e.OrderDelivered(at=at, delivered_at=delivered_at, inspection_starts_at=delivered_at)
 
 
 def dispute_opened(at: datetime = DISPUTE_OPENED_AT, refund: int = 50_000) -> e.DisputeOpened:

@@ -43,7 +43,11 @@ SAMPLES: list[e.Event] = [
     e.PaymentReceived(at=AT, amount=50_000, method=PaymentMethod.WALLET, provider_ref="pi_123"),
     e.FundsHeld(at=AT, amount=50_000, held_total=125_000),
     e.OrderShipped(at=AT, carrier="DHL", tracking_number="JD0001"),
-    e.OrderDelivered(at=AT, delivered_at=datetime(2025, 3, 4, tzinfo=UTC)),
+    e.OrderDelivered(
+        at=AT,
+        delivered_at=datetime(2025, 3, 4, tzinfo=UTC),
+        inspection_starts_at=datetime(2025, 3, 5, tzinfo=UTC),
+    ),
     e.ReceiptConfirmed(at=AT, auto=True),
     e.FundsReleased(at=AT, gross=1_000, fee=25, net=975),
     e.DisputeOpened(

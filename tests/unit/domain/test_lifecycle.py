@@ -118,7 +118,7 @@ def test_only_the_supplier_ships(actor: Actor) -> None:
 @pytest.mark.parametrize("actor", [SUPPLIER, PAYMENTS, ADMIN])
 def test_supplier_payments_or_admin_report_delivery(actor: Actor) -> None:
     assert when(SHIPPED, deliver(actor), day(9)) == [
-        e.OrderDelivered(at=day(9), delivered_at=day(9))
+        e.OrderDelivered(at=day(9), delivered_at=day(9), inspection_starts_at=day(9))
     ]
 
 
@@ -127,19 +127,30 @@ def test_others_do_not_report_delivery(actor: Actor) -> None:
     assert refused(SHIPPED, deliver(actor), day(9), NotPermitted).code == "action_not_permitted"
 
 
-def test_delivery_starts_the_inspection_window_from_the_delivery_time() -> None:
-    state = then_state(SHIPPED, deliver(delivered_at=day(7)), day(9))
+def test_a_suppliers_backdated_report_starts_the_inspection_window_at_the_report() -> None:
+    # Reported late, at the shipment time: the buyer still gets its whole window from now.
+    state = then_state(SHIPPED, deliver(delivered_at=SHIPPED_AT), day(19))
     assert state.status is Status.DELIVERED
+    assert state.shipment is not None
+    assert state.shipment.delivered_at == SHIPPED_AT
+    assert state.inspection_ends_at == day(19) + timedelta(days=10)
+    assert state.auto_complete_at is None
+
+
+@pytest.mark.parametrize("actor", [PAYMENTS, ADMIN])
+def test_payments_or_an_admin_may_backdate_the_inspection_window(actor: Actor) -> None:
+    state = then_state(SHIPPED, deliver(actor, delivered_at=day(7)), day(9))
     assert state.shipment is not None
     assert state.shipment.delivered_at == day(7)
     assert state.inspection_ends_at == day(7) + timedelta(days=10)
-    assert state.auto_complete_at is None
 
 
 @pytest.mark.parametrize("delivered_at", [SHIPPED_AT, day(9)], ids=["at_shipment", "now"])
 def test_delivered_at_may_be_anywhere_from_shipment_to_now(delivered_at: datetime) -> None:
     [delivered] = when(SHIPPED, deliver(delivered_at=delivered_at), day(9))
-    assert delivered == e.OrderDelivered(at=day(9), delivered_at=delivered_at)
+    assert delivered == e.OrderDelivered(
+        at=day(9), delivered_at=delivered_at, inspection_starts_at=day(9)
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from escrow_core.domain.errors import (
     InvalidValue,
     NegotiationPeriodActive,
     NoOpenOffer,
+    NotPermitted,
     RefundExceedsHeld,
 )
 from escrow_core.domain.order.payments import refund, release
@@ -135,7 +136,8 @@ def _check_refund(state: OrderState, amount: int, field: str) -> None:
 
 def _side_of(cmd: c.Command) -> Side:
     side = cmd.actor.side
-    assert side is not None  # the transition table admits buyer and supplier only
+    if side is None:  # the transition table admits buyer and supplier only
+        raise NotPermitted(f"a {cmd.actor.role.value} takes no side in a dispute")
     return side
 
 
@@ -198,8 +200,7 @@ def resolved(state: OrderState, event: e.DisputeResolved) -> OrderState:
 
 
 def withdrawn(state: OrderState, event: e.DisputeWithdrawn) -> OrderState:
-    dispute = state.dispute
-    assert dispute is not None
+    dispute = state.disputed()
     resumed = event.at + dispute.paused_remaining if dispute.paused_remaining is not None else None
     timer = (
         "inspection_ends_at" if dispute.status_before is Status.DELIVERED else "auto_complete_at"
@@ -209,5 +210,4 @@ def withdrawn(state: OrderState, event: e.DisputeWithdrawn) -> OrderState:
 
 
 def _with_dispute(state: OrderState, **changes: object) -> OrderState:
-    assert state.dispute is not None
-    return state.model_copy(update={"dispute": state.dispute.model_copy(update=changes)})
+    return state.model_copy(update={"dispute": state.disputed().model_copy(update=changes)})

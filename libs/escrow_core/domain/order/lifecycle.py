@@ -87,15 +87,19 @@ def ship(state: OrderState, cmd: c.ShipOrder, now: datetime) -> list[e.AnyEvent]
 
 def deliver(state: OrderState, cmd: c.ReportDelivery, now: datetime) -> list[e.AnyEvent]:
     guard(state, cmd)
-    assert state.shipment is not None
+    shipped_at = state.shipped().shipped_at
     delivered_at = cmd.delivered_at or now
     if delivered_at.tzinfo is None:
         raise InvalidDeliveryTime("delivered_at needs a UTC offset", field="delivered_at")
-    if not state.shipment.shipped_at <= delivered_at <= now:
+    if not shipped_at <= delivered_at <= now:
         raise InvalidDeliveryTime(
             "delivered_at must lie between shipment and now", field="delivered_at"
         )
-    return [e.OrderDelivered(at=now, delivered_at=delivered_at)]
+    # The supplier gains by a short window, so its report starts the window no earlier than
+    # the report itself; the payment provider and an admin report what the carrier says.
+    backdating_allowed = cmd.actor.role in (Role.PAYMENTS, Role.ADMIN)
+    starts_at = delivered_at if backdating_allowed else max(delivered_at, now)
+    return [e.OrderDelivered(at=now, delivered_at=delivered_at, inspection_starts_at=starts_at)]
 
 
 def confirm(state: OrderState, cmd: c.ConfirmReceipt, now: datetime) -> list[e.AnyEvent]:
@@ -203,9 +207,8 @@ def shipped(state: OrderState, event: e.OrderShipped) -> OrderState:
 
 
 def delivered(state: OrderState, event: e.OrderDelivered) -> OrderState:
-    assert state.shipment is not None
-    shipment = state.shipment.model_copy(update={"delivered_at": event.delivered_at})
-    ends = event.delivered_at + timedelta(days=state.terms.inspection_days)
+    shipment = state.shipped().model_copy(update={"delivered_at": event.delivered_at})
+    ends = event.inspection_starts_at + timedelta(days=state.terms.inspection_days)
     return state.model_copy(
         update={
             "status": Status.DELIVERED,

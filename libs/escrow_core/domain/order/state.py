@@ -5,6 +5,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from escrow_core.domain.errors import InvalidState
 from escrow_core.domain.roles import Role, Side
 from escrow_core.domain.terms import DisputeReason, Evidence, Terms
 
@@ -109,6 +110,18 @@ class OrderState(_Frozen):
     @property
     def unpaid(self) -> int:
         return self.terms.total - self.amounts.paid
+
+    def shipped(self) -> Shipment:
+        """The shipment, for a rule that runs only after one (InvalidState otherwise)."""
+        if self.shipment is None:
+            raise InvalidState(f"the order has not shipped (it is {self.status.value})")
+        return self.shipment
+
+    def disputed(self) -> Dispute:
+        """The dispute, for a rule that runs only with one (InvalidState otherwise)."""
+        if self.dispute is None:
+            raise InvalidState("the order has no dispute")
+        return self.dispute
 
     @property
     def party_ids(self) -> tuple[str, str]:

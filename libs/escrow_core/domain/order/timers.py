@@ -103,8 +103,7 @@ def require_due(state: OrderState, kind: DeadlineKind, now: datetime) -> None:
 
 
 def escalation_allowed_at(state: OrderState) -> datetime:
-    assert state.dispute is not None
-    return state.dispute.opened_at + _days(state.terms.policy.negotiation_days)
+    return state.disputed().opened_at + _days(state.terms.policy.negotiation_days)
 
 
 def extend(state: OrderState, cmd: c.ExtendDeadline, now: datetime) -> list[e.AnyEvent]:
@@ -138,7 +137,8 @@ def _extend_ship_by(state: OrderState, cmd: c.ExtendDeadline, now: datetime) -> 
 
 def _extend_inspection(state: OrderState, cmd: c.ExtendDeadline, now: datetime) -> e.AnyEvent:
     side = cmd.actor.side
-    assert side is not None  # guard admits buyer and supplier only
+    if side is None:  # guard admits buyer and supplier only
+        raise NotPermitted(f"a {cmd.actor.role.value} has no inspection window to extend")
     if state.status is not Status.DELIVERED or state.inspection_ends_at is None:
         raise InvalidState("the inspection window runs only once the order is delivered")
     if side in state.inspection_extended_by:

@@ -1,0 +1,18 @@
+"""Upgrades of stored event data to the current schema version, one step each (pure)."""
+
+from collections.abc import Callable
+from typing import Any
+
+Upcast = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def delivered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Before schema 2 the inspection window started at ``delivered_at`` whoever reported it;
+    an old event keeps the window it was given."""
+    return {**data, "inspection_starts_at": data["delivered_at"]}
+
+
+# (event type, the schema version it upgrades from) -> the step to the next version.
+UPCASTS: dict[tuple[str, int], Upcast] = {
+    ("order.delivered", 1): delivered_v1_to_v2,
+}

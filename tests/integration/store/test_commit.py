@@ -1,0 +1,234 @@
+"""A command session's ``commit``: the events, the order's row, the balance changes (with their
+events' positions) and the Idempotency-Key answer are written together, or nothing is."""
+
+import asyncio
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from escrow_core.store import (
+    BalanceChange,
+    ConcurrencyError,
+    KeyClaim,
+    RecordedEvent,
+    Store,
+    StoredAnswer,
+    schema,
+)
+from escrow_core.store.postgres.session import PostgresSession
+from support.events import new_events, new_stream_id, now
+
+from .writers import balance_rows, commit, make_commit, order_row, view_row
+
+REFUSED_BY_THE_DATABASE = (sa.exc.IntegrityError, asyncpg.CheckViolationError)
+
+
+async def claim(store: Store, scope: str, key: str = "key-1") -> None:
+    """An in-flight claim, as the API makes before it runs a command."""
+    at = datetime.now(UTC)
+    made = await store.claim_key(
+        KeyClaim(scope, key, "hash", at, at + timedelta(days=1), at - timedelta(minutes=1))
+    )
+    assert made is None
+
+
+async def answer_row(store: Store, scope: str) -> dict[str, Any]:
+    t = schema.idempotency_keys
+    async with store.read() as conn:
+        query = sa.select(
+            t.c.status, t.c.response_status, t.c.response_body, t.c.response_headers
+        ).where(t.c.scope == scope)
+        return dict((await conn.execute(query)).one()._mapping)
+
+
+def answer(scope: str, status: int = 201, body: bytes = b'{"ok": true}') -> StoredAnswer:
+    return StoredAnswer(scope, "key-1", status, body, {"etag": '"2"'})
+
+
+def held(stream_id: str, version: int, amount: int) -> list[BalanceChange]:
+    """A balance change for each party of the hand-made order, by the event at ``version``."""
+    return [
+        BalanceChange(party, "USD", stream_id, version, held=amount)
+        for party in (f"pty_buyer_{stream_id}", f"pty_supplier_{stream_id}")
+    ]
+
+
+IN_FLIGHT = {"status": "in_flight", "response_status": None, "response_body": None,
+             "response_headers": None}  # fmt: skip
+
+
+async def test_a_commit_writes_events_row_balances_and_answer_together(store: Store) -> None:
+    stream_id, scope = new_stream_id("ord"), new_stream_id("scope")
+    await claim(store, scope)
+    at = now()
+    written = make_commit(
+        stream_id,
+        0,
+        new_events(3),
+        recorded_at=at,
+        balances=[*held(stream_id, 2, 50_000), *held(stream_id, 3, 75_000)],
+        answer=answer(scope),
+    )
+
+    recorded = await commit(store, written)
+
+    stored = await store.stream(stream_id)
+    assert recorded == stored
+    assert [e.version for e in stored] == [1, 2, 3]
+    assert await view_row(store, stream_id) == asdict(order_row(stream_id, 3, at))
+    positions = {e.version: e.position for e in stored}
+    ledger = await balance_rows(store, stream_id)
+    assert [(r["party_id"], r["position"], r["held"]) for r in ledger] == [
+        (f"pty_buyer_{stream_id}", positions[2], 50_000),
+        (f"pty_supplier_{stream_id}", positions[2], 50_000),
+        (f"pty_buyer_{stream_id}", positions[3], 75_000),
+        (f"pty_supplier_{stream_id}", positions[3], 75_000),
+    ]
+    assert await answer_row(store, scope) == {
+        "status": "done",
+        "response_status": 201,
+        "response_body": '{"ok": true}',
+        "response_headers": {"etag": '"2"'},
+    }
+    async with store.command() as session:
+        assert await session.snapshot(stream_id) == written.view.state
+    assert await store.snapshot(stream_id) == written.view.state
+    assert [(b.party_id, b.held) for b in await store.balances_of(f"pty_buyer_{stream_id}")] == [
+        (f"pty_buyer_{stream_id}", 125_000)
+    ]
+
+
+async def test_a_commit_at_a_stale_version_writes_nothing(store: Store) -> None:
+    # Given an order written by one command, with its row, balances and answer
+    stream_id, first_scope, second_scope = (
+        new_stream_id("ord"), new_stream_id("scope"), new_stream_id("scope"),
+    )  # fmt: skip
+    await claim(store, first_scope)
+    await claim(store, second_scope)
+    first = make_commit(
+        stream_id, 0, new_events(2), balances=held(stream_id, 2, 50_000), answer=answer(first_scope)
+    )
+    await commit(store, first)
+    events_before, row_before = await store.stream(stream_id), await view_row(store, stream_id)
+    balances_before = await balance_rows(store, stream_id)
+
+    # When another command decided at version 1 commits
+    stale = make_commit(
+        stream_id, 1, new_events(2), balances=held(stream_id, 3, 9_999), answer=answer(second_scope)
+    )
+    with pytest.raises(ConcurrencyError) as raised:
+        await commit(store, stale)
+
+    # Then nothing of it is written: no events, no row change, no balance rows, no answer
+    assert (raised.value.stream_id, raised.value.expected_version) == (stream_id, 1)
+    assert await store.stream(stream_id) == events_before
+    assert await view_row(store, stream_id) == row_before
+    assert await balance_rows(store, stream_id) == balances_before
+    assert await answer_row(store, second_scope) == IN_FLIGHT
+    assert (await answer_row(store, first_scope))["status"] == "done"
+
+
+async def test_a_retried_commit_is_refused_and_writes_nothing_more(store: Store) -> None:
+    """The same commit again (same event ids, same expected version) after it went in: the
+    stream has moved, so ConcurrencyError, and above all no second set of balance rows."""
+    stream_id = new_stream_id("ord")
+    written = make_commit(stream_id, 0, new_events(2), balances=held(stream_id, 2, 50_000))
+    await commit(store, written)
+    events_before, row_before = await store.stream(stream_id), await view_row(store, stream_id)
+    balances_before = await balance_rows(store, stream_id)
+
+    with pytest.raises(ConcurrencyError):
+        await commit(store, written)
+
+    assert await store.stream(stream_id) == events_before
+    assert await view_row(store, stream_id) == row_before
+    assert await balance_rows(store, stream_id) == balances_before
+
+
+async def test_a_commit_refused_at_its_last_part_leaves_no_trace(store: Store) -> None:
+    """The answer is the last part written; one the database refuses (a status outside
+    100-599 breaks a CHECK constraint) takes the events, row and balances with it."""
+    stream_id, scope = new_stream_id("ord"), new_stream_id("scope")
+    await claim(store, scope)
+    events_before = await store.count_events()
+
+    with pytest.raises(REFUSED_BY_THE_DATABASE):
+        await commit(
+            store,
+            make_commit(
+                stream_id,
+                0,
+                new_events(2),
+                balances=held(stream_id, 2, 50_000),
+                answer=answer(scope, status=999),
+            ),
+        )
+
+    assert await store.stream(stream_id) == []
+    assert await store.count_events() == events_before
+    assert await view_row(store, stream_id) is None
+    assert await balance_rows(store, stream_id) == []
+    assert await answer_row(store, scope) == IN_FLIGHT
+    # and the same command, answered properly, still goes in
+    await commit(store, make_commit(stream_id, 0, new_events(2), answer=answer(scope)))
+    assert [e.version for e in await store.stream(stream_id)] == [1, 2]
+
+
+async def test_a_session_keeps_the_answer_of_a_command_that_wrote_nothing(store: Store) -> None:
+    scope = new_stream_id("scope")
+    await claim(store, scope)
+
+    async with store.command() as session:
+        await session.save_answer(answer(scope, status=200, body=b"{}"))
+
+    assert await answer_row(store, scope) == {
+        "status": "done",
+        "response_status": 200,
+        "response_body": "{}",
+        "response_headers": {"etag": '"2"'},
+    }
+
+
+@pytest.mark.postgres_only
+async def test_two_sessions_committing_the_same_version_leave_exactly_one_winner(
+    store: Store,
+) -> None:
+    """Both pass the version check; the second insert waits on the (stream_id, version) key
+    for the first, then fails: ConcurrencyError, and none of its statement is kept.
+
+    The first commit runs inside a transaction held open by the test, so the second really
+    arrives while the first's rows are uncommitted.
+    """
+    stream_id = new_stream_id("ord")
+    scopes = [new_stream_id("scope"), new_stream_id("scope")]
+    for scope in scopes:
+        await claim(store, scope)
+    winner, loser = (
+        make_commit(stream_id, 0, new_events(2), balances=held(stream_id, 2, amount),
+                    answer=answer(scope, status=status))
+        for amount, scope, status in ((50_000, scopes[0], 201), (9_999, scopes[1], 202))
+    )  # fmt: skip
+    async with store.command() as first, store.command() as second:
+        connection = cast(PostgresSession, first).connection
+        transaction = connection.transaction()
+        await transaction.start()
+        won = await first.commit(winner)
+        racing = asyncio.create_task(second.commit(loser))
+        await asyncio.sleep(0.3)
+        assert not racing.done(), "the second commit should wait for the first transaction"
+        await transaction.commit()
+        with pytest.raises(ConcurrencyError) as raised:
+            await racing
+
+    assert raised.value.expected_version == 0
+    stored: list[RecordedEvent] = await store.stream(stream_id)
+    assert stored == won
+    assert [e.event_id for e in stored] == [e.event_id for e in winner.events]
+    assert (await view_row(store, stream_id) or {})["state"] == winner.view.state
+    assert [r["held"] for r in await balance_rows(store, stream_id)] == [50_000, 50_000]
+    assert (await answer_row(store, scopes[0]))["response_status"] == 201
+    assert await answer_row(store, scopes[1]) == IN_FLIGHT
