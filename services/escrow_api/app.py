@@ -2,7 +2,7 @@
 
 import gc
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 from fastapi import FastAPI
@@ -43,10 +43,7 @@ def create_app(settings: Settings | None = None, background: Background | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
-            if background is None:
-                yield
-                return
-            async with background(runtime):
+            async with background(runtime) if background else nullcontext():
                 yield
 
     app = FastAPI(
