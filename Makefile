@@ -33,11 +33,11 @@ run: install ## Install, migrate and serve API + worker on HOST:PORT (SQLite by 
 test: install ## Run the whole suite against SQLite and PostgreSQL
 	$(BIN)/pytest -n 2
 
-lint: install ## ruff (lint + format check), mypy, and the pure-domain import check
+lint: install ## ruff (lint + format check), mypy strict, and the import contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python tools/check_domain_imports.py
+	$(BIN)/lint-imports --no-cache --no-logo
 
 format: install ## Format the code with ruff
 	$(BIN)/ruff format .

@@ -1,9 +1,9 @@
-"""The worker loop: four tasks on one event loop, all coordinating through the database.
+"""The worker loop: five tasks on one event loop, all coordinating through the database.
 
     dispatch   tail the log into delivery rows (one dispatcher at a time holds the checkpoint)
     send       claim due deliveries and post them, up to ``webhook_concurrency`` at once
     record     write the posts' outcomes in batches: one transaction for all that have finished
-    timers     fire due deadlines as ordinary commands (EscrowService.fire_due_timers)
+    timers     fire due deadlines as ordinary commands (application.timers.fire_due_timers)
     purge      delete Idempotency-Key answers kept past their 24 h
 
 Each polls every ``worker_poll_seconds`` (100-250 ms) when idle; the dispatcher wakes the
@@ -19,13 +19,13 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
 
 import httpx
 import structlog
 
-from escrow_core.idempotency import PURGE_BATCH, purge_expired
-from escrow_core.runtime import Runtime, open_runtime
+from escrow_core.application.idempotency import PURGE_BATCH, purge_expired
+from escrow_core.application.runtime import Runtime, open_runtime
+from escrow_core.application.timers import fire_due_timers
 from escrow_core.settings import Settings
 from escrow_core.webhooks.dispatcher import dispatch_once
 from escrow_core.webhooks.sender import Attempt, Claimed, Sender, SenderSettings
@@ -60,6 +60,8 @@ class Worker:
         self.poll = settings.worker_poll_seconds
         self.concurrency = settings.webhook_concurrency
         self.timers = timers
+        # A client passed in stays its owner's to close; the one made here is closed by run().
+        self._owns_client = client is None
         self.client = client or delivery_client(
             allow_private=settings.webhook_allow_private,
             connect_timeout=settings.webhook_connect_timeout_seconds,
@@ -67,9 +69,7 @@ class Worker:
             resolver=resolver,
         )
         self.sender = Sender(
-            runtime.database,
             runtime.store,
-            runtime.clock,
             SenderSettings(
                 schedule=tuple(settings.webhook_retry_schedule),
                 lease_seconds=settings.webhook_lease_seconds,
@@ -100,7 +100,8 @@ class Worker:
             await asyncio.gather(*loops)
         finally:
             await self._drain()
-            await self.client.aclose()
+            if self._owns_client:
+                await self.client.aclose()
             log.info("worker stopped", worker=self.name)
 
     async def _pause(self, seconds: float) -> None:
@@ -123,18 +124,18 @@ class Worker:
     async def _dispatch(self) -> bool:
         runtime = self.runtime
         dispatched = await dispatch_once(
-            runtime.database, runtime.store, tuple(runtime.settings.webhook_retry_schedule)
+            runtime.store, tuple(runtime.settings.webhook_retry_schedule)
         )
         if dispatched.deliveries:
             self._wake.set()
         return dispatched.full
 
     async def _purge(self) -> bool:
-        purged = await purge_expired(self.runtime.database, datetime.now(UTC))
+        purged = await purge_expired(self.runtime.store)
         return purged == PURGE_BATCH
 
     async def _fire_timers(self) -> bool:
-        await self.runtime.service.fire_due_timers()
+        await fire_due_timers(self.runtime.commands)
         return False
 
     async def _send_loop(self) -> None:

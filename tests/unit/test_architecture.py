@@ -1,134 +1,135 @@
-"""The domain imports only the standard library, pydantic and itself (DESIGN 1, STYLE 1).
+"""The layers hold (DESIGN 1 and 7.5, STYLE 1): import-linter checks the contracts declared in
+``pyproject.toml`` (``[tool.importlinter]``), and ``make lint`` runs it.
 
-The checker lives in tools/check_domain_imports.py (run by ``make lint``); it is loaded here
-in-process, run on the real domain, and shown to catch each kind of violation on a throwaway
-package, so a broken checker cannot pass silently.
+Here ``lint-imports`` runs on the real packages, and on a throwaway package with a known
+violation of each kind, so a contract that checks nothing (a typo in a module name, a contract
+type that lets everything through) cannot pass silently.
 """
 
-import importlib.util
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
-import pytest
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "check_domain_imports.py"
-
-
-def _load_checker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_domain_imports", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while decorating
-    spec.loader.exec_module(module)
-    return module
+ROOT = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+CONTRACTS = (
+    "pure-domain",
+    "routes-use-the-application-layer",
+    "projections-are-pure",
+    "core-knows-no-process",
+    "api-runs-without-the-worker",
+)
 
 
-checker = _load_checker()
+def lint_imports(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    # The custom contract type lives in tools/, importable from the repository root.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(cwd)])}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
-def _fake_domain(root: Path, files: dict[str, str]) -> Path:
-    """A throwaway copy of the domain's shape: only the given modules, with these sources."""
-    domain = root / "domain"
-    (domain / "order").mkdir(parents=True)
-    (domain / "__init__.py").write_text("")
-    (domain / "order" / "__init__.py").write_text("")
+def test_every_import_contract_is_kept() -> None:
+    result = lint_imports()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Contracts: {len(CONTRACTS)} kept, 0 broken." in result.stdout
+
+
+def test_each_contract_is_declared_and_checked() -> None:
+    # Run one at a time, so a contract missing from pyproject.toml is an error here.
+    for contract in CONTRACTS:
+        result = lint_imports("--contract", contract)
+        assert "Contracts: 1 kept" in result.stdout or "1 broken" in result.stdout, (
+            contract,
+            result.stdout + result.stderr,
+        )
+
+
+def test_the_domain_contract_is_kept() -> None:
+    result = lint_imports("--contract", "pure-domain")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _package(root: Path, files: dict[str, str]) -> None:
     for name, source in files.items():
-        (domain / name).write_text(textwrap.dedent(source))
-    return domain
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
 
 
-def _offending_modules(domain: Path) -> list[str]:
-    return [o.reason.removeprefix("imports ") for o in checker.find_offenders(domain)]
-
-
-def test_the_real_domain_imports_only_stdlib_pydantic_and_itself() -> None:
-    offenders = checker.find_offenders()
-    assert offenders == [], "\n".join(str(o) for o in offenders)
-    assert checker.main([]) == 0
-
-
-def test_the_checker_reads_every_domain_module() -> None:
-    # Guard against a checker that passes because it looks at nothing.
-    modules = list(checker.DOMAIN_DIR.rglob("*.py"))
-    assert len(modules) >= 15
-    assert checker.DOMAIN_DIR / "order" / "decide.py" in modules
-
-
-def test_a_module_importing_sqlalchemy_fails_the_check(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    domain = _fake_domain(
+def test_a_violating_import_is_caught(tmp_path: Path) -> None:
+    _package(
         tmp_path,
         {
-            "money.py": "from decimal import Decimal\nfrom pydantic import BaseModel\n",
-            "order/repo.py": "import json\n\nimport sqlalchemy as sa\n",
+            "shop/__init__.py": "",
+            "shop/store.py": "import sqlalchemy\n",
+            "shop/api.py": "from shop import store\n",
+            "shop/domain/__init__.py": "",
+            "shop/domain/good.py": """
+                import datetime
+                from collections.abc import Callable
+
+                from pydantic import BaseModel
+
+                from . import money
+                from .money import Money
+            """,
+            "shop/domain/money.py": "from decimal import Decimal\nMoney = Decimal\n",
+            "shop/domain/orm.py": "import json\n\nimport sqlalchemy as sa\n",
+            "shop/domain/leaky.py": "from .. import store\n",
+            "shop/domain/typed.py": """
+                from typing import TYPE_CHECKING
+
+                if TYPE_CHECKING:
+                    import httpx
+            """,
+            "shop/domain/lazy.py": "def later():\n    import pydantic_core\n",
         },
     )
+    (tmp_path / "contracts.toml").write_text(
+        textwrap.dedent(
+            """
+            [tool.importlinter]
+            root_packages = ["shop"]
+            include_external_packages = true
+            contract_types = ["allowed_imports: tools.import_contracts.AllowedImportsContract"]
 
-    assert checker.main([str(domain)]) == 1
+            [[tool.importlinter.contracts]]
+            id = "pure-domain"
+            name = "pure domain"
+            type = "allowed_imports"
+            source_modules = ["shop.domain"]
+            allowed_modules = ["pydantic"]
 
-    out = capsys.readouterr().out
-    assert "repo.py:3: imports sqlalchemy" in out
-    assert "money.py" not in out
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        "import fastapi",
-        "from sqlalchemy.ext.asyncio import AsyncSession",
-        "import pydantic_core",
-        "from annotated_types import Gt",
-        "from typing_extensions import Self",
-        "import escrow_core",
-        "from escrow_core import settings",
-        "from escrow_core.store import events",
-        "from ... import store",  # relative, but out of the domain: escrow_core.store
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx",
-        "def later():\n    import requests",
-        "import importlib\nmodule = importlib.import_module('sqlalchemy')",
-        "engine = __import__('sqlalchemy')",
-    ],
-)
-def test_each_kind_of_forbidden_import_is_reported(tmp_path: Path, source: str) -> None:
-    domain = _fake_domain(tmp_path, {"order/bad.py": source})
-
-    offenders = checker.find_offenders(domain)
-
-    assert len(offenders) == 1, offenders
-    assert offenders[0].path == domain / "order" / "bad.py"
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        "from __future__ import annotations",
-        "import datetime, decimal, enum, typing",
-        "from collections.abc import Callable",
-        "from pydantic import BaseModel",
-        "from pydantic.fields import FieldInfo",
-        "from escrow_core.domain.money import fee_for",
-        "import escrow_core.domain.order.state",
-        "from .. import events",  # escrow_core.domain.events
-        "from .state import OrderState",
-        "from . import state",
-    ],
-)
-def test_allowed_imports_pass(tmp_path: Path, source: str) -> None:
-    domain = _fake_domain(tmp_path, {"order/good.py": source})
-
-    assert checker.find_offenders(domain) == []
-
-
-def test_relative_imports_resolve_against_the_importing_module() -> None:
-    resolve = checker.resolve_relative
-    assert resolve("escrow_core.domain.order.state", False, 1, None) == "escrow_core.domain.order"
-    assert resolve("escrow_core.domain.order.state", False, 2, "events") == (
-        "escrow_core.domain.events"
+            [[tool.importlinter.contracts]]
+            id = "api-without-store"
+            name = "api without store"
+            type = "forbidden"
+            source_modules = ["shop.api"]
+            forbidden_modules = ["shop.store", "sqlalchemy"]
+            allow_indirect_imports = true
+            """
+        )
     )
-    assert resolve("escrow_core.domain.order", True, 1, "state") == "escrow_core.domain.order.state"
-    assert resolve("escrow_core.domain.order", True, 2, None) == "escrow_core.domain"
-    assert not checker.is_allowed(resolve("escrow_core.domain.order.x", False, 3, "store"))
+
+    result = lint_imports("contracts.toml", cwd=tmp_path)
+
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "Contracts: 0 kept, 2 broken." in out
+    assert "shop.domain.orm -> sqlalchemy (l.3)" in out
+    assert "shop.domain.leaky -> shop.store (l.1)" in out
+    assert "shop.domain.typed -> httpx (l.5)" in out
+    assert "shop.domain.lazy -> pydantic_core (l.2)" in out  # pydantic's own dependencies too
+    assert "shop.domain.good" not in out  # stdlib, pydantic and the domain itself pass
+    assert "shop.api -> shop.store (l.1)" in out

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store.errors import ConcurrencyError, EventIdConflict
-from escrow_core.store.records import NewEvent, RecordedEvent
+from escrow_core.store.records import Commit, NewEvent, RecordedEvent
 from escrow_core.store.schema import EVENT_ID_KEY, STREAM_VERSION_KEY, events
 from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText
 from escrow_core.store.upcasting import Upcasters
@@ -128,6 +128,13 @@ def check_append(expected_version: int, new: Sequence[NewEvent], recorded_at: da
     ids = [event.event_id for event in new]
     if len(set(ids)) != len(ids):
         raise ValueError("an append cannot carry the same event id twice")
+
+
+def check_commit(commit: Commit) -> None:
+    """A command's write, checked alike on both backends before it reaches the database."""
+    if not commit.events:
+        raise ValueError("a commit writes at least one event (a no-op keeps only its answer)")
+    check_append(commit.expected_version, commit.events, commit.recorded_at)
 
 
 def append_params(

@@ -127,7 +127,8 @@ class Store(ABC):
 
     @abstractmethod
     async def parties_of(self, order_ids: set[str]) -> dict[str, tuple[str, str]]:
-        """(buyer_id, supplier_id) of each of ``order_ids`` that exists."""
+        """(buyer_id, supplier_id) of each of ``order_ids`` with an ``order_view`` row (a
+        rebuild empties the rows first: a reader that must not miss an order reads the log)."""
 
     @abstractmethod
     async def due_for_timers(self, now: datetime, limit: int) -> list[tuple[str, int]]:

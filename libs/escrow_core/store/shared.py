@@ -76,7 +76,9 @@ class CoreStore(Store):
         if not rows:
             return 0
         insert = self.upsert(table).on_conflict_do_nothing(index_elements=keys)
-        return int((await conn.execute(insert, list(rows))).rowcount)
+        # Counted from RETURNING: asyncpg's executemany reports no rowcount (-1).
+        returning = insert.returning(*(table.c[key] for key in keys))
+        return len((await conn.execute(returning, list(rows))).all())
 
     # --- connections ----------------------------------------------------------------------
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:

@@ -127,6 +127,7 @@ class SqliteSession:
         return await self.store.now_in(self.conn)
 
     async def commit(self, commit: Commit) -> list[RecordedEvent]:
+        ev.check_commit(commit)
         recorded = await ev.append_in(
             self.conn,
             self.store.events,

@@ -2,8 +2,11 @@
 
     endpoints     the endpoints' table: create, update, rotate, disable (with its event)
     matching      which endpoints an event goes to (owner, agent, event_types)
-    dispatcher    tails the log (commit-order safe) and writes delivery rows, with its checkpoint
-    sender        claims due deliveries (SKIP LOCKED + lease), posts them, records attempts
+    dispatcher    plans the delivery rows of each batch of the log (``Store.dispatch`` runs it)
+    sender        claims due deliveries, posts them, records attempts: the three below
+    claiming      leases due deliveries (SKIP LOCKED), each its order's next, with their bodies
+    posting       one POST, with no transaction open
+    recording     attempts, the deliveries' new states, failure streaks, disabling
     deliveries    deliveries with their attempts for the API; replay
     signing       Standard Webhooks signatures, whsec_ secrets
     schedule      the retry schedule with jitter; Retry-After

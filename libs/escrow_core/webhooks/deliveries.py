@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from escrow_core.store import EventStore, RecordedEvent
+from escrow_core.store import RecordedEvent, Store
+from escrow_core.store.event_sql import event_columns, recorded
 from escrow_core.store.schema import events, webhook_attempts, webhook_deliveries
 from escrow_core.webhooks.dispatcher import delivery_rows
 from escrow_core.webhooks.endpoints import Endpoint
@@ -91,13 +91,14 @@ async def list_page(
 
 async def replay(
     conn: AsyncConnection,
-    store: EventStore,
+    store: Store,
     endpoint: Endpoint,
     *,
     since_position: int | None = None,
     since: datetime | None = None,
 ) -> Replayed:
-    """Re-enqueue ``endpoint``'s matching events from ``since_position`` or ``since`` on."""
+    """Re-enqueue ``endpoint``'s matching events from ``since_position`` or ``since`` on, in
+    ``conn``'s transaction (one from ``store.transaction()``)."""
     if (since_position is None) == (since is None):
         raise ValueError("replay from a position or from a time, exactly one")
     wall_now = datetime.now(UTC)
@@ -108,11 +109,11 @@ async def replay(
         batch = await _events_after(conn, store, after, REPLAY_BATCH)
         if not batch:
             return Replayed(enqueued, last, has_more=False)
-        found = await audiences(conn, batch)
+        found = await audiences(store, batch)
         rows = delivery_rows(batch, [endpoint], found, first_attempt_at=wall_now, replay=True)
         rows = rows[: REPLAY_LIMIT - enqueued]
         if rows:
-            await conn.execute(_upsert(conn.dialect.name), rows)
+            await _enqueue(conn, store, endpoint.id, rows, wall_now)
             enqueued += len(rows)
         # Stop at the last event whose delivery is enqueued when the limit cut the batch.
         last = batch[-1].position if enqueued < REPLAY_LIMIT else rows[-1]["event_position"]
@@ -130,54 +131,39 @@ async def _position_at(conn: AsyncConnection, since: datetime | None) -> int:
     return int(first) - 1
 
 
-_EVENT_COLUMNS = [
-    events.c[name]
-    for name in (
-        "position", "stream_id", "version", "event_id", "type", "schema_version", "data",
-        "metadata", "recorded_at",
-    )
-]  # fmt: skip
-
-
 async def _events_after(
-    conn: AsyncConnection, store: EventStore, position: int, limit: int
+    conn: AsyncConnection, store: Store, position: int, limit: int
 ) -> list[RecordedEvent]:
     """Committed events by position (a replay looks back; the dispatcher handles what is new)."""
     c = events.c
     query = (
-        sa.select(*_EVENT_COLUMNS).where(c.position > position).order_by(c.position).limit(limit)
+        sa.select(*event_columns(sa.literal(0)))
+        .where(c.position > position)
+        .order_by(c.position)
+        .limit(limit)
     )
-    found = []
-    for row in await conn.execute(query):
-        schema_version, data = store.upcasters.upcast(row.type, row.schema_version, row.data)
-        found.append(
-            RecordedEvent(
-                position=int(row.position),
-                stream_id=row.stream_id,
-                version=int(row.version),
-                event_id=row.event_id,
-                type=row.type,
-                schema_version=schema_version,
-                data=data,
-                metadata=row.metadata,
-                recorded_at=row.recorded_at,
-                transaction_id=0,
-            )
+    return [recorded(row, store.upcasters) for row in await conn.execute(query)]
+
+
+async def _enqueue(
+    conn: AsyncConnection,
+    store: Store,
+    endpoint_id: str,
+    rows: list[dict[str, Any]],
+    wall_now: datetime,
+) -> None:
+    """Send ``rows`` again: a delivery that exists starts over as pending (its attempts so far
+    stay in the history), a missing one is created."""
+    await conn.execute(
+        webhook_deliveries.update()
+        .where(_d.endpoint_id == endpoint_id, _d.event_id.in_([row["event_id"] for row in rows]))
+        .values(
+            status="pending",
+            next_attempt_at=wall_now,
+            locked_until=None,
+            lease_token=None,
+            completed_at=None,
+            attempts=0,
         )
-    return found
-
-
-def _upsert(dialect: str) -> Any:
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    insert = module.insert(webhook_deliveries)
-    return insert.on_conflict_do_update(
-        index_elements=["endpoint_id", "event_id"],
-        set_={
-            "status": "pending",
-            "next_attempt_at": insert.excluded.next_attempt_at,
-            "locked_until": None,
-            "lease_token": None,
-            "completed_at": None,
-            "attempts": 0,
-        },
     )
+    await store.insert_ignoring(conn, webhook_deliveries, rows, ["endpoint_id", "event_id"])

@@ -4,12 +4,17 @@ An endpoint belongs to a party (buyer, supplier or agent) or, with no owner, to 
 (an admin's endpoint may receive every event). Secrets are kept as given (they sign, so they
 cannot be hashed); the previous secret keeps signing for ``ROTATION_OVERLAP`` after a rotation.
 Deleting an endpoint keeps its row and history (``deleted_at``); it is then gone from the API.
+
+Every function but ``disable`` runs on a connection from ``Store.transaction()`` or
+``Store.read()``: the statements are the same on both backends.
 """
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,13 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.domain.events import EVENT_TYPES
 from escrow_core.ids import new_id
-from escrow_core.store import EventStore, NewEvent
+from escrow_core.store import ConcurrencyError, EventIdConflict, NewEvent, Store
 from escrow_core.store.schema import webhook_deliveries, webhook_endpoints
 from escrow_core.webhooks.signing import new_secret
 
 ROTATION_OVERLAP = timedelta(hours=24)
 ALL_EVENTS = "*"
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+#: Names the ``webhook_endpoint.disabled`` event of one failure streak (see ``disable``).
+APPEND_ATTEMPTS = 3
+_DISABLED_EVENT_IDS = uuid.UUID("5d0c9a4e-8f0b-4a57-9a43-0f7c3f1f7b21")
 #: What ``event_types`` may name: every order event, the endpoint's own, or ``*``.
 SUBSCRIBABLE = frozenset({*EVENT_TYPES, ENDPOINT_DISABLED})
 
@@ -63,21 +71,14 @@ def normalise_event_types(event_types: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(event_types))
 
 
-def _endpoint(row: Any) -> Endpoint:
-    return Endpoint(
-        id=row.id,
-        owner_party_id=row.owner_party_id,
-        url=row.url,
-        event_types=tuple(row.event_types),
-        enabled=bool(row.enabled),
-        disabled_reason=row.disabled_reason,
-        secret=row.secret,
-        previous_secret=row.previous_secret,
-        previous_secret_expires_at=row.previous_secret_expires_at,
-        failing_since=row.failing_since,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+_FIELDS = tuple(field.name for field in dataclasses.fields(Endpoint))
+
+
+def endpoint_from_row(row: Any) -> Endpoint:
+    """An ``Endpoint`` from a ``webhook_endpoints`` row (or the values of one)."""
+    values: dict[str, Any] = {name: getattr(row, name, None) for name in _FIELDS}
+    values.update(event_types=tuple(values["event_types"]), enabled=bool(values["enabled"]))
+    return Endpoint(**values)
 
 
 async def create(
@@ -89,29 +90,25 @@ async def create(
     created_by: str | None,
     now: datetime,
 ) -> Endpoint:
-    endpoint_id = new_id("whe")
-    await conn.execute(
-        webhook_endpoints.insert().values(
-            id=endpoint_id,
-            owner_party_id=owner_party_id,
-            url=url,
-            event_types=list(normalise_event_types(event_types)),
-            enabled=True,
-            secret=new_secret(),
-            created_by=created_by,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    found = await get(conn, endpoint_id)
-    assert found is not None
-    return found
+    values = {
+        "id": new_id("whe"),
+        "owner_party_id": owner_party_id,
+        "url": url,
+        "event_types": list(normalise_event_types(event_types)),
+        "enabled": True,
+        "secret": new_secret(),
+        "created_by": created_by,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await conn.execute(webhook_endpoints.insert().values(values))
+    return endpoint_from_row(SimpleNamespace(**values))
 
 
 async def get(conn: AsyncConnection, endpoint_id: str) -> Endpoint | None:
     query = sa.select(webhook_endpoints).where(_c.id == endpoint_id, _c.deleted_at.is_(None))
     row = (await conn.execute(query)).first()
-    return None if row is None else _endpoint(row)
+    return None if row is None else endpoint_from_row(row)
 
 
 async def list_page(
@@ -123,13 +120,13 @@ async def list_page(
         query = query.where(_c.owner_party_id.in_(owners))
     if after is not None:
         query = query.where(_c.id > after)
-    return [_endpoint(row) for row in await conn.execute(query.limit(limit))]
+    return [endpoint_from_row(row) for row in await conn.execute(query.limit(limit))]
 
 
 async def active(conn: AsyncConnection) -> list[Endpoint]:
     """Every enabled endpoint: the ones new events are dispatched to."""
     query = sa.select(webhook_endpoints).where(_c.deleted_at.is_(None), _c.enabled.is_(True))
-    return [_endpoint(row) for row in await conn.execute(query)]
+    return [endpoint_from_row(row) for row in await conn.execute(query)]
 
 
 async def update(
@@ -220,25 +217,30 @@ async def record_failure(conn: AsyncConnection, endpoint_id: str, wall_now: date
 
 
 async def disable(
-    conn: AsyncConnection,
-    store: EventStore,
+    store: Store,
     endpoint_id: str,
     *,
     reason: str,
+    failing_since: datetime,
     now: datetime,
     metadata: dict[str, Any],
 ) -> bool:
-    """Disable the endpoint and append ``webhook_endpoint.disabled`` to the log (the feed):
-    never silently. False if it was already disabled (then nothing is appended)."""
-    result = await conn.execute(
-        webhook_endpoints.update()
-        .where(_c.id == endpoint_id, _c.enabled.is_(True), _c.deleted_at.is_(None))
-        .values(enabled=False, disabled_reason=reason, updated_at=now)
-    )
-    if result.rowcount != 1:
+    """Disable the endpoint and put ``webhook_endpoint.disabled`` in the log (the feed): never
+    silently. False if it was not enabled (then nothing is appended).
+
+    The event goes first, so no crash can leave the endpoint disabled without it; its id is
+    made from the endpoint and its failure streak, so every worker that decides to disable the
+    endpoint for the same streak appends the same event, once (the store refuses the id
+    again). A crash between the two steps leaves the event and an enabled endpoint, which the
+    next failed attempt disables.
+    """
+    async with store.read() as conn:
+        query = sa.select(_c.owner_party_id, _c.url).where(
+            _c.id == endpoint_id, _c.enabled.is_(True), _c.deleted_at.is_(None)
+        )
+        row = (await conn.execute(query)).first()
+    if row is None:
         return False
-    row = (await conn.execute(sa.select(webhook_endpoints).where(_c.id == endpoint_id))).one()
-    version = await store.stream_version(conn, endpoint_id)
     data = {
         "at": now.isoformat().replace("+00:00", "Z"),
         "endpoint_id": endpoint_id,
@@ -246,11 +248,24 @@ async def disable(
         "url": row.url,
         "reason": reason,
     }
-    await store.append(
-        conn,
-        endpoint_id,
-        version,
-        [NewEvent(uuid.uuid4(), ENDPOINT_DISABLED, data, metadata)],
-        recorded_at=now,
-    )
-    return True
+    event_id = uuid.uuid5(_DISABLED_EVENT_IDS, f"{endpoint_id}/{failing_since.isoformat()}")
+    event = NewEvent(event_id, ENDPOINT_DISABLED, data, metadata)
+    for _ in range(APPEND_ATTEMPTS):
+        stream = await store.stream(endpoint_id)
+        version = stream[-1].version if stream else 0
+        try:
+            await store.append(endpoint_id, version, [event], recorded_at=now)
+            break
+        except EventIdConflict:
+            break  # another worker has appended this streak's event: it is in the feed
+        except ConcurrencyError:
+            continue  # the stream moved since we read it: append after what is there now
+    else:
+        raise ConcurrencyError(endpoint_id, version)
+    async with store.transaction() as conn:
+        result = await conn.execute(
+            webhook_endpoints.update()
+            .where(_c.id == endpoint_id, _c.enabled.is_(True), _c.deleted_at.is_(None))
+            .values(enabled=False, disabled_reason=reason, updated_at=now)
+        )
+    return bool(result.rowcount == 1)

@@ -6,15 +6,14 @@ to the endpoint's owner. Every endpoint further filters by its ``event_types``, 
 events recorded once it existed (``replay`` reaches further back on request).
 """
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from escrow_core.store import RecordedEvent
-from escrow_core.store.schema import events, parties
+from escrow_core.store import RecordedEvent, Store
+from escrow_core.store.schema import events as event_table
+from escrow_core.store.schema import parties
 from escrow_core.webhooks.endpoints import ENDPOINT_DISABLED, Endpoint
 from escrow_core.webhooks.payload import ORDER_STREAM_PREFIX
 
@@ -45,39 +44,40 @@ def _event_parties(event: RecordedEvent, owners: dict[str, tuple[str, str]]) -> 
     return frozenset(owners.get(event.stream_id, ()))
 
 
-async def audiences(
-    conn: AsyncConnection, events: Collection[RecordedEvent]
-) -> dict[int, Audience]:
+async def audiences(store: Store, events: Collection[RecordedEvent]) -> dict[int, Audience]:
     """Each event's audience, by position: two queries for the whole batch."""
-    owners = await _order_parties(conn, {e.stream_id for e in events})
+    owners = await _order_parties(store, {e.stream_id for e in events})
     by_event = {e.position: _event_parties(e, owners) for e in events}
-    managers = await _managers(conn, set().union(*by_event.values()) if by_event else set())
+    managers = await _managers(store, frozenset[str]().union(*by_event.values()))
     return {
         position: Audience(found, frozenset(managers[p] for p in found if p in managers))
         for position, found in by_event.items()
     }
 
 
-async def _order_parties(conn: AsyncConnection, stream_ids: set[str]) -> dict[str, tuple[str, str]]:
-    """(buyer_id, supplier_id) of each order, from its ``order.placed`` (the log is the truth;
-    the order_view projection may be being rebuilt)."""
+async def _order_parties(store: Store, stream_ids: set[str]) -> dict[str, tuple[str, str]]:
+    """(buyer_id, supplier_id) of each order, from its ``order.placed``: the log is the truth,
+    while ``order_view`` (``Store.parties_of``) is emptied and refilled by a rebuild, and an
+    order missing there would lose its parties' deliveries for good."""
     wanted = {s for s in stream_ids if s.startswith(ORDER_STREAM_PREFIX)}
     if not wanted:
         return {}
-    query = sa.select(events.c.stream_id, events.c.data).where(
-        events.c.stream_id.in_(wanted), events.c.version == 1, events.c.type == "order.placed"
+    c = event_table.c
+    query = sa.select(c.stream_id, c.data).where(
+        c.stream_id.in_(wanted), c.version == 1, c.type == "order.placed"
     )
-    rows: Any = await conn.execute(query)
+    async with store.read() as conn:
+        rows = (await conn.execute(query)).all()
     return {row.stream_id: (row.data["buyer_id"], row.data["supplier_id"]) for row in rows}
 
 
-async def _managers(conn: AsyncConnection, party_ids: Iterable[str]) -> dict[str, str]:
+async def _managers(store: Store, party_ids: frozenset[str]) -> dict[str, str]:
     """The agent of each party that has one."""
-    wanted = set(party_ids)
-    if not wanted:
+    if not party_ids:
         return {}
     query = sa.select(parties.c.id, parties.c.managed_by).where(
-        parties.c.id.in_(wanted), parties.c.managed_by.is_not(None)
+        parties.c.id.in_(party_ids), parties.c.managed_by.is_not(None)
     )
-    rows: Any = await conn.execute(query)
+    async with store.read() as conn:
+        rows = (await conn.execute(query)).all()
     return {row.id: row.managed_by for row in rows}

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from escrow_core.store import RecordedEvent
+
 MAX_BODY_BYTES = 64 * 1024 - 1
 ORDER_STREAM_PREFIX = "ord_"
 
@@ -23,25 +25,18 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def document(
-    *,
-    event_uuid: Any,
-    type_: str,
-    stream_id: str,
-    sequence: int,
-    position: int,
-    data: dict[str, Any],
-    recorded_at: datetime,
-) -> dict[str, Any]:
-    fields = dict(data)
-    created_at = fields.pop("at", None) or _iso(recorded_at)
+def document(event: RecordedEvent) -> dict[str, Any]:
+    """The body's fields for ``event`` (its data upcast, as every reader sees it)."""
+    fields = dict(event.data)
+    created_at = fields.pop("at", None) or _iso(event.recorded_at)
+    stream_id = event.stream_id
     return {
-        "id": event_id(event_uuid),
-        "type": type_,
+        "id": event_id(event.event_id),
+        "type": event.type,
         "created_at": created_at,
         "order_id": stream_id if stream_id.startswith(ORDER_STREAM_PREFIX) else None,
-        "sequence": sequence,
-        "position": position,
+        "sequence": event.version,
+        "position": event.position,
         "data": fields,
     }
 

@@ -58,7 +58,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
                 )
         except TimeoutError as error:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from error
-        failure: Exception | None = None
+        failure: Exception = httpcore.ConnectError(f"{host} has no address to connect to")
         for address in addresses:
             remaining = deadline - anyio.current_time()
             if remaining <= 0:
@@ -73,7 +73,6 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 failure = error  # try the next checked address, as a browser would
-        assert failure is not None
         raise failure
 
     async def connect_unix_socket(

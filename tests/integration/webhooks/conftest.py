@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from escrow_core.runtime import Runtime
-from escrow_core.store import Database
+from escrow_core.application.runtime import Runtime
+from escrow_core.store import Store
 from escrow_worker.worker import Worker
 from support.api import Api, auth, order_terms, running_api, test_settings
 from support.receiver import Receiver
@@ -94,8 +94,9 @@ class Hooks:
         return runtime
 
     @property
-    def database(self) -> Database:
-        return self.runtime.database
+    def store(self) -> Store:
+        """The API's store (the worker shares it)."""
+        return self.runtime.store
 
     async def endpoint(
         self,
@@ -151,15 +152,13 @@ def receiver() -> Iterator[Receiver]:
 
 
 @asynccontextmanager
-async def hooks_on(
-    database: Database, receiver: Receiver, **overrides: Any
-) -> AsyncIterator[Hooks]:
-    settings = test_settings(database.url, **{**FAST, **overrides})
+async def hooks_on(store: Store, receiver: Receiver, **overrides: Any) -> AsyncIterator[Hooks]:
+    settings = test_settings(store.url, **{**FAST, **overrides})
     async with running_api(settings) as api:
         yield Hooks(api, receiver)
 
 
 @pytest.fixture
-async def hooks(fresh_database: Database, receiver: Receiver) -> AsyncIterator[Hooks]:
-    async with hooks_on(fresh_database, receiver) as running:
+async def hooks(fresh_store: Store, receiver: Receiver) -> AsyncIterator[Hooks]:
+    async with hooks_on(fresh_store, receiver) as running:
         yield running

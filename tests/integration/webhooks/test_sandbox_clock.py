@@ -2,8 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from escrow_core.clock import Clock
-from escrow_core.store import Database
+from escrow_core.store import Store, open_store
 from support.api import Api, auth
 from support.receiver import Receiver
 
@@ -20,9 +19,9 @@ async def test_without_sandbox_mode_the_route_does_not_exist(api: Api) -> None:
 
 
 async def test_an_admin_moves_the_clock_for_everyone_on_the_database(
-    fresh_database: Database, receiver: Receiver
+    fresh_store: Store, receiver: Receiver
 ) -> None:
-    async with hooks_on(fresh_database, receiver, sandbox=True) as hooks:
+    async with hooks_on(fresh_store, receiver, sandbox=True) as hooks:
         headers = {**hooks.api.admin, "Idempotency-Key": "tick-1"}
         moved = await hooks.api.client.post(PATH, json={"advance_seconds": 3600}, headers=headers)
         replayed = await hooks.api.client.post(
@@ -36,16 +35,19 @@ async def test_an_admin_moves_the_clock_for_everyone_on_the_database(
     assert moved.json()["offset_seconds"] == 3600
     assert replayed.json() == moved.json()  # a retried request does not move it twice
     assert again.json()["offset_seconds"] == 3660
-    # Another process (here: another Clock on its own connection) sees the same time.
-    async with fresh_database.read() as conn:
-        elsewhere = await Clock(sandbox=True).now(conn)
+    # Another process (here: another store on the same database) sees the same time.
+    elsewhere_store = open_store(fresh_store.url, sandbox=True)
+    try:
+        elsewhere = await elsewhere_store.now()
+    finally:
+        await elsewhere_store.dispose()
     assert elsewhere - datetime.now(UTC) > timedelta(seconds=3650)
 
 
 async def test_only_an_admin_moves_it_and_only_forward(
-    fresh_database: Database, receiver: Receiver
+    fresh_store: Store, receiver: Receiver
 ) -> None:
-    async with hooks_on(fresh_database, receiver, sandbox=True) as hooks:
+    async with hooks_on(fresh_store, receiver, sandbox=True) as hooks:
         _, buyer_auth = await hooks.api.party_with_key("buyer")
         mediator = auth(await hooks.api.role_key("mediator"))
         by_buyer = await hooks.api.client.post(

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from escrow_core.store import Database
+from escrow_core.store import Store
 from support.receiver import Answer, Delivery, Receiver, Responder
 
 from .conftest import Cast, Hooks, hooks_on
@@ -48,9 +48,9 @@ def failing_first(times: int, answer: Answer) -> Responder:
 
 
 async def test_the_timestamp_is_the_wall_clock_even_when_the_sandbox_clock_is_ahead(
-    fresh_database: Database, receiver: Receiver
+    fresh_store: Store, receiver: Receiver
 ) -> None:
-    async with hooks_on(fresh_database, receiver, sandbox=True) as hooks:
+    async with hooks_on(fresh_store, receiver, sandbox=True) as hooks:
         moved = await hooks.api.client.post(
             "/v1/sandbox/clock", json={"advance_seconds": 30 * 86400}, headers=hooks.api.admin
         )
@@ -70,7 +70,8 @@ async def test_the_timestamp_is_the_wall_clock_even_when_the_sandbox_clock_is_ah
 async def test_a_failed_attempt_is_retried_until_a_2xx_and_every_attempt_is_logged(
     hooks: Hooks,
 ) -> None:
-    hooks.receiver.respond = failing_first(2, Answer(500, body=b"x" * 5000))
+    # The failures take a while to answer, so their recorded latency has to measure the wait.
+    hooks.receiver.respond = failing_first(2, Answer(500, body=b"x" * 5000, delay=0.1))
     endpoint = await hooks.endpoint()
     cast = await Cast.new(hooks.api)
     async with hooks.worker():
@@ -82,7 +83,10 @@ async def test_a_failed_attempt_is_retried_until_a_2xx_and_every_attempt_is_logg
     assert delivery["attempt_count"] == 3
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 500, 200]
     assert [len(a["response_body"]) for a in delivery["attempts"]] == [2048, 2048, 2]
-    assert all(a["latency_ms"] >= 0 for a in delivery["attempts"])
+    slow, slow_too, quick = (a["latency_ms"] for a in delivery["attempts"])
+    assert 100 <= slow < 2000  # at least the receiver's wait, within the 2 s timeout
+    assert 100 <= slow_too < 2000
+    assert 0 <= quick < 2000
     assert delivery["attempts"][0]["error"] == "HTTP 500"
     # The same webhook-id on every try; a fresh timestamp on each.
     tries = receiver_tries(hooks.receiver)
@@ -135,16 +139,19 @@ async def test_retry_after_is_honoured(hooks: Hooks) -> None:
 
 
 async def test_a_slow_receiver_times_out_and_is_retried(
-    fresh_database: Database, receiver: Receiver
+    fresh_store: Store, receiver: Receiver
 ) -> None:
     receiver.respond = failing_first(1, Answer(200, delay=2.5))
-    async with hooks_on(fresh_database, receiver, webhook_timeout_seconds=1) as hooks:
+    async with hooks_on(fresh_store, receiver, webhook_timeout_seconds=1) as hooks:
         endpoint = await hooks.endpoint()
         cast = await Cast.new(hooks.api)
         async with hooks.worker():
             await cast.place()
             await hooks.receiver.until(lambda r: len(r.all()) == 2, within=20)
-            await asyncio.sleep(0.3)
+            deadline = time.monotonic() + 10
+            while not await hooks.deliveries(endpoint["id"], status="succeeded"):
+                assert time.monotonic() < deadline, "the second attempt was never recorded"
+                await asyncio.sleep(0.05)
             [delivery] = await hooks.deliveries(endpoint["id"])
 
     first, second = delivery["attempts"]

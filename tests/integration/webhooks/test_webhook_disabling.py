@@ -2,10 +2,12 @@
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from escrow_core.store import Database, schema
+from escrow_core.store import Store, schema
+from escrow_core.webhooks import endpoints
 from support.receiver import Answer, Delivery, Receiver
 
 from .conftest import Cast, Hooks, hooks_on
@@ -34,7 +36,7 @@ async def until_dispatched(hooks: Hooks, order_id: str, sequence: int) -> None:
     checkpoint = schema.webhook_dispatch_checkpoint
     deadline = time.monotonic() + 10
     while True:
-        async with hooks.database.read() as conn:
+        async with hooks.store.read() as conn:
             passed = (await conn.execute(sa.select(checkpoint.c.position))).scalar_one()
         if passed >= position:
             return
@@ -81,17 +83,18 @@ async def test_410_gone_disables_the_endpoint_with_an_event_in_the_feed(hooks: H
 
 
 async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
-    fresh_database: Database, receiver: Receiver
+    fresh_store: Store, receiver: Receiver
 ) -> None:
-    receiver.respond = lambda delivery, seen: Answer(500)
+    receiver.respond = lambda delivery, seen: Answer(500) if delivery.path == "/hook" else Answer()
     schedule = (0, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2)
     async with hooks_on(
-        fresh_database,
+        fresh_store,
         receiver,
         webhook_disable_after_seconds=1.0,
         webhook_retry_schedule=schedule,
     ) as hooks:
         endpoint = await hooks.endpoint()
+        await hooks.endpoint("/watcher", event_types=["order.placed"])
         cast = await Cast.new(hooks.api)
         async with hooks.worker():
             started = time.monotonic()
@@ -100,30 +103,43 @@ async def test_an_endpoint_failing_for_the_whole_period_is_disabled(
             elapsed = time.monotonic() - started
             events = await disabled_events(hooks)
             attempts = len(receiver.refused)
-            await asyncio.sleep(0.5)
+            # An order placed now reaches the watcher; by then it would have reached the
+            # disabled endpoint too, were anything still sent to it.
+            later = await cast.place()
+            await receiver.until(
+                lambda r: later in [p["order_id"] for p in r.payloads("/watcher")],
+                what="the later order at the watcher",
+            )
             assert len(receiver.refused) == attempts  # nothing more is sent to it
+            sent_to_it = [d["order_id"] for d in await hooks.deliveries(endpoint["id"])]
+            assert later not in sent_to_it  # nor planned for it
 
     assert elapsed >= 1.0
     assert str(disabled["disabled_reason"]).startswith("every delivery has failed since ")
     assert len(events) == 1
 
 
-async def test_a_success_ends_the_failure_streak(
-    fresh_database: Database, receiver: Receiver
-) -> None:
-    # Fail each event's first try, succeed on its second: the endpoint keeps failing on and
-    # off for longer than the period, but never continuously, so it stays enabled.
+async def test_a_success_ends_the_failure_streak(fresh_store: Store, receiver: Receiver) -> None:
+    # Fail each event's first try, succeed on its second (0.2 s later): the endpoint keeps
+    # failing on and off for longer than the period, but never continuously, so it stays enabled.
+    period = 1.5
     receiver.respond = lambda delivery, seen: Answer(500) if seen == 1 else Answer()
-    async with hooks_on(fresh_database, receiver, webhook_disable_after_seconds=0.5) as hooks:
+    async with hooks_on(fresh_store, receiver, webhook_disable_after_seconds=period) as hooks:
         endpoint = await hooks.endpoint()
         cast = await Cast.new(hooks.api)
         async with hooks.worker():
-            for _ in range(3):
+            placed = 0
+            started = time.monotonic()
+            while placed < 3 or time.monotonic() - started < period + 0.5:
                 await cast.place()
-                await asyncio.sleep(0.3)
-            await receiver.until(lambda r: len(r.unique()) == 3)
+                placed += 1
+                await receiver.until(lambda r, n=placed: len(r.unique()) == n, what="the retry")
 
         assert (await hooks.get_endpoint(endpoint["id"]))["enabled"] is True
+
+    failed_first, succeeded_last = receiver.refused[0], receiver.all()[-1]
+    assert succeeded_last.received_at - failed_first.received_at > period
+    assert len(receiver.refused) == placed  # every event failed once
 
 
 async def test_re_enabling_clears_the_reason_and_resumes_deliveries(hooks: Hooks) -> None:
@@ -187,3 +203,38 @@ async def test_a_party_sees_its_own_endpoint_disabled_in_its_feed(hooks: Hooks) 
     # once the owner reads it, it is readable by all: another party still does not see it
     assert await feed(stranger_auth, within=0) == []
     assert stranger["id"] != cast.buyer["id"]
+
+
+async def test_workers_disabling_an_endpoint_for_one_streak_append_one_event(hooks: Hooks) -> None:
+    endpoint = await hooks.endpoint()
+    streak = datetime.now(UTC) - timedelta(days=5)
+
+    async def disable() -> bool:
+        return await endpoints.disable(
+            hooks.store,
+            endpoint["id"],
+            reason="every delivery has failed since then",
+            failing_since=streak,
+            now=await hooks.store.now(),
+            metadata={"worker": "test"},
+        )
+
+    results = await asyncio.gather(disable(), disable(), disable())
+
+    assert sorted(results) == [False, False, True]  # one of them disabled it
+    assert [e.type for e in await hooks.store.stream(endpoint["id"])] == [
+        "webhook_endpoint.disabled"
+    ]
+    assert (await hooks.get_endpoint(endpoint["id"]))["enabled"] is False
+
+    # A worker that died between the append and the update left the endpoint enabled: the
+    # next one to disable it for the same streak finishes the job without a second event.
+    async with hooks.store.transaction() as conn:
+        await conn.execute(
+            schema.webhook_endpoints.update()
+            .where(schema.webhook_endpoints.c.id == endpoint["id"])
+            .values(enabled=True, disabled_reason=None)
+        )
+    assert await disable() is True
+    assert len(await hooks.store.stream(endpoint["id"])) == 1
+    assert (await hooks.get_endpoint(endpoint["id"]))["enabled"] is False

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,27 +20,26 @@ SCHEDULE = (0.0, 0.2)
 
 
 async def delivery_count(hooks: Hooks) -> int:
-    async with hooks.database.read() as conn:
+    async with hooks.store.read() as conn:
         query = sa.select(sa.func.count()).select_from(webhook_deliveries)
         return int((await conn.execute(query)).scalar_one())
 
 
 async def events_of(hooks: Hooks, order_id: str) -> int:
-    async with hooks.database.read() as conn:
-        return len(await hooks.runtime.store.read_stream(conn, order_id))
+    return len(await hooks.store.stream(order_id))
 
 
 async def dispatch_all(hooks: Hooks) -> int:
     """Dispatch until the checkpoint reaches the last event. (On PostgreSQL a transaction
     running anywhere on the server, another test's say, may hold the reader back a while.)"""
-    async with hooks.database.read() as conn:
+    async with hooks.store.read() as conn:
         last = (await conn.execute(sa.select(sa.func.max(events.c.position)))).scalar_one()
     written = 0
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        done = await dispatch_once(hooks.database, hooks.runtime.store, SCHEDULE)
+        done = await dispatch_once(hooks.store, SCHEDULE)
         written += done.deliveries
-        async with hooks.database.read() as conn:
+        async with hooks.store.read() as conn:
             query = sa.select(webhook_dispatch_checkpoint.c.position)
             if (await conn.execute(query)).scalar_one() >= (last or 0):
                 return written
@@ -93,7 +93,7 @@ async def test_events_from_before_an_endpoint_existed_are_not_sent(hooks: Hooks)
 
     await dispatch_all(hooks)
 
-    async with hooks.database.read() as conn:
+    async with hooks.store.read() as conn:
         rows = (await conn.execute(sa.select(webhook_deliveries.c.stream_id))).scalars().all()
     assert rows == [after]
     assert before not in rows
@@ -107,12 +107,12 @@ async def test_dispatching_again_from_the_start_adds_no_delivery(hooks: Hooks) -
     n = await events_of(hooks, order_id)
 
     assert await dispatch_all(hooks) == n
-    async with hooks.database.read() as conn:
+    async with hooks.store.read() as conn:
         checkpoint = (await conn.execute(sa.select(webhook_dispatch_checkpoint))).one()
-        head = await hooks.runtime.store.log_head(conn)
+    head = await hooks.store.log_head()
     assert (checkpoint.transaction_id, checkpoint.position) == tuple(head)
 
-    async with hooks.database.transaction() as conn:  # as if the checkpoint had been lost
+    async with hooks.store.transaction() as conn:  # as if the checkpoint had been lost
         await conn.execute(
             webhook_dispatch_checkpoint.update().values(transaction_id=0, position=0)
         )
@@ -131,26 +131,31 @@ async def test_concurrent_dispatchers_take_turns(hooks: Hooks) -> None:
         await cast.to(order_id, "held")
         n += await events_of(hooks, order_id)
 
-    results = await asyncio.gather(
-        *(dispatch_once(hooks.database, hooks.runtime.store, SCHEDULE) for _ in range(4))
-    )
+    results = await asyncio.gather(*(dispatch_once(hooks.store, SCHEDULE) for _ in range(4)))
 
     assert sum(1 for r in results if r.events) <= 1  # the others skipped their turn
     await dispatch_all(hooks)
     assert await delivery_count(hooks) == n
 
 
-def sender(hooks: Hooks, name: str) -> Sender:
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """The senders' HTTP client (claiming never posts; closed after the test all the same)."""
+    async with httpx.AsyncClient() as http:
+        yield http
+
+
+@pytest.fixture
+def sender(hooks: Hooks, client: httpx.AsyncClient) -> Callable[[str], Sender]:
     settings = SenderSettings(
         schedule=SCHEDULE, lease_seconds=30, total_timeout=2, disable_after_seconds=3600
     )
-    runtime = hooks.runtime
-    return Sender(
-        runtime.database, runtime.store, runtime.clock, settings, httpx.AsyncClient(), worker=name
-    )
+    return lambda name: Sender(hooks.store, settings, client, worker=name)
 
 
-async def test_only_the_first_pending_event_of_an_order_can_be_claimed(hooks: Hooks) -> None:
+async def test_only_the_first_pending_event_of_an_order_can_be_claimed(
+    hooks: Hooks, sender: Callable[[str], Sender]
+) -> None:
     await hooks.endpoint()
     cast = await Cast.new(hooks.api)
     orders = [await cast.place() for _ in range(3)]
@@ -158,21 +163,25 @@ async def test_only_the_first_pending_event_of_an_order_can_be_claimed(hooks: Ho
         await cast.to(order_id, "accepted")
     await dispatch_all(hooks)
 
-    claimed = await sender(hooks, "a").claim(100)
+    claimed = await sender("a").claim(100)
 
     assert len(claimed) == 3  # one per order: each order's order.placed
-    assert {c.message_id for c in claimed} == {c.message_id for c in claimed}
-    assert await sender(hooks, "b").claim(100) == []  # leased, and the rest wait their turn
+    firsts = [(await hooks.store.stream(order_id))[0] for order_id in orders]
+    assert {e.type for e in firsts} == {"order.placed"}
+    assert sorted(c.message_id for c in claimed) == sorted(f"evt_{e.event_id.hex}" for e in firsts)
+    assert await sender("b").claim(100) == []  # leased, and the rest wait their turn
 
 
 @pytest.mark.postgres_only
-async def test_concurrent_senders_claim_disjoint_deliveries(hooks: Hooks) -> None:
+async def test_concurrent_senders_claim_disjoint_deliveries(
+    hooks: Hooks, sender: Callable[[str], Sender]
+) -> None:
     await hooks.endpoint()
     cast = await Cast.new(hooks.api)
     for _ in range(40):
         await cast.place()
     await dispatch_all(hooks)
-    senders = [sender(hooks, f"s{i}") for i in range(4)]
+    senders = [sender(f"s{i}") for i in range(4)]
 
     batches = await asyncio.gather(*(s.claim(10) for s in senders))
 
@@ -181,21 +190,23 @@ async def test_concurrent_senders_claim_disjoint_deliveries(hooks: Hooks) -> Non
     assert [len(batch) for batch in batches] == [10, 10, 10, 10]
 
 
-async def test_an_expired_lease_is_taken_over(hooks: Hooks) -> None:
+async def test_an_expired_lease_is_taken_over(
+    hooks: Hooks, sender: Callable[[str], Sender]
+) -> None:
     await hooks.endpoint()
     cast = await Cast.new(hooks.api)
     await cast.place()
     await dispatch_all(hooks)
-    [first] = await sender(hooks, "crashed").claim(10)
-    assert await sender(hooks, "other").claim(10) == []
+    [first] = await sender("crashed").claim(10)
+    assert await sender("other").claim(10) == []
 
-    async with hooks.database.transaction() as conn:  # the crashed sender's lease runs out
+    async with hooks.store.transaction() as conn:  # the crashed sender's lease runs out
         await conn.execute(
             webhook_deliveries.update().values(
                 locked_until=datetime.now(UTC) - timedelta(seconds=1)
             )
         )
-    [again] = await sender(hooks, "other").claim(10)
+    [again] = await sender("other").claim(10)
 
     assert again.delivery_id == first.delivery_id
     assert again.lease_token != first.lease_token

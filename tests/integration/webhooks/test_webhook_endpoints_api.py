@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from escrow_core.store import Database
+from escrow_core.store import Store
 from escrow_core.store.schema import webhook_deliveries
 from escrow_core.webhooks.dispatcher import dispatch_once
 from support import api as support
@@ -202,17 +202,21 @@ async def test_patch_changes_the_url_and_event_types_and_pauses(hooks: Hooks) ->
 
 
 async def test_a_paused_endpoint_gets_nothing(hooks: Hooks) -> None:
-    endpoint = await hooks.endpoint()
+    paused = await hooks.endpoint("/paused")
+    await hooks.endpoint("/live")
     await hooks.api.client.patch(
-        f"{BASE}/{endpoint['id']}", json={"enabled": False}, headers=hooks.api.admin
+        f"{BASE}/{paused['id']}", json={"enabled": False}, headers=hooks.api.admin
     )
     cast = await Cast.new(hooks.api)
     async with hooks.worker():
-        await cast.place()
-        await asyncio.sleep(0.5)
+        order_id = await cast.place()
+        # The live endpoint's copy is planned in the same dispatch as the paused one's would
+        # be, and sent on: once it is here, the paused endpoint has had its chance.
+        await hooks.receiver.until(lambda r: len(r.all("/live")) == 1, what="the live copy")
 
-    assert hooks.receiver.all() == []
-    assert await hooks.deliveries(endpoint["id"]) == []
+    assert [p["order_id"] for p in hooks.receiver.payloads("/live")] == [order_id]
+    assert hooks.receiver.all("/paused") == hooks.receiver.refused == []
+    assert await hooks.deliveries(paused["id"]) == []
 
 
 async def test_delete_removes_the_endpoint(hooks: Hooks) -> None:
@@ -234,13 +238,13 @@ async def test_what_was_waiting_for_a_deleted_endpoint_is_given_up(hooks: Hooks)
     cast = await Cast.new(hooks.api)
     await cast.place()
     for _ in range(200):  # dispatch by hand (no worker: nothing is sent)
-        if (await dispatch_once(hooks.database, hooks.runtime.store, (0.0,))).deliveries:
+        if (await dispatch_once(hooks.store, (0.0,))).deliveries:
             break
         await asyncio.sleep(0.05)
 
     await hooks.api.client.delete(f"{BASE}/{endpoint['id']}", headers=hooks.api.admin)
 
-    async with hooks.database.read() as conn:
+    async with hooks.store.read() as conn:
         query = sa.select(webhook_deliveries.c.status, webhook_deliveries.c.last_error)
         rows = (await conn.execute(query)).all()
     assert [tuple(row) for row in rows] == [("failed", "the endpoint was deleted")]
@@ -367,9 +371,9 @@ async def test_deliveries_are_paginated_newest_first_and_filter_by_status(hooks:
 
 
 async def test_an_agent_acting_for_a_party_registers_the_partys_endpoint(
-    fresh_database: Database, receiver: Receiver
+    fresh_store: Store, receiver: Receiver
 ) -> None:
-    async with hooks_on(fresh_database, receiver) as hooks:
+    async with hooks_on(fresh_store, receiver) as hooks:
         _, agent_auth = await hooks.api.party_with_key("agent")
         buyer = await hooks.api.register("buyer", by=agent_auth)
         key = agent_auth["Authorization"].removeprefix("Bearer ")

@@ -7,7 +7,7 @@ import httpcore
 import httpx
 import pytest
 
-from escrow_core.store import Database
+from escrow_core.store import Store
 from escrow_core.webhooks.ssrf import BlockedAddress
 from escrow_core.webhooks.transport import PinnedBackend, PinnedTransport, delivery_client
 from support.receiver import Receiver
@@ -100,15 +100,15 @@ def test_the_transport_really_runs_on_the_pinned_backend() -> None:
 
 
 async def test_a_delivery_to_a_private_address_is_refused_by_the_worker(
-    fresh_database: Database, receiver: Receiver
+    fresh_store: Store, receiver: Receiver
 ) -> None:
     # Registered while private addresses were allowed (say, a setting changed since), the
     # endpoint is still checked at delivery: the attempt fails and nothing reaches it.
-    async with hooks_on(fresh_database, receiver) as hooks:
+    async with hooks_on(fresh_store, receiver) as hooks:
         endpoint = await hooks.endpoint()
         cast = await Cast.new(hooks.api)
         strict = delivery_client(allow_private=False, connect_timeout=1, total_timeout=2)
-        async with hooks.worker(client=strict):
+        async with strict, hooks.worker(client=strict):
             await cast.place()
             deliveries: list[dict[str, Any]] = []
             for _ in range(100):

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from escrow_core.application.commands import VersionMismatch
+from escrow_core.application.timers import TIMER_CONTEXT, fire_due_timers
 from escrow_core.domain.commands import AutoConfirmReceipt
 from escrow_core.domain.errors import DomainError
-from escrow_core.service import TIMER_CONTEXT, VersionMismatch
-from escrow_core.store import Database
+from escrow_core.store import Store
 from support.receiver import Receiver
 
 from .conftest import Cast, Hooks, hooks_on
@@ -24,8 +25,8 @@ DAY = 86_400
 
 
 @pytest.fixture
-async def sandbox(fresh_database: Database, receiver: Receiver) -> AsyncIterator[Hooks]:
-    async with hooks_on(fresh_database, receiver, sandbox=True) as hooks:
+async def sandbox(fresh_store: Store, receiver: Receiver) -> AsyncIterator[Hooks]:
+    async with hooks_on(fresh_store, receiver, sandbox=True) as hooks:
         yield hooks
 
 
@@ -43,12 +44,11 @@ async def order(hooks: Hooks, order_id: str) -> dict[str, Any]:
 
 
 async def types(hooks: Hooks, order_id: str) -> list[str]:
-    async with hooks.database.read() as conn:
-        return [e.type for e in await hooks.runtime.store.read_stream(conn, order_id)]
+    return [e.type for e in await hooks.store.stream(order_id)]
 
 
 async def fire(hooks: Hooks) -> int:
-    return len(await hooks.runtime.service.fire_due_timers())
+    return len(await fire_due_timers(hooks.runtime.commands))
 
 
 async def test_an_order_not_accepted_in_time_is_cancelled(sandbox: Hooks) -> None:
@@ -111,8 +111,7 @@ async def test_the_inspection_window_running_out_confirms_and_releases(sandbox: 
     assert completed["status"] == "completed"
     assert completed["amounts"]["released"] == completed["amounts"]["total"]
     assert (await types(sandbox, order_id))[-2:] == ["receipt.confirmed", "funds.released"]
-    async with sandbox.database.read() as conn:
-        confirmed = (await sandbox.runtime.store.read_stream(conn, order_id))[-2]
+    confirmed = (await sandbox.store.stream(order_id))[-2]
     assert confirmed.data["auto"] is True
     assert confirmed.metadata["principal"] == {"role": "system", "timer": True}
 
@@ -171,7 +170,7 @@ async def test_a_stuck_order_does_not_hold_back_the_others(
     cast = await Cast.new(sandbox.api)
     orders = [await cast.place() for _ in range(5)]
     await advance(sandbox, 31)
-    service = sandbox.runtime.service
+    service = sandbox.runtime.commands
     real_execute = service.execute
     stuck = set(orders[:3])
 
@@ -182,7 +181,7 @@ async def test_a_stuck_order_does_not_hold_back_the_others(
 
     monkeypatch.setattr(service, "execute", flaky)
 
-    fired = await service.fire_due_timers(limit=2)  # the stuck ones come first, in a small page
+    fired = await fire_due_timers(service, limit=2)  # the stuck ones come first, in a small page
 
     assert sorted(r.order_id for r in fired) == sorted(orders[3:])
 
@@ -194,7 +193,7 @@ async def test_a_buyer_confirming_as_the_window_closes_gets_one_outcome(sandbox:
     for order_id in orders:
         await cast.to(order_id, "delivered")
     await advance(sandbox, 16)
-    service = sandbox.runtime.service
+    service = sandbox.runtime.commands
     rng = random.Random(7)
 
     async def buyer(order_id: str) -> str:
@@ -222,7 +221,7 @@ async def test_a_buyer_confirming_as_the_window_closes_gets_one_outcome(sandbox:
         return "timer"
 
     races = [asyncio.gather(buyer(o), timer(o)) for o in orders]
-    results = await asyncio.gather(*races, service.fire_due_timers(), service.fire_due_timers())
+    results = await asyncio.gather(*races, fire_due_timers(service), fire_due_timers(service))
 
     winners = Counter(w for pair in results[: len(orders)] for w in pair if w != "-")
     late_ticks = sum(len(fired) for fired in results[len(orders) :])

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import orjson
 
+from escrow_core.store import event_sql as ev
 from escrow_core.store.errors import ConcurrencyError
 from escrow_core.store.postgres import sql
 from escrow_core.store.records import Commit, RecordedEvent, StoredAnswer
@@ -42,6 +43,7 @@ class PostgresSession:
         return moment
 
     async def commit(self, commit: Commit) -> list[RecordedEvent]:
+        ev.check_commit(commit)
         values = commit_values(commit)
         try:
             rows = await self.connection.fetch(sql.COMMIT.sql, *sql.COMMIT.args(values))
