@@ -1,8 +1,9 @@
-"""The FastAPI application: built by ``create_app``; the engine is made in the lifespan."""
+"""The FastAPI application: built by ``create_app``; the runtime is opened in the lifespan."""
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -10,16 +11,26 @@ from escrow_api import docs, health, metrics, problems
 from escrow_api.auth import KeyCache
 from escrow_api.middleware import EdgeMiddleware
 from escrow_api.openapi import install_openapi
-from escrow_api.routes import disputes, events, keys, orders, parties, sandbox, webhooks
+from escrow_api.routes import (
+    disputes,
+    events,
+    keys,
+    order_commands,
+    orders,
+    parties,
+    sandbox,
+    webhooks,
+)
 from escrow_core import logs
-from escrow_core.runtime import open_runtime
+from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.settings import Settings, get_settings
-from escrow_worker.worker import embedded as embedded_worker
 
 FULL_COLLECTION_THRESHOLD = 1000  # generation-1 collections per full one (default 10)
+# Work run beside the API for as long as it serves (``escrow serve`` passes the worker).
+Background = Callable[[Runtime], AbstractAsyncContextManager[Any]]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, background: Background | None = None) -> FastAPI:
     settings = settings or get_settings()
     logs.configure(settings.log_level)
 
@@ -32,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
-            async with embedded_worker(runtime):  # unless settings.embedded_worker is off
+            async with background(runtime) if background else nullcontext():
                 yield
 
     app = FastAPI(
@@ -45,9 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.key_cache = KeyCache()
     problems.install(app)
-    for router in (parties.router, keys.router, orders.router, disputes.router, events.router):
-        app.include_router(router)
-    app.include_router(webhooks.router)
+    routers = (parties, keys, orders, order_commands, disputes, events, webhooks)
+    for module in routers:
+        app.include_router(module.router)
     if settings.sandbox:  # the sandbox clock exists only in sandbox mode
         app.include_router(sandbox.router)
     app.include_router(health.router)

@@ -1,14 +1,25 @@
-"""Annotated dependency aliases shared by the routers."""
+"""Annotated dependency aliases shared by the routers, and the one order-command dependency."""
 
-import base64
-import re
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
-import orjson
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request, Response
 
+from escrow_api import idempotency
+from escrow_api.auth import CurrentPrincipal
+from escrow_api.idempotency import RunCommand, Shown
 from escrow_api.problems import ApiError
-from escrow_core.runtime import Runtime
+from escrow_core.application import orders
+from escrow_core.application.commands import CommandContext, CommandResult
+from escrow_core.application.idempotency import Remember
+from escrow_core.application.principal import Principal
+from escrow_core.application.runtime import Runtime
+from escrow_core.application.transactions import Keep
+from escrow_core.domain.commands import Command
+from escrow_core.domain.roles import Actor
+
+T = TypeVar("T")
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -35,38 +46,12 @@ IfMatch = Annotated[
         description='Run only if the order is at this ETag, e.g. "7".',
     ),
 ]
-# Our ids are a prefix and 1-64 letters and digits; anything else names nothing.
-_WELL_FORMED_ID = re.compile(r"[a-z]{3}_[A-Za-z0-9]{1,64}")
+OrderId = Annotated[str, Path(max_length=100, description="The order's id, ord_...")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1-100.")]
 Cursor = Annotated[
     str | None,
     Query(max_length=500, description="The next_cursor of the previous page."),
 ]
-
-
-def well_formed(identifier: str, prefix: str) -> bool:
-    """Could ``identifier`` be one of our ids with ``prefix``? (Junk is not looked up.)"""
-    return identifier.startswith(f"{prefix}_") and _WELL_FORMED_ID.fullmatch(identifier) is not None
-
-
-def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Any:
-    try:
-        return orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, orjson.JSONDecodeError) as error:
-        raise bad_cursor() from error
-
-
-def bad_cursor() -> ApiError:
-    return ApiError(
-        422,
-        "invalid_cursor",
-        "The cursor is not one this list gave out.",
-        errors=[{"field": "cursor", "in": "query", "code": "invalid", "message": "unknown cursor"}],
-    )
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -77,3 +62,95 @@ def parse_if_match(value: str | None) -> int | None:
     if not (tag.isascii() and tag.isdigit()):
         raise ApiError(412, "precondition_failed", 'If-Match must be an order ETag such as "7".')
     return int(tag)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls, and the runtime it calls into."""
+
+    principal: Principal
+    runtime: Runtime
+
+
+async def caller(principal: CurrentPrincipal, runtime: RuntimeDep) -> Caller:
+    return Caller(principal, runtime)
+
+
+@dataclass(frozen=True, slots=True)
+class Write(Caller):
+    """A write, run exactly once per Idempotency-Key: ``once`` for one that is not an order
+    command, ``command`` for an order command."""
+
+    request: Request
+    idempotency_key: str | None
+
+    async def once(
+        self, call: Callable[[Keep[T] | None], Awaitable[T]], show: Callable[[T], Shown]
+    ) -> Response:
+        """``call(keep)`` does the write; ``show(result)`` is its answer."""
+        return await idempotency.once(
+            self.request, self.principal, self.idempotency_key, call, show
+        )
+
+    async def command(
+        self, run: RunCommand, *, name: Callable[[], str], status: int = 200
+    ) -> Response:
+        """``run(context, remember)`` runs the command; ``name()`` is its type once built."""
+        return await idempotency.command(
+            self.request, self.principal, self.idempotency_key, run, name=name, status=status
+        )
+
+
+async def write(
+    request: Request,
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Write:
+    return Write(principal, runtime, request, idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCall(Write):
+    """A command on one order, as requested: run it with ``run(lambda actor: Command(...))``."""
+
+    order_id: str
+    expected_version: int | None
+
+    async def run(self, make: Callable[[Actor], Command]) -> Response:
+        named: list[str] = []
+
+        def build(actor: Actor) -> Command:
+            command = make(actor)
+            named.append(type(command).__name__)
+            return command
+
+        async def execute(context: CommandContext, remember: Remember | None) -> CommandResult:
+            return await orders.execute(
+                self.runtime,
+                self.principal,
+                self.order_id,
+                build,
+                context=context,
+                expected_version=self.expected_version,
+                remember=remember,
+            )
+
+        return await self.command(execute, name=lambda: named[-1] if named else "")
+
+
+async def command_call(
+    order_id: OrderId,
+    request: Request,
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> CommandCall:
+    expected_version = parse_if_match(if_match)
+    return CommandCall(principal, runtime, request, idempotency_key, order_id, expected_version)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+WriteDep = Annotated[Write, Depends(write)]
+OrderCommand = Annotated[CommandCall, Depends(command_call)]

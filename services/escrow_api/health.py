@@ -2,13 +2,18 @@
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from escrow_api import responses as r
-from escrow_core.runtime import Runtime
-from escrow_core.store import schema_is_current
+from escrow_api.deps import RuntimeDep
+from escrow_core.application import health
+
+REASONS = {
+    "database_unreachable": "The database does not answer.",
+    "schema_outdated": "The database schema is not at the latest migration.",
+}
 
 router = APIRouter(tags=["operations"])
 
@@ -30,16 +35,11 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz", operation_id="get_readiness", response_model=Readiness, responses=r.errors(503)
 )
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Readiness: the database answers and its schema is at the latest migration."""
-    runtime: Runtime = request.app.state.runtime
-    try:
-        async with runtime.database.read() as conn:
-            current = await schema_is_current(conn)
-    except Exception:  # any failure to reach the database means not ready
-        return _not_ready("database_unreachable", "The database does not answer.")
-    if not current:
-        return _not_ready("schema_outdated", "The database schema is not at the latest migration.")
+    reason = await health.not_ready(runtime)
+    if reason is not None:
+        return _not_ready(reason, REASONS[reason])
     return JSONResponse({"status": "ready"})
 
 

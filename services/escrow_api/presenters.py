@@ -1,12 +1,42 @@
 """Shape domain state and stored events as the API's JSON (DESIGN section 4)."""
 
+import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from fastapi import Response
+
+from escrow_api.jsonresponse import JSONResponse
+from escrow_core.accounts import ApiKey, IssuedKey, Party
+from escrow_core.application.pagination import Page
+from escrow_core.application.principal import Principal
 from escrow_core.currency import exponent
 from escrow_core.domain.order import OrderState, allowed_actions, deadlines, next_deadline_at
 from escrow_core.domain.roles import Actor
-from escrow_core.store import RecordedEvent
+
+T = TypeVar("T")
+
+
+class StoredEvent(Protocol):
+    """An event as read from the log (the fields shown of it)."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def event_id(self) -> uuid.UUID: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+    @property
+    def recorded_at(self) -> datetime: ...
 
 
 def order_json(
@@ -43,20 +73,31 @@ def order_json(
         "dispute": dispute,
         "cancellation_reason": order.cancellation_reason,
         "deadlines": [d.model_dump(mode="json") for d in deadlines(order)],
-        "next_deadline_at": _iso(next_deadline_at(order)),
+        "next_deadline_at": iso(next_deadline_at(order)),
         "allowed_actions": allowed_actions(order, actor, now) if actor else [],
         "created_at": doc["placed_at"],
         "updated_at": doc["updated_at"],
     }
 
 
-def event_json(recorded: RecordedEvent) -> dict[str, Any]:
+def order_response(
+    principal: Principal, order_id: str, order: OrderState, now: datetime, *, status: int = 200
+) -> Response:
+    """The order as the caller sees it, with its ETag (and Location once created)."""
+    headers = {"ETag": f'"{order.version}"'}
+    if status == 201:
+        headers["Location"] = f"/v1/orders/{order_id}"
+    body = order_json(order_id, order, principal.viewer_on(order), now)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def event_json(recorded: StoredEvent) -> dict[str, Any]:
     principal = recorded.metadata.get("principal") or {}
     actor = recorded.metadata.get("actor") or {}
     data = dict(recorded.data)
-    created_at = data.pop("at", None) or _iso(recorded.recorded_at)
+    created_at = data.pop("at", None) or iso(recorded.recorded_at)
     return {
-        "id": event_public_id(recorded),
+        "id": f"evt_{recorded.event_id.hex}",
         "type": recorded.type,
         "order_id": recorded.stream_id if recorded.stream_id.startswith("ord_") else None,
         "sequence": recorded.version,
@@ -71,9 +112,44 @@ def event_json(recorded: RecordedEvent) -> dict[str, Any]:
     }
 
 
-def event_public_id(recorded: RecordedEvent) -> str:
-    return f"evt_{recorded.event_id.hex}"
-
-
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def page_response(page: Page[T], show: Callable[[T], Any]) -> Response:
+    """A list's page as ``{data, next_cursor, has_more}``."""
+    return JSONResponse(
+        {
+            "data": [show(item) for item in page.items],
+            "next_cursor": page.next_cursor,
+            "has_more": page.has_more,
+        }
+    )
+
+
+def party_json(party: Party) -> dict[str, Any]:
+    return {
+        "id": party.id,
+        "kind": party.kind.value,
+        "name": party.name,
+        "trade_assurance": party.trade_assurance,
+        "managed_by": party.managed_by,
+        "created_at": party.created_at,
+    }
+
+
+def key_json(key: ApiKey, secret: str | None) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "key": secret,
+        "role": key.role.value,
+        "party_id": key.party_id,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+def issued_key(issued: IssuedKey) -> tuple[Response, Any]:
+    """A new key's answer, and what a replay shows: the same key, its secret null."""
+    shown = key_json(issued.key, issued.secret)
+    return JSONResponse(shown, status_code=201), {**shown, "key": None}

@@ -1,6 +1,7 @@
 """Every error is RFC 9457 ``application/problem+json`` with a stable ``code``.
 
-One table maps the domain's error families to status codes; the domain knows nothing of HTTP.
+One table maps the error families of the application and the domain to status codes; neither
+knows HTTP. ``ApiError`` is for what only HTTP knows (no key, a malformed header).
 """
 
 import logging
@@ -12,20 +13,32 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from escrow_api.jsonresponse import dumps
+from escrow_core.application import errors as app
+from escrow_core.application.commands import TooMuchContention, VersionMismatch
 from escrow_core.domain import errors as domain
-from escrow_core.service import TooMuchContention, VersionMismatch
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("escrow.api")
 
 # The first matching family wins: order matters (OrderNotFound is an InvalidState).
-DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
+STATUS: list[tuple[type[Exception], int]] = [
+    (app.NotFound, 404),
+    (app.Forbidden, 403),
+    (app.Invalid, 422),
+    (app.Conflict, 409),
     (domain.OrderNotFound, 404),
     (domain.NotPermitted, 403),
     (domain.InvalidState, 409),
     (domain.InvalidValue, 422),
     (domain.DomainError, 422),
+    (VersionMismatch, 412),
+    (TooMuchContention, 409),
 ]
+# Errors that carry no code of their own.
+_CODES: dict[type[Exception], tuple[str, str | None]] = {
+    VersionMismatch: ("precondition_failed", None),
+    TooMuchContention: ("concurrent_modification", "The order changed too often; retry."),
+}
 
 _TITLES = {
     400: "Bad request",
@@ -105,15 +118,28 @@ def problem(
     )
 
 
-def domain_status(error: domain.DomainError) -> int:
-    return next(status for family, status in DOMAIN_STATUS if isinstance(error, family))
+def status_of(error: Exception) -> int:
+    return next(status for family, status in STATUS if isinstance(error, family))
 
 
-def domain_problem(error: domain.DomainError) -> Response:
+def error_problem(error: Exception) -> Response:
+    """The problem answer of an application or domain error (a family of ``STATUS``)."""
+    status = status_of(error)
     errors = None
-    if error.field is not None:
-        errors = [{"field": error.field, "code": error.code, "message": error.message}]
-    return problem(domain_status(error), error.code, error.message, errors=errors)
+    if isinstance(error, app.ApplicationError):
+        code, detail = error.code, error.detail
+        if error.field is not None:
+            entry = {"field": error.field, "in": error.where, "code": error.reason}
+            entry["message"] = error.message
+            errors = [{k: v for k, v in entry.items() if v is not None}]
+    elif isinstance(error, domain.DomainError):
+        code, detail = error.code, error.message
+        if error.field is not None:
+            errors = [{"field": error.field, "code": error.code, "message": error.message}]
+    else:
+        code, fixed = _CODES[type(error)]
+        detail = fixed or str(error)
+    return problem(status, code, detail, errors=errors)
 
 
 def _validation_problem(error: RequestValidationError) -> Response:
@@ -132,48 +158,36 @@ def _validation_problem(error: RequestValidationError) -> Response:
     return problem(422, "validation_error", "The request has invalid fields.", errors=errors)
 
 
-def install(app: FastAPI) -> None:
-    """Register the one handler per error family."""
+def _http_problem(error: StarletteHTTPException) -> Response:
+    code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
+    detail = error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "")
+    if error.status_code == 404:
+        detail = "No such resource."
+    return problem(error.status_code, code, detail, headers=dict(error.headers or {}))
 
-    async def on_api_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, ApiError)
+
+def answer(error: Exception) -> Response:
+    """The problem answer of any error raised while handling a request."""
+    if isinstance(error, ApiError):
         return problem(
             error.status, error.code, error.detail, errors=error.errors, headers=error.headers
         )
-
-    async def on_domain_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, domain.DomainError)
-        return domain_problem(error)
-
-    async def on_validation(request: Request, error: Exception) -> Response:
-        assert isinstance(error, RequestValidationError)
+    if isinstance(error, RequestValidationError):
         return _validation_problem(error)
+    if isinstance(error, StarletteHTTPException):
+        return _http_problem(error)
+    if any(isinstance(error, family) for family, _ in STATUS):
+        return error_problem(error)
+    log.exception("unhandled error", exc_info=error)
+    return problem(500, "internal_error", "Something went wrong on our side.")
 
-    async def on_http(request: Request, error: Exception) -> Response:
-        assert isinstance(error, StarletteHTTPException)
-        code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
-        detail = (
-            error.detail if isinstance(error.detail, str) else _TITLES.get(error.status_code, "")
-        )
-        if error.status_code == 404:
-            detail = "No such resource."
-        return problem(error.status_code, code, detail, headers=dict(error.headers or {}))
 
-    async def on_version(request: Request, error: Exception) -> Response:
-        assert isinstance(error, VersionMismatch)
-        return problem(412, "precondition_failed", str(error))
+def install(app: FastAPI) -> None:
+    """Answer every error with ``answer`` (the handler is looked up by class)."""
 
-    async def on_contention(request: Request, error: Exception) -> Response:
-        return problem(409, "concurrent_modification", "The order changed too often; retry.")
+    async def on_error(request: Request, error: Exception) -> Response:
+        return answer(error)
 
-    async def on_unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error", exc_info=error)
-        return problem(500, "internal_error", "Something went wrong on our side.")
-
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(domain.DomainError, on_domain_error)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(VersionMismatch, on_version)
-    app.add_exception_handler(TooMuchContention, on_contention)
-    app.add_exception_handler(Exception, on_unexpected)
+    families = [ApiError, RequestValidationError, StarletteHTTPException, Exception]
+    for family in [*families, *(family for family, _ in STATUS)]:
+        app.add_exception_handler(family, on_error)

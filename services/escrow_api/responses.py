@@ -1,7 +1,9 @@
 """Declared error responses for the OpenAPI document: every error is a Problem."""
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -59,3 +61,33 @@ def error_response(code: int) -> dict[str, Any]:
         "description": _DESCRIPTIONS[code],
         "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
     }
+
+
+# Every write that takes a body and an Idempotency-Key may answer these.
+WRITE_ERRORS = (400, 401, 403, 409, 413, 415, 422)
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def creating(
+    router: APIRouter, path: str, operation_id: str, model: type[BaseModel], *codes: int
+) -> Callable[[Endpoint], Endpoint]:
+    """A POST that creates a ``model`` (201), with the write errors and ``codes``."""
+    return router.post(
+        path,
+        operation_id=operation_id,
+        status_code=201,
+        response_model=model,
+        responses=errors(*WRITE_ERRORS, *codes),
+    )
+
+
+def listing(
+    router: APIRouter, path: str, operation_id: str, model: type[BaseModel], *codes: int
+) -> Callable[[Endpoint], Endpoint]:
+    """A GET of a cursor list (``model`` is its ``Page[...]``), with 401, 422 and ``codes``."""
+    return router.get(
+        path,
+        operation_id=operation_id,
+        response_model=model,
+        responses=errors(401, 422, *codes),
+    )

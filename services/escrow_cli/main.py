@@ -4,7 +4,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from escrow_core.projections.rebuild import rebuild
 from escrow_core.projections.verify import verify as verify_log
 from escrow_core.settings import get_settings
 from escrow_core.store import upgrade_to_head
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(help="Event-sourced escrow service.", no_args_is_help=True)
 projections_app = typer.Typer(help="Rebuild the read models.", no_args_is_help=True)
@@ -35,6 +38,16 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
+def served_app() -> "FastAPI":
+    """The app ``escrow serve`` runs (a factory: uvicorn's worker processes import it), with
+    the worker inside unless ``--no-worker`` (ESCROW_EMBEDDED_WORKER=false)."""
+    from escrow_api.app import create_app
+    from escrow_worker.worker import embedded
+
+    settings = get_settings()
+    return create_app(settings, background=embedded if settings.embedded_worker else None)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -50,7 +63,7 @@ def serve(
     if no_worker:
         os.environ["ESCROW_EMBEDDED_WORKER"] = "false"
     uvicorn.run(
-        "escrow_api.app:create_app",
+        "escrow_cli.main:served_app",
         factory=True,
         host=host,
         port=port,

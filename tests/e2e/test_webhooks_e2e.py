@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from escrow_core.store import Database
+from escrow_core.store import open_store
 from support.databases import TestDatabases
 from support.processes import serve, worker
 from support.receiver import Answer, Delivery, Receiver
@@ -144,9 +144,9 @@ def _bearer(key: str) -> dict[str, str]:
 
 async def order_events(url: str) -> dict[str, list[tuple[int, str, str]]]:
     """Every order event in the log: order id -> [(sequence, evt_ id, type)]."""
-    database = Database.from_url(url)
+    store = open_store(url)
     try:
-        async with database.read() as conn:
+        async with store.read() as conn:
             rows = await conn.execute(
                 sa.text(
                     "SELECT stream_id, version, event_id, type FROM events "
@@ -159,7 +159,7 @@ async def order_events(url: str) -> dict[str, list[tuple[int, str, str]]]:
                 found.setdefault(stream_id, []).append((version, f"evt_{hex_id}", type_))
             return found
     finally:
-        await database.dispose()
+        await store.dispose()
 
 
 def by_order(receiver: Receiver) -> dict[str, list[int]]:
@@ -288,15 +288,15 @@ async def test_two_workers_share_the_deliveries_without_sending_twice(
             await asyncio.sleep(0.5)  # time for a double send to show up, were there one
 
     assert len(receiver.all()) == len(receiver.unique()) == len(orders)
-    database = Database.from_url(database_url)
+    store = open_store(database_url)
     try:
-        async with database.read() as conn:
+        async with store.read() as conn:
             rows = await conn.execute(
                 sa.text("SELECT worker, count(*) FROM webhook_attempts GROUP BY worker")
             )
             per_worker = dict(rows.all())
     finally:
-        await database.dispose()
+        await store.dispose()
     assert len(per_worker) == 2, per_worker  # both took a share
     assert sum(per_worker.values()) == len(orders)
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from escrow_api.app import create_app
+from escrow_api.app import Background, create_app
 from escrow_core.settings import Settings
 
 ADMIN_KEY = "esk_test_admin_bootstrap_key"
@@ -89,8 +89,11 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings)
+async def running_api(
+    settings: Settings, background: Background | None = None
+) -> AsyncIterator[Api]:
+    """The app with its lifespan run (and ``background`` in it, e.g. the embedded worker)."""
+    app = create_app(settings, background)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://escrow.test") as client:

@@ -7,16 +7,31 @@ ApplicationError
 ├── NotFound             the caller may not see it, or it does not exist (never says which)
 ├── Forbidden            the caller sees it, but its role may not do this
 ├── Invalid              a value that is wrong whatever the state (``field`` names it)
-└── Conflict             the request clashes with another one (an Idempotency-Key in flight)
+└── Conflict             the request clashes with another one, or with the resource's state
 """
 
 
 class ApplicationError(Exception):
-    def __init__(self, code: str, detail: str, *, field: str | None = None) -> None:
+    """``field`` names the value at fault, ``where`` where it was given (body, query, header),
+    ``reason`` and ``message`` say what is wrong with it (default: ``code`` and ``detail``)."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        where: str | None = None,
+        reason: str | None = None,
+        message: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.field = field
+        self.where = where
+        self.reason = reason or code
+        self.message = message or detail
 
 
 class NotFound(ApplicationError):
@@ -32,4 +47,12 @@ class Invalid(ApplicationError):
 
 
 class Conflict(ApplicationError):
-    """The request clashes with another one."""
+    """The request clashes with another one, or with the resource's state."""
+
+
+def order_not_found() -> NotFound:
+    return NotFound("order_not_found", "No such order.")
+
+
+def party_not_found() -> NotFound:
+    return NotFound("party_not_found", "No such party.")

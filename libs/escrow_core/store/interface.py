@@ -117,11 +117,13 @@ class Store(ABC):
 
     @abstractmethod
     async def list_orders(self, query: OrderQuery) -> list[dict[str, Any]]:
-        """State documents of a page of orders (see ``OrderQuery``)."""
+        """State documents of a page of orders (see ``OrderQuery``), each with its
+        ``order_id`` added."""
 
     @abstractmethod
     async def list_disputes(self, query: DisputeQuery) -> list[dict[str, Any]]:
-        """State documents of a page of the mediation queue (see ``DisputeQuery``)."""
+        """State documents of a page of the mediation queue (see ``DisputeQuery``), each with
+        its ``order_id`` added."""
 
     @abstractmethod
     async def parties_of(self, order_ids: set[str]) -> dict[str, tuple[str, str]]:

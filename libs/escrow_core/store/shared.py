@@ -155,11 +155,13 @@ class CoreStore(Store):
 
     async def list_orders(self, query: OrderQuery) -> list[dict[str, Any]]:
         async with self.read() as conn:
-            return [row.state for row in await conn.execute(q.order_page(query))]
+            rows = await conn.execute(q.order_page(query))
+            return [{**row.state, "order_id": row.order_id} for row in rows]
 
     async def list_disputes(self, query: DisputeQuery) -> list[dict[str, Any]]:
         async with self.read() as conn:
-            return [row.state for row in await conn.execute(q.dispute_page(query))]
+            rows = await conn.execute(q.dispute_page(query))
+            return [{**row.state, "order_id": row.order_id} for row in rows]
 
     async def parties_of(self, order_ids: set[str]) -> dict[str, tuple[str, str]]:
         if not order_ids:

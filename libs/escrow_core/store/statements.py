@@ -43,7 +43,7 @@ async def snapshot(conn: AsyncConnection, order_id: str) -> dict[str, Any] | Non
 
 
 def order_page(query: OrderQuery) -> sa.Select[Any]:
-    select = sa.select(v.state).order_by(v.created_at.desc(), v.order_id.desc())
+    select = sa.select(v.order_id, v.state).order_by(v.created_at.desc(), v.order_id.desc())
     if query.parties is not None:
         select = select.where(
             sa.or_(v.buyer_id.in_(query.parties), v.supplier_id.in_(query.parties))
@@ -65,7 +65,7 @@ def order_page(query: OrderQuery) -> sa.Select[Any]:
 
 def dispute_page(query: DisputeQuery) -> sa.Select[Any]:
     select = (
-        sa.select(v.state)
+        sa.select(v.order_id, v.state)
         .where(v.dispute_status.is_not(None))
         .order_by(v.dispute_opened_at, v.order_id)
     )

@@ -8,19 +8,15 @@ mode this router is not mounted at all, so the route answers 404.
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StrictInt
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_api import responses as r
-from escrow_api.auth import CurrentPrincipal
-from escrow_api.deps import IdempotencyKey
-from escrow_api.idempotent import run_idempotent
+from escrow_api.deps import WriteDep
 from escrow_api.jsonresponse import JSONResponse
-from escrow_api.problems import ApiError
 from escrow_api.schemas.common import RequestBody
-from escrow_core.accounts import KeyRole
-from escrow_core.runtime import Runtime
+from escrow_core.application import sandbox
+from escrow_core.application.sandbox import ClockMoved
 
 router = APIRouter(prefix="/v1/sandbox", tags=["sandbox"])
 TEN_YEARS = 10 * 366 * 86_400
@@ -35,26 +31,19 @@ class SandboxClock(BaseModel):
     now: datetime = Field(description="The service clock after the move.")
 
 
+def _moved(moved: ClockMoved) -> tuple[Response, None]:
+    return JSONResponse({"offset_seconds": moved.offset_seconds, "now": moved.now}), None
+
+
 @router.post(
     "/clock",
     operation_id="advance_sandbox_clock",
     response_model=SandboxClock,
     responses=r.errors(400, 401, 403, 409, 413, 415, 422),
 )
-async def advance_sandbox_clock(
-    body: AdvanceClockRequest,
-    request: Request,
-    principal: CurrentPrincipal,
-    idempotency_key: IdempotencyKey = None,
-) -> Response:
+async def advance_sandbox_clock(body: AdvanceClockRequest, call: WriteDep) -> Response:
     """Move the service clock forward for every process on this database (admin)."""
-    if principal.role is not KeyRole.ADMIN:
-        raise ApiError(403, "forbidden", "Only an admin moves the sandbox clock.")
-    runtime: Runtime = request.app.state.runtime
-
-    async def work(conn: AsyncConnection, now: datetime) -> tuple[Response, None]:
-        offset = await runtime.clock.advance(conn, body.advance_seconds)
-        moved = await runtime.clock.now(conn)
-        return JSONResponse({"offset_seconds": offset, "now": moved}), None
-
-    return await run_idempotent(request, principal, idempotency_key, work)
+    seconds = body.advance_seconds
+    return await call.once(
+        lambda keep: sandbox.advance_clock(call.runtime, call.principal, seconds, keep), _moved
+    )

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from escrow_core.store import Database
+from escrow_core.store import Store
 
 from .world import World, build_world, fast_dispute_api
 
@@ -17,7 +17,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
 
 
 @pytest.fixture
-async def fresh_world(fresh_database: Database) -> AsyncIterator[World]:
+async def fresh_world(fresh_store: Store) -> AsyncIterator[World]:
     """The cast on a database of its own: for global lists (the feed, the mediation queue)."""
-    async with fast_dispute_api(fresh_database.url) as api:
+    async with fast_dispute_api(fresh_store.url) as api:
         yield await build_world(api)

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from escrow_api import auth as auth_module
+from escrow_core.application import keys
 from escrow_core.store.schema import api_keys, idempotency_keys
 from support.api import ADMIN_KEY, Api, auth, order_terms, running_api
 from support.api import test_settings as settings_for
@@ -17,7 +18,7 @@ from .world import World
 
 
 async def _rows_text(api: Api, table: sa.Table) -> str:
-    async with api.app.state.runtime.database.read() as conn:
+    async with api.app.state.runtime.store.read() as conn:
         rows = (await conn.execute(sa.select(table))).all()
     return "\n".join(repr(tuple(row)) for row in rows)
 
@@ -135,7 +136,7 @@ async def test_the_bootstrap_admin_key_works_only_when_configured(database_url: 
         assert (await api.client.get("/v1/orders", headers=auth(admin_key))).status_code == 200
         # The bootstrap key is configuration, not a stored key: nothing to revoke.
         gone = await api.client.delete(
-            f"/v1/api-keys/{auth_module.BOOTSTRAP_ADMIN_ID}", headers=auth(admin_key)
+            f"/v1/api-keys/{keys.BOOTSTRAP_ADMIN_ID}", headers=auth(admin_key)
         )
         assert gone.status_code == 404
 
@@ -225,9 +226,7 @@ async def test_every_event_records_the_acting_key_and_party(api: Api) -> None:
     )
     assert paid.status_code == 200
 
-    runtime = api.app.state.runtime
-    async with runtime.database.read() as conn:
-        stored = await runtime.store.read_stream(conn, order_id)
+    stored = await api.app.state.runtime.store.stream(order_id)
     by_type = {event.type: event.metadata for event in stored}
     assert list(by_type) == ["order.placed", "order.accepted", "payment.received", "funds.held"]
     assert by_type["order.placed"]["principal"] == {

@@ -89,7 +89,7 @@ async def test_a_key_still_in_flight_gets_409(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order_id = await world.order("placed")
-    service = world.api.app.state.runtime.service
+    service = world.api.app.state.runtime.commands
     entered, go_on = asyncio.Event(), asyncio.Event()
     execute = service.execute
 
@@ -285,8 +285,8 @@ async def test_an_expired_key_may_be_used_again(world: World) -> None:
         "POST", "/v1/parties", _with(world.admin, key), {"kind": "buyer", "name": "Old"}
     )
     runtime = world.api.app.state.runtime
-    async with runtime.database.transaction() as conn:
-        now = await runtime.clock.now(conn)
+    now = await runtime.store.now()
+    async with runtime.store.transaction() as conn:
         expired = await conn.execute(
             idempotency_keys.update()
             .where(idempotency_keys.c.key == key)

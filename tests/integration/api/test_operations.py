@@ -115,9 +115,7 @@ async def test_the_request_id_is_echoed_stored_in_event_metadata_and_logged(
     assert accepted.status_code == 200
     assert accepted.headers["X-Request-Id"] == request_id
 
-    runtime = api.app.state.runtime
-    async with runtime.database.read() as conn:
-        events = await runtime.store.read_stream(conn, order_id)
+    events = await api.app.state.runtime.store.stream(order_id)
     assert events[-1].type == "order.accepted"
     assert events[-1].metadata["request_id"] == request_id
     assert events[0].metadata["request_id"].startswith("req_")  # made for the placing request

@@ -31,7 +31,7 @@ from schemathesis.core import NOT_SET
 from schemathesis.python import asgi
 
 from escrow_api.app import create_app
-from escrow_core.store import Database
+from escrow_core.store import Store
 from support.api import ADMIN_KEY, Api, auth, order_terms, running_api
 from support.api import test_settings as settings_for
 
@@ -102,8 +102,8 @@ async def _seed(api: Api) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 
 @pytest.fixture
-async def seed(fresh_database: Database) -> Seed:
-    url = fresh_database.url
+async def seed(fresh_store: Store) -> Seed:
+    url = fresh_store.url
     async with running_api(settings_for(url)) as api:
         keys, ids = await _seed(api)
     return Seed(url, keys, ids)

@@ -1,0 +1,56 @@
+"""The mediation queue: orders in open or escalated dispute, oldest dispute first."""
+
+from datetime import datetime
+from typing import Any
+
+from escrow_core.accounts import KeyRole
+from escrow_core.application.errors import Forbidden
+from escrow_core.application.ids import well_formed
+from escrow_core.application.orders import listed
+from escrow_core.application.pagination import Page, paginate, require
+from escrow_core.application.principal import Principal
+from escrow_core.application.runtime import Runtime
+from escrow_core.domain.order import Dispute
+from escrow_core.store import DisputeQuery
+
+QUEUE_ROLES = frozenset({KeyRole.MEDIATOR, KeyRole.ADMIN})
+
+
+async def queue(
+    runtime: Runtime,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None = None,
+) -> Page[tuple[str, Dispute]]:
+    """(order id, dispute) of each order in the queue, paged in the database."""
+    if principal.role not in QUEUE_ROLES:
+        raise Forbidden("forbidden", "The mediation queue is for mediators and admins.")
+
+    async def fetch(after: tuple[datetime, str] | None, limit: int) -> list[tuple[str, Dispute]]:
+        documents = await runtime.store.list_disputes(DisputeQuery(limit, status, after))
+        return [_disputed(document) for document in documents]
+
+    return await paginate(
+        fetch,
+        limit=limit,
+        cursor=cursor,
+        parse=_dispute_key,
+        key=lambda row: [row[1].opened_at.isoformat(), row[0]],
+    )
+
+
+def _disputed(document: dict[str, Any]) -> tuple[str, Dispute]:
+    order_id, order = listed(document)
+    dispute = order.dispute
+    if dispute is None:
+        raise RuntimeError(f"order {order_id} is in the mediation queue without a dispute")
+    return order_id, dispute
+
+
+def _dispute_key(raw: Any) -> tuple[datetime, str]:
+    require(isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw))
+    opened_at = datetime.fromisoformat(raw[0])
+    require(opened_at.tzinfo is not None and well_formed(raw[1], "ord"))
+    return opened_at, raw[1]

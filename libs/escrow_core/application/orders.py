@@ -1,0 +1,201 @@
+"""Orders: place one, run a command on one, read one, list them, read a timeline.
+
+A party sees only its own orders; anything it may not see is "not found", never forbidden.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from escrow_core import accounts
+from escrow_core.application.commands import CommandContext, CommandResult
+from escrow_core.application.errors import Invalid, NotFound, order_not_found
+from escrow_core.application.idempotency import Remember
+from escrow_core.application.ids import well_formed
+from escrow_core.application.pagination import Page, paginate, require
+from escrow_core.application.principal import Principal
+from escrow_core.application.runtime import Runtime
+from escrow_core.domain.commands import Command, PlaceOrder
+from escrow_core.domain.order import OrderState
+from escrow_core.domain.roles import Actor
+from escrow_core.domain.terms import LineItem, Tranche
+from escrow_core.projections import order_view
+from escrow_core.store import OrderQuery, RecordedEvent
+
+MAX_VERSION = 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """The terms a buyer proposes (``total`` is computed, never taken from the client)."""
+
+    supplier_id: str
+    currency: str
+    items: Sequence[LineItem]
+    shipping_fee: int
+    incoterm: str
+    quality_terms: str
+    ship_by: date
+    inspection_days: int | None = None
+    payment_schedule: Sequence[Tranche] | None = None
+    remarks: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAt:
+    """An order as read at the service clock's ``at`` (for what may be done now)."""
+
+    order_id: str
+    state: OrderState
+    at: datetime
+
+
+async def place(
+    runtime: Runtime,
+    principal: Principal,
+    new: NewOrder,
+    *,
+    context: CommandContext,
+    remember: Remember | None = None,
+) -> CommandResult:
+    """Place an order for the calling buyer with a Trade-Assurance supplier."""
+    actor = principal.actor_on_new_order()
+    supplier = await accounts.find_party(runtime.store, new.supplier_id)
+    if supplier is None or supplier.kind is not accounts.PartyKind.SUPPLIER:
+        raise Invalid(
+            "supplier_not_found",
+            "supplier_id names no registered supplier.",
+            field="supplier_id",
+            where="body",
+            message="no such supplier",
+        )
+    settings = runtime.settings
+    command = PlaceOrder(
+        actor=actor,
+        buyer_id=actor.party_id or "",
+        supplier_id=supplier.id,
+        supplier_trade_assurance=supplier.trade_assurance,
+        currency=new.currency,
+        items=tuple(new.items),
+        shipping_fee=new.shipping_fee,
+        incoterm=new.incoterm,
+        quality_terms=new.quality_terms,
+        ship_by=new.ship_by,
+        inspection_days=new.inspection_days or settings.inspection_days,
+        payment_schedule=tuple(new.payment_schedule) if new.payment_schedule else None,
+        remarks=new.remarks,
+        fee_bps=settings.release_fee_bps,
+        policy=settings.timer_policy,
+    )
+    return await runtime.commands.place_order(command, context=context, remember=remember)
+
+
+async def execute(
+    runtime: Runtime,
+    principal: Principal,
+    order_id: str,
+    make: Callable[[Actor], Command],
+    *,
+    context: CommandContext,
+    expected_version: int | None = None,
+    remember: Remember | None = None,
+) -> CommandResult:
+    """Run ``make(actor)`` on the order as the caller's role on it, as one atomic write."""
+    if not well_formed(order_id, "ord"):
+        raise order_not_found()
+
+    def build(order: OrderState | None) -> Command:
+        # Authorised against the order as the attempt loaded it: no read of its own.
+        if order is None or not principal.can_see(order):
+            raise order_not_found()
+        return make(principal.actor_on(order))
+
+    return await runtime.commands.execute(
+        order_id, build, context=context, expected_version=expected_version, remember=remember
+    )
+
+
+async def visible(runtime: Runtime, principal: Principal, order_id: str) -> OrderState:
+    """The order now, if the caller may see it."""
+    order = await runtime.commands.get_order(order_id) if well_formed(order_id, "ord") else None
+    if order is None or not principal.can_see(order):
+        raise order_not_found()
+    return order
+
+
+async def get(
+    runtime: Runtime, principal: Principal, order_id: str, *, version: int | None = None
+) -> OrderAt:
+    """The order now, or as it stood at ``version``."""
+    order = await visible(runtime, principal, order_id)
+    if version is not None:
+        found = await runtime.commands.get_order(order_id, version=version)
+        if found is None:
+            raise NotFound("version_not_found", f"The order has no version {version}.")
+        order = found
+    return OrderAt(order_id, order, await runtime.store.now())
+
+
+async def list_page(
+    runtime: Runtime,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None = None,
+    buyer_id: str | None = None,
+    supplier_id: str | None = None,
+) -> Page[OrderAt]:
+    """The orders the caller may see, newest first."""
+    parties = None if principal.sees_everything else principal.visible_parties
+    now = await runtime.store.now()
+
+    async def fetch(before: tuple[datetime, str] | None, limit: int) -> list[OrderAt]:
+        query = OrderQuery(limit, parties, status, buyer_id, supplier_id, before)
+        documents = await runtime.store.list_orders(query)
+        return [OrderAt(*listed(document), now) for document in documents]
+
+    return await paginate(
+        fetch,
+        limit=limit,
+        cursor=cursor,
+        parse=_order_key,
+        key=lambda order: [order.state.placed_at.isoformat(), order.order_id],
+    )
+
+
+async def timeline(
+    runtime: Runtime, principal: Principal, order_id: str, *, limit: int, cursor: str | None
+) -> Page[RecordedEvent]:
+    """The order's events, oldest first."""
+    await visible(runtime, principal, order_id)
+
+    async def fetch(after: int | None, limit: int) -> list[RecordedEvent]:
+        start = after or 0
+        return await runtime.store.stream(
+            order_id, after_version=start, up_to_version=start + limit
+        )
+
+    return await paginate(
+        fetch, limit=limit, cursor=cursor, parse=_version_key, key=lambda e: e.version
+    )
+
+
+def listed(document: dict[str, Any]) -> tuple[str, OrderState]:
+    """The order id and state of a document a list of the store gave."""
+    fields = dict(document)
+    order_id = fields.pop("order_id")
+    return order_id, order_view.from_document(fields)
+
+
+def _order_key(raw: Any) -> tuple[datetime, str]:
+    require(isinstance(raw, list) and len(raw) == 2)
+    placed_at, order_id = datetime.fromisoformat(raw[0]), str(raw[1])
+    require(placed_at.tzinfo is not None and well_formed(order_id, "ord"))
+    return placed_at, order_id
+
+
+def _version_key(raw: Any) -> int:
+    require(isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < MAX_VERSION)
+    return int(raw)
