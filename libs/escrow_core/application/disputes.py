@@ -6,11 +6,11 @@ from typing import Any
 from escrow_core.accounts import KeyRole
 from escrow_core.application.errors import Forbidden
 from escrow_core.application.ids import well_formed
-from escrow_core.application.orders import listed
 from escrow_core.application.pagination import Page, paginate, require
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.domain.order import Dispute
+from escrow_core.projections import order_view
 from escrow_core.store import DisputeQuery
 
 QUEUE_ROLES = frozenset({KeyRole.MEDIATOR, KeyRole.ADMIN})
@@ -29,8 +29,8 @@ async def queue(
         raise Forbidden("forbidden", "The mediation queue is for mediators and admins.")
 
     async def fetch(after: tuple[datetime, str] | None, limit: int) -> list[tuple[str, Dispute]]:
-        documents = await runtime.store.list_disputes(DisputeQuery(limit, status, after))
-        return [_disputed(document) for document in documents]
+        listed = await runtime.store.list_disputes(DisputeQuery(limit, status, after))
+        return [_disputed(order_id, document) for order_id, document in listed]
 
     return await paginate(
         fetch,
@@ -41,9 +41,8 @@ async def queue(
     )
 
 
-def _disputed(document: dict[str, Any]) -> tuple[str, Dispute]:
-    order_id, order = listed(document)
-    dispute = order.dispute
+def _disputed(order_id: str, document: dict[str, Any]) -> tuple[str, Dispute]:
+    dispute = order_view.from_document(document).dispute
     if dispute is None:
         raise RuntimeError(f"order {order_id} is in the mediation queue without a dispute")
     return order_id, dispute

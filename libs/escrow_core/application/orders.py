@@ -153,8 +153,8 @@ async def list_page(
 
     async def fetch(before: tuple[datetime, str] | None, limit: int) -> list[OrderAt]:
         query = OrderQuery(limit, parties, status, buyer_id, supplier_id, before)
-        documents = await runtime.store.list_orders(query)
-        return [OrderAt(*listed(document), now) for document in documents]
+        listed = await runtime.store.list_orders(query)
+        return [OrderAt(i, order_view.from_document(document), now) for i, document in listed]
 
     return await paginate(
         fetch,
@@ -180,13 +180,6 @@ async def timeline(
     return await paginate(
         fetch, limit=limit, cursor=cursor, parse=_version_key, key=lambda e: e.version
     )
-
-
-def listed(document: dict[str, Any]) -> tuple[str, OrderState]:
-    """The order id and state of a document a list of the store gave."""
-    fields = dict(document)
-    order_id = fields.pop("order_id")
-    return order_id, order_view.from_document(fields)
 
 
 def _order_key(raw: Any) -> tuple[datetime, str]:

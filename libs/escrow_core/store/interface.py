@@ -116,14 +116,12 @@ class Store(ABC):
         """The stream's events with ``after_version < version <= up_to_version``, in order."""
 
     @abstractmethod
-    async def list_orders(self, query: OrderQuery) -> list[dict[str, Any]]:
-        """State documents of a page of orders (see ``OrderQuery``), each with its
-        ``order_id`` added."""
+    async def list_orders(self, query: OrderQuery) -> list[tuple[str, dict[str, Any]]]:
+        """(order_id, state document) of a page of orders (see ``OrderQuery``)."""
 
     @abstractmethod
-    async def list_disputes(self, query: DisputeQuery) -> list[dict[str, Any]]:
-        """State documents of a page of the mediation queue (see ``DisputeQuery``), each with
-        its ``order_id`` added."""
+    async def list_disputes(self, query: DisputeQuery) -> list[tuple[str, dict[str, Any]]]:
+        """(order_id, state document) of a page of the mediation queue (``DisputeQuery``)."""
 
     @abstractmethod
     async def parties_of(self, order_ids: set[str]) -> dict[str, tuple[str, str]]:

@@ -6,7 +6,7 @@ its backend spells differently or runs faster another way.
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,32 +14,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
-from escrow_core.store.interface import DeliveryPlanner, Store
+from escrow_core.store.bookkeeping import BookkeepingStore
 from escrow_core.store.migrations import schema_is_current
 from escrow_core.store.records import (
     BalanceChange,
     BalanceTotals,
     Checkpoint,
     DisputeQuery,
-    KeyClaim,
-    KeyRecord,
     NewEvent,
     OrderQuery,
     OrderRow,
     RecordedEvent,
-    StoredAnswer,
 )
 from escrow_core.store.schema import (
-    idempotency_keys,
     order_view,
     party_balances,
-    webhook_deliveries,
-    webhook_dispatch_checkpoint,
 )
 from escrow_core.store.upcasting import Upcasters
 
 
-class CoreStore(Store):
+class CoreStore(BookkeepingStore):
     """The backend-neutral half of a Store; see the module docstring."""
 
     def __init__(
@@ -153,15 +147,14 @@ class CoreStore(Store):
         statement = self.events.stream if up_to_version is None else self.events.stream_up_to
         return [self.recorded(row) for row in await conn.execute(statement, params)]
 
-    async def list_orders(self, query: OrderQuery) -> list[dict[str, Any]]:
+    async def list_orders(self, query: OrderQuery) -> list[tuple[str, dict[str, Any]]]:
         async with self.read() as conn:
-            rows = await conn.execute(q.order_page(query))
-            return [{**row.state, "order_id": row.order_id} for row in rows]
+            return [(row.order_id, row.state) for row in await conn.execute(q.order_page(query))]
 
-    async def list_disputes(self, query: DisputeQuery) -> list[dict[str, Any]]:
+    async def list_disputes(self, query: DisputeQuery) -> list[tuple[str, dict[str, Any]]]:
         async with self.read() as conn:
             rows = await conn.execute(q.dispute_page(query))
-            return [{**row.state, "order_id": row.order_id} for row in rows]
+            return [(row.order_id, row.state) for row in rows]
 
     async def parties_of(self, order_ids: set[str]) -> dict[str, tuple[str, str]]:
         if not order_ids:
@@ -200,96 +193,6 @@ class CoreStore(Store):
     async def schema_is_current(self) -> bool:
         async with self.read() as conn:
             return await schema_is_current(conn)
-
-    # --- the clock ------------------------------------------------------------------------
-    async def now(self) -> datetime:
-        if not self.sandbox:
-            return q.wall_clock()
-        async with self.read() as conn:
-            return await self.now_in(conn)
-
-    async def now_in(self, conn: AsyncConnection) -> datetime:
-        wall = q.wall_clock()
-        if not self.sandbox:
-            return wall
-        offset = (await conn.execute(q.CLOCK_OFFSET)).scalar_one_or_none()
-        return wall + timedelta(seconds=offset or 0)
-
-    async def advance_clock(self, seconds: int, conn: AsyncConnection | None = None) -> int:
-        if not self.sandbox:
-            raise RuntimeError("the clock moves only in sandbox mode")
-        if conn is None:
-            async with self.transaction() as own:
-                return await self.advance_clock(seconds, own)
-        return int((await conn.execute(q.ADVANCE_CLOCK, {"seconds": seconds})).scalar_one())
-
-    # --- Idempotency-Key answers ----------------------------------------------------------
-    async def claim_key(self, claim: KeyClaim) -> KeyRecord | None:
-        fresh = q.fresh_claim(claim)
-        async with self.transaction() as conn:
-            if await self.insert_ignoring(conn, idempotency_keys, [fresh], ["scope", "key"]):
-                return None
-            if (await conn.execute(q.take_over(claim), fresh)).rowcount == 1:
-                return None
-            row = (await conn.execute(q.key_record(claim.scope, claim.key))).one()
-        return KeyRecord(
-            row.body_hash,
-            row.status,
-            row.response_status,
-            row.response_body,
-            dict(row.response_headers or {}),
-        )
-
-    async def save_answer(self, answer: StoredAnswer, conn: AsyncConnection | None = None) -> None:
-        if conn is None:
-            async with self.transaction() as own:
-                await own.execute(q.SAVE_ANSWER, q.answer_params(answer))
-            return
-        await conn.execute(q.SAVE_ANSWER, q.answer_params(answer))
-
-    async def release_key(self, scope: str, key: str) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(q.RELEASE_KEY, {"scope": scope, "key": key})
-
-    async def purge_answers(self, now: datetime, *, limit: int) -> int:
-        async with self.transaction() as conn:
-            result = await conn.execute(q.purge_answers(now, limit))
-        return int(result.rowcount)
-
-    # --- checkpoints and projections ------------------------------------------------------
-    async def dispatch(
-        self, name: str, plan: DeliveryPlanner, *, batch_size: int
-    ) -> tuple[int, int]:
-        # Look before taking the lock: an idle poll then costs one read, not a write
-        # transaction (a transaction id on PostgreSQL, the write lock on SQLite).
-        async with self.read() as conn:
-            row = (await conn.execute(q.checkpoint(name, lock=False))).one()
-            if not await self.read_log_in(conn, Checkpoint(int(row[0]), int(row[1])), 1):
-                return 0, 0
-        async with self.transaction() as conn:
-            # Held to the commit: one dispatcher at a time (SKIP LOCKED: another skips its turn).
-            row = (await conn.execute(q.checkpoint(name, lock=True))).first()
-            if row is None:
-                return 0, 0
-            batch = await self.read_log_in(conn, Checkpoint(int(row[0]), int(row[1])), batch_size)
-            if not batch:
-                return 0, 0
-            rows = await plan(batch)
-            written = await self.insert_ignoring(
-                conn, webhook_deliveries, rows, ["endpoint_id", "event_id"]
-            )
-            reached = batch[-1].checkpoint
-            await conn.execute(
-                webhook_dispatch_checkpoint.update()
-                .where(webhook_dispatch_checkpoint.c.name == name)
-                .values(transaction_id=reached.transaction_id, position=reached.position)
-            )
-        return len(batch), written
-
-    async def reset_projections(self) -> None:
-        async with self.transaction() as conn:
-            await conn.execute(order_view.delete())
-            await conn.execute(party_balances.delete())
 
     async def insert_balances(
         self, conn: AsyncConnection, changes: Sequence[BalanceChange]

@@ -1,0 +1,120 @@
+"""The bookkeeping both adapters run alike (SQLAlchemy Core): the sandbox clock, the
+Idempotency-Key records, the dispatcher's checkpoint and emptying the projections."""
+
+from abc import abstractmethod
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from escrow_core.store import statements as q
+from escrow_core.store.interface import DeliveryPlanner, Store
+from escrow_core.store.records import Checkpoint, KeyClaim, KeyRecord, RecordedEvent, StoredAnswer
+from escrow_core.store.schema import (
+    idempotency_keys,
+    order_view,
+    party_balances,
+    webhook_deliveries,
+    webhook_dispatch_checkpoint,
+)
+
+
+class BookkeepingStore(Store):
+    """The half of ``CoreStore`` that keeps time, keys and checkpoints."""
+
+    sandbox: bool
+
+    @abstractmethod
+    async def read_log_in(
+        self, conn: AsyncConnection, after: Checkpoint, limit: int
+    ) -> list[RecordedEvent]:
+        """``read_log`` in ``conn``'s transaction."""
+
+    # --- the clock ------------------------------------------------------------------------
+    async def now(self) -> datetime:
+        if not self.sandbox:
+            return q.wall_clock()
+        async with self.read() as conn:
+            return await self.now_in(conn)
+
+    async def now_in(self, conn: AsyncConnection) -> datetime:
+        wall = q.wall_clock()
+        if not self.sandbox:
+            return wall
+        offset = (await conn.execute(q.CLOCK_OFFSET)).scalar_one_or_none()
+        return wall + timedelta(seconds=offset or 0)
+
+    async def advance_clock(self, seconds: int, conn: AsyncConnection | None = None) -> int:
+        if not self.sandbox:
+            raise RuntimeError("the clock moves only in sandbox mode")
+        if conn is None:
+            async with self.transaction() as own:
+                return await self.advance_clock(seconds, own)
+        return int((await conn.execute(q.ADVANCE_CLOCK, {"seconds": seconds})).scalar_one())
+
+    # --- Idempotency-Key answers ----------------------------------------------------------
+    async def claim_key(self, claim: KeyClaim) -> KeyRecord | None:
+        fresh = q.fresh_claim(claim)
+        async with self.transaction() as conn:
+            if await self.insert_ignoring(conn, idempotency_keys, [fresh], ["scope", "key"]):
+                return None
+            if (await conn.execute(q.take_over(claim), fresh)).rowcount == 1:
+                return None
+            row = (await conn.execute(q.key_record(claim.scope, claim.key))).one()
+        return KeyRecord(
+            row.body_hash,
+            row.status,
+            row.response_status,
+            row.response_body,
+            dict(row.response_headers or {}),
+        )
+
+    async def save_answer(self, answer: StoredAnswer, conn: AsyncConnection | None = None) -> None:
+        if conn is None:
+            async with self.transaction() as own:
+                await own.execute(q.SAVE_ANSWER, q.answer_params(answer))
+            return
+        await conn.execute(q.SAVE_ANSWER, q.answer_params(answer))
+
+    async def release_key(self, scope: str, key: str) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(q.RELEASE_KEY, {"scope": scope, "key": key})
+
+    async def purge_answers(self, now: datetime, *, limit: int) -> int:
+        async with self.transaction() as conn:
+            result = await conn.execute(q.purge_answers(now, limit))
+        return int(result.rowcount)
+
+    # --- checkpoints and projections ------------------------------------------------------
+    async def dispatch(
+        self, name: str, plan: DeliveryPlanner, *, batch_size: int
+    ) -> tuple[int, int]:
+        # Look before taking the lock: an idle poll then costs one read, not a write
+        # transaction (a transaction id on PostgreSQL, the write lock on SQLite).
+        async with self.read() as conn:
+            row = (await conn.execute(q.checkpoint(name, lock=False))).one()
+            if not await self.read_log_in(conn, Checkpoint(int(row[0]), int(row[1])), 1):
+                return 0, 0
+        async with self.transaction() as conn:
+            # Held to the commit: one dispatcher at a time (SKIP LOCKED: another skips its turn).
+            row = (await conn.execute(q.checkpoint(name, lock=True))).first()
+            if row is None:
+                return 0, 0
+            batch = await self.read_log_in(conn, Checkpoint(int(row[0]), int(row[1])), batch_size)
+            if not batch:
+                return 0, 0
+            rows = await plan(batch)
+            written = await self.insert_ignoring(
+                conn, webhook_deliveries, rows, ["endpoint_id", "event_id"]
+            )
+            reached = batch[-1].checkpoint
+            await conn.execute(
+                webhook_dispatch_checkpoint.update()
+                .where(webhook_dispatch_checkpoint.c.name == name)
+                .values(transaction_id=reached.transaction_id, position=reached.position)
+            )
+        return len(batch), written
+
+    async def reset_projections(self) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(order_view.delete())
+            await conn.execute(party_balances.delete())
