@@ -88,6 +88,7 @@ class PostgresStore(CoreStore):
                     min_size=1,
                     max_size=self.pool_size,
                     init=_json_codecs,
+                    reset=_nothing_to_reset,
                 )
             return self._pool
 
@@ -195,6 +196,12 @@ class PostgresStore(CoreStore):
                     records=[tuple(r[name] for name in _BALANCE_COLUMNS) for r in records],
                     columns=list(_BALANCE_COLUMNS),
                 )
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """Release without asyncpg's default reset query (advisory locks, cursors, LISTEN, SET):
+    this pool uses none of them, and that query was a second round trip on every command.
+    asyncpg still rolls back a transaction left open before calling this."""
 
 
 async def _json_codecs(connection: asyncpg.Connection) -> None:
