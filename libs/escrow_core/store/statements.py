@@ -117,9 +117,15 @@ def balance_totals(rows: Iterable[Any]) -> list[BalanceTotals]:
     return [BalanceTotals(row[0], row[1], *(int(value) for value in row[2:])) for row in rows]
 
 
-def balance_row(change: BalanceChange) -> dict[str, Any]:
+def position_of(change: BalanceChange) -> int:
+    """A balance change is written with its event's position (ValueError without one)."""
     if change.position is None:
         raise ValueError("a balance change is written with its event's position")
+    return change.position
+
+
+def balance_row(change: BalanceChange) -> dict[str, Any]:
+    position_of(change)
     row = asdict(change)
     del row["event_version"]
     return row

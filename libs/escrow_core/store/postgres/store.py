@@ -190,11 +190,14 @@ class PostgresStore(CoreStore):
                 columns["state"] = [json_text(row.state) for row in rows]
                 await connection.execute(sql.UPSERT_ROWS.sql, *sql.UPSERT_ROWS.args(columns))
             if balances:
-                records = [q.balance_row(change) for change in balances]
+                # In _BALANCE_COLUMNS order, without a dict per row (a rebuild writes ~100k).
+                records = [
+                    (c.party_id, c.currency, c.order_id, q.position_of(c), c.held, c.released,
+                     c.refunded, c.fees)
+                    for c in balances
+                ]  # fmt: skip
                 await connection.copy_records_to_table(
-                    "party_balances",
-                    records=[tuple(r[name] for name in _BALANCE_COLUMNS) for r in records],
-                    columns=list(_BALANCE_COLUMNS),
+                    "party_balances", records=records, columns=list(_BALANCE_COLUMNS)
                 )
 
 
