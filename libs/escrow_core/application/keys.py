@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core import accounts
 from escrow_core.accounts import ApiKey, IssuedKey, KeyRole
-from escrow_core.application.errors import Forbidden, NotFound
+from escrow_core.application.errors import NotFound
 from escrow_core.application.ids import well_formed
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
@@ -33,8 +33,7 @@ async def create_role_key(
     runtime: Runtime, principal: Principal, role: KeyRole, keep: Keep[IssuedKey] | None = None
 ) -> IssuedKey:
     """A key for the admin, mediator or payments role (admin only)."""
-    if not principal.is_admin:
-        raise Forbidden("forbidden", "Only an admin makes keys for party-less roles.")
+    principal.require_admin("Only an admin makes keys for party-less roles.")
 
     async def work(conn: AsyncConnection, now: datetime) -> IssuedKey:
         return await accounts.create_api_key(

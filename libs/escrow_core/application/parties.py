@@ -84,8 +84,7 @@ async def set_trade_assurance(
     """Admin only; suppliers only. Orders already placed keep what they captured."""
     async with runtime.store.transaction() as conn:
         party = await visible_party(conn, principal, party_id)
-        if not principal.is_admin:
-            raise Forbidden("trade_assurance_admin_only", "Only an admin sets trade_assurance.")
+        principal.require_admin("Only an admin sets trade_assurance.", "trade_assurance_admin_only")
         if enabled and party.kind is not PartyKind.SUPPLIER:
             raise Invalid(
                 "trade_assurance_suppliers_only",

@@ -38,6 +38,11 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role is KeyRole.ADMIN
 
+    def require_admin(self, detail: str, code: str = "forbidden") -> None:
+        """Forbidden (``code``, ``detail``) unless the caller is an admin."""
+        if not self.is_admin:
+            raise Forbidden(code, detail)
+
     @property
     def sees_everything(self) -> bool:
         return self.role in accounts.PARTYLESS_ROLES

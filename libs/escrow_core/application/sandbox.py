@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from escrow_core.application.errors import Forbidden
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.application.transactions import Keep, write
@@ -21,8 +20,7 @@ async def advance_clock(
     runtime: Runtime, principal: Principal, seconds: int, keep: Keep[ClockMoved] | None = None
 ) -> ClockMoved:
     """Admin only (and only in sandbox mode, where the route exists)."""
-    if not principal.is_admin:
-        raise Forbidden("forbidden", "Only an admin moves the sandbox clock.")
+    principal.require_admin("Only an admin moves the sandbox clock.")
 
     async def work(conn: AsyncConnection, _: datetime) -> ClockMoved:
         offset = await runtime.store.advance_clock(seconds, conn)

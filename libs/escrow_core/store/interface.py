@@ -77,6 +77,9 @@ class Store(ABC):
         """A connection for queries (autocommit on PostgreSQL, one snapshot on SQLite)."""
 
     @abstractmethod
+    def upsert(self, table: sa.Table) -> Any:
+        """An INSERT that knows this backend's ``ON CONFLICT``."""
+
     async def insert_ignoring(
         self,
         conn: AsyncConnection,
@@ -85,6 +88,12 @@ class Store(ABC):
         keys: list[str],
     ) -> int:
         """INSERT ``rows`` skipping those whose ``keys`` are taken; returns how many went in."""
+        if not rows:
+            return 0
+        insert = self.upsert(table).on_conflict_do_nothing(index_elements=keys)
+        # Counted from RETURNING: asyncpg's executemany reports no rowcount (-1).
+        returning = insert.returning(*(table.c[key] for key in keys))
+        return len((await conn.execute(returning, list(rows))).all())
 
     @abstractmethod
     async def dispose(self) -> None:

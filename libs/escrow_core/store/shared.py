@@ -59,24 +59,6 @@ class CoreStore(BookkeepingStore):
     def event_statements(self) -> ev.EventStatements:
         """The statements on ``events`` whose spelling depends on the backend."""
 
-    @abstractmethod
-    def upsert(self, table: sa.Table) -> Any:
-        """An INSERT that knows this backend's ``ON CONFLICT``."""
-
-    async def insert_ignoring(
-        self,
-        conn: AsyncConnection,
-        table: sa.Table,
-        rows: Sequence[dict[str, Any]],
-        keys: list[str],
-    ) -> int:
-        if not rows:
-            return 0
-        insert = self.upsert(table).on_conflict_do_nothing(index_elements=keys)
-        # Counted from RETURNING: asyncpg's executemany reports no rowcount (-1).
-        returning = insert.returning(*(table.c[key] for key in keys))
-        return len((await conn.execute(returning, list(rows))).all())
-
     # --- connections ----------------------------------------------------------------------
     def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.writer.begin()

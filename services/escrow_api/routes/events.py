@@ -6,7 +6,7 @@ from escrow_api import responses as r
 from escrow_api.deps import CallerDep, Cursor, Limit
 from escrow_api.presenters import event_json, page_response
 from escrow_api.schemas.common import Page
-from escrow_api.schemas.orders import Event
+from escrow_api.schemas.events import Event
 from escrow_core.application import feed
 
 router = APIRouter(prefix="/v1/events", tags=["events"])

@@ -9,6 +9,7 @@ from escrow_api.deps import CallerDep, Cursor, Limit, OrderId, WriteDep
 from escrow_api.presenters import event_json, order_json, order_response, page_response
 from escrow_api.schemas import orders as s
 from escrow_api.schemas.common import Page
+from escrow_api.schemas.events import Event
 from escrow_core.application import orders
 from escrow_core.application.commands import CommandContext, CommandResult
 from escrow_core.application.idempotency import Remember
@@ -87,7 +88,7 @@ async def get_order(
     return order_response(call.principal, found.order_id, found.state, found.at)
 
 
-@r.listing(router, "/{order_id}/events", "list_order_events", Page[s.Event], 404)
+@r.listing(router, "/{order_id}/events", "list_order_events", Page[Event], 404)
 async def list_order_events(
     order_id: OrderId, call: CallerDep, limit: Limit = 20, cursor: Cursor = None
 ) -> Response:

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictStr, model_validator
 
@@ -288,22 +288,3 @@ class Order(BaseModel):
     allowed_actions: list[str]
     created_at: datetime
     updated_at: datetime
-
-
-class ActorOut(BaseModel):
-    role: str
-    party_id: str | None
-    on_behalf_of: str | None
-
-
-class Event(BaseModel):
-    """One fact in an order's life (timeline and feed)."""
-
-    id: str
-    type: str
-    order_id: str | None = Field(description="The order's id; null if the event is no order's.")
-    sequence: int
-    position: int
-    created_at: datetime
-    data: dict[str, Any]
-    actor: ActorOut

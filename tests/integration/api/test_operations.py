@@ -132,7 +132,7 @@ async def test_the_request_id_is_echoed_stored_in_event_metadata_and_logged(
         "level": "info",
         "logger": "escrow.http",
     }
-    assert access[0]["duration_ms"] >= 0
+    assert 0 < access[0]["duration_ms"] < 30_000  # a real command's time, in milliseconds
     assert access[0]["timestamp"].endswith("Z")
 
 

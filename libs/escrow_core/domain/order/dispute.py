@@ -152,14 +152,7 @@ def dispute_opened(state: OrderState, event: e.DisputeOpened) -> OrderState:
         status_before=state.status,
         paused_remaining=remaining,
     )
-    return state.model_copy(
-        update={
-            "status": Status.DISPUTED,
-            "dispute": dispute,
-            "inspection_ends_at": None,
-            "auto_complete_at": None,
-        }
-    )
+    return state.moved_to(Status.DISPUTED, dispute=dispute)
 
 
 def offer_made(state: OrderState, event: e.DisputeOfferMade) -> OrderState:

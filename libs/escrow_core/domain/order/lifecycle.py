@@ -188,20 +188,11 @@ def shipped(state: OrderState, event: e.OrderShipped) -> OrderState:
 def delivered(state: OrderState, event: e.OrderDelivered) -> OrderState:
     shipment = state.shipped().model_copy(update={"delivered_at": event.delivered_at})
     ends = event.inspection_starts_at + timedelta(days=state.terms.inspection_days)
-    return state.model_copy(
-        update={
-            "status": Status.DELIVERED,
-            "shipment": shipment,
-            "inspection_ends_at": ends,
-            "auto_complete_at": None,
-        }
-    )
+    return state.moved_to(Status.DELIVERED, shipment=shipment, inspection_ends_at=ends)
 
 
 def receipt_confirmed(state: OrderState, event: e.ReceiptConfirmed) -> OrderState:
-    return state.model_copy(
-        update={"status": Status.COMPLETED, "inspection_ends_at": None, "auto_complete_at": None}
-    )
+    return state.moved_to(Status.COMPLETED)
 
 
 def cancelled(state: OrderState, event: e.OrderCancelled) -> OrderState:

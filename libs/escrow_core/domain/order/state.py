@@ -111,6 +111,12 @@ class OrderState(_Frozen):
     def unpaid(self) -> int:
         return self.terms.total - self.amounts.paid
 
+    def moved_to(self, status: Status, **changes: object) -> "OrderState":
+        """The order in ``status``; its own timers (inspection, auto-complete) stop unless
+        ``changes`` set one."""
+        stopped = {"inspection_ends_at": None, "auto_complete_at": None}
+        return self.model_copy(update={**stopped, "status": status, **changes})
+
     def shipped(self) -> Shipment:
         """The shipment, for a rule that runs only after one (InvalidState otherwise)."""
         if self.shipment is None:

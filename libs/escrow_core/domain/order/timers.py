@@ -127,31 +127,35 @@ def extend(state: OrderState, cmd: c.ExtendDeadline, now: datetime) -> list[e.An
     if cmd.days < 1:
         raise InvalidValue("days must be at least 1", field="days")
     if cmd.deadline is ExtendableDeadline.SHIP_BY:
-        return [_extend_ship_by(state, cmd, now)]
-    return [_extend_inspection(state, cmd, now)]
+        running = _ship_by_to_extend(state, cmd)
+    else:
+        running = _inspection_to_extend(state, cmd)
+    return [
+        e.DeadlineExtended(
+            at=now,
+            deadline=cmd.deadline,
+            by=cmd.actor.role,
+            days=cmd.days,
+            new_at=running + _days(cmd.days),
+        )
+    ]
 
 
-def _extend_ship_by(state: OrderState, cmd: c.ExtendDeadline, now: datetime) -> e.AnyEvent:
+def _ship_by_to_extend(state: OrderState, cmd: c.ExtendDeadline) -> datetime:
+    """ship_by, if the buyer may extend it by ``cmd.days`` now."""
     if cmd.actor.role is not Role.BUYER:
         raise NotPermitted("only the buyer extends ship_by")
     if state.status not in BEFORE_SHIPMENT:
         raise InvalidState("ship_by can be extended only before shipment")
-    if state.ship_by_extended_days + cmd.days > SHIP_BY_EXTENSION_MAX_TOTAL_DAYS:
-        raise ExtensionLimitExceeded(
-            f"ship_by may be extended by {SHIP_BY_EXTENSION_MAX_TOTAL_DAYS} days in all "
-            f"({state.ship_by_extended_days} used)",
-            field="days",
-        )
-    return e.DeadlineExtended(
-        at=now,
-        deadline=ExtendableDeadline.SHIP_BY,
-        by=Role.BUYER,
-        days=cmd.days,
-        new_at=state.ship_by_at + _days(cmd.days),
-    )
+    used = state.ship_by_extended_days
+    if used + cmd.days > SHIP_BY_EXTENSION_MAX_TOTAL_DAYS:
+        limit = f"ship_by may be extended by {SHIP_BY_EXTENSION_MAX_TOTAL_DAYS} days in all"
+        raise ExtensionLimitExceeded(f"{limit} ({used} used)", field="days")
+    return state.ship_by_at
 
 
-def _extend_inspection(state: OrderState, cmd: c.ExtendDeadline, now: datetime) -> e.AnyEvent:
+def _inspection_to_extend(state: OrderState, cmd: c.ExtendDeadline) -> datetime:
+    """The end of the inspection window, if this side may extend it by ``cmd.days`` now."""
     side = cmd.actor.side
     if side is None:  # guard admits buyer and supplier only
         raise NotPermitted(f"a {cmd.actor.role.value} has no inspection window to extend")
@@ -167,13 +171,7 @@ def _extend_inspection(state: OrderState, cmd: c.ExtendDeadline, now: datetime) 
             f"{INSPECTION_EXTENSION_MAX_TOTAL_DAYS} in all",
             field="days",
         )
-    return e.DeadlineExtended(
-        at=now,
-        deadline=ExtendableDeadline.INSPECTION,
-        by=cmd.actor.role,
-        days=cmd.days,
-        new_at=state.inspection_ends_at + _days(cmd.days),
-    )
+    return state.inspection_ends_at
 
 
 def deadline_extended(state: OrderState, event: e.DeadlineExtended) -> OrderState:
