@@ -5,39 +5,53 @@ this process takes effect at once, through another process within ``KEY_CACHE_SE
 """
 
 import time
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
 from escrow_api.problems import ApiError
-from escrow_core.accounts import ApiKey
+from escrow_core.accounts import ApiKey, hash_secret
 from escrow_core.application import keys
 from escrow_core.application.principal import Principal, acting_as
 from escrow_core.application.runtime import Runtime
 
 KEY_CACHE_SECONDS = 5.0
 KEY_CACHE_SIZE = 10_000
+# Our keys are ~50 characters; anything this long is not one, and is refused unread.
+MAX_AUTHORIZATION_BYTES = 512
 
 
 class KeyCache:
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, ApiKey | None]] = {}
+    """Known keys by the SHA-256 of their secret, least recently used out first: an unknown
+    secret is never kept (junk bearer values cannot grow it), and the size is bounded."""
 
-    def get(self, secret: str) -> tuple[bool, ApiKey | None]:
-        entry = self._entries.get(secret)
+    def __init__(self, size: int = KEY_CACHE_SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[float, ApiKey]] = OrderedDict()
+
+    def get(self, secret: str) -> ApiKey | None:
+        digest = hash_secret(secret)
+        entry = self._entries.get(digest)
         if entry is None or entry[0] < time.monotonic():
-            return False, None
-        return True, entry[1]
+            return None
+        self._entries.move_to_end(digest)
+        return entry[1]
 
-    def put(self, secret: str, key: ApiKey | None) -> None:
-        if len(self._entries) > KEY_CACHE_SIZE:
-            self._entries.clear()
-        self._entries[secret] = (time.monotonic() + KEY_CACHE_SECONDS, key)
+    def put(self, secret: str, key: ApiKey) -> None:
+        digest = hash_secret(secret)
+        self._entries[digest] = (time.monotonic() + KEY_CACHE_SECONDS, key)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def forget(self, key_id: str) -> None:
-        for secret, (_, key) in list(self._entries.items()):
-            if key is not None and key.id == key_id:
-                del self._entries[secret]
+        for digest, (_, key) in list(self._entries.items()):
+            if key.id == key_id:
+                del self._entries[digest]
 
 
 def key_cache(request: Request) -> KeyCache:
@@ -50,10 +64,11 @@ def _unauthenticated(detail: str) -> ApiError:
 
 
 async def _key_for(runtime: Runtime, cache: KeyCache, secret: str) -> ApiKey | None:
-    hit, key = cache.get(secret)
-    if not hit:
+    key = cache.get(secret)
+    if key is None:
         key = await keys.authenticate(runtime, secret)
-        cache.put(secret, key)
+        if key is not None:
+            cache.put(secret, key)
     return key
 
 
@@ -69,6 +84,8 @@ async def current_principal(
         ),
     ] = None,
 ) -> Principal:
+    if authorization is not None and len(authorization.encode()) > MAX_AUTHORIZATION_BYTES:
+        raise _unauthenticated("The Authorization header is too long to hold an API key.")
     scheme, _, secret = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthenticated("Send an API key: Authorization: Bearer <key>.")

@@ -61,6 +61,7 @@ DENIED_RANGES: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], 
 )
 
 _IPV4_MAPPED = _V6("::ffff:0:0/96")
+_IPV4_TRANSLATED = _V6("::ffff:0:0:0/96")  # SIIT (RFC 2765): the IPv4 address in the low 32 bits
 _IPV4_COMPATIBLE = _V6("::/96")  # deprecated; ::/128 and ::1/128 are matched before it
 
 
@@ -84,7 +85,7 @@ def denied_reason(address: IPAddress) -> str | None:
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     if address in _IPV4_MAPPED:
         return address.ipv4_mapped
-    if address in _IPV4_COMPATIBLE and int(address) > 1:
+    if address in _IPV4_TRANSLATED or (address in _IPV4_COMPATIBLE and int(address) > 1):
         return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
     return None
 

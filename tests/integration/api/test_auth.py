@@ -3,12 +3,14 @@ recorded on every event, and 404 for what a caller may not see."""
 
 import asyncio
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from escrow_api import auth as auth_module
+from escrow_core.accounts import ApiKey, KeyRole
 from escrow_core.application import keys
 from escrow_core.store.schema import api_keys, idempotency_keys
 from support.api import ADMIN_KEY, Api, auth, order_terms, running_api
@@ -121,6 +123,48 @@ async def test_without_a_valid_key_every_call_is_401(api: Api) -> None:
             assert response.headers["content-type"] == "application/problem+json"
             assert response.headers["www-authenticate"] == "Bearer"
             assert response.json()["code"] == "unauthenticated"
+
+
+async def test_unknown_keys_are_never_remembered(api: Api) -> None:
+    cache: auth_module.KeyCache = api.app.state.key_cache
+    known = len(cache)
+    for n in range(50):
+        response = await api.client.get("/v1/orders", headers=auth(f"esk_unknown_{n:04d}" * 4))
+        assert response.status_code == 401
+    assert len(cache) == known
+    assert (await api.client.get("/v1/orders", headers=auth(ADMIN_KEY))).status_code == 200
+
+
+async def test_an_authorization_over_512_bytes_is_refused_before_any_lookup(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+
+    async def authenticate(runtime: Any, secret: str) -> None:
+        looked_up.append(secret)
+
+    monkeypatch.setattr(keys, "authenticate", authenticate)
+    for size in (513, 1024 * 1024):
+        response = await api.client.get("/v1/orders", headers={"Authorization": "B" * size})
+        assert response.status_code == 401
+        assert response.json()["code"] == "unauthenticated"
+    assert looked_up == []
+
+
+def test_the_key_cache_is_bounded_least_recently_used_first() -> None:
+    cache = auth_module.KeyCache(size=2)
+    issued = [
+        ApiKey(f"key_{n}", KeyRole.BUYER, "pty_x", None, datetime(2026, 1, 1, tzinfo=UTC), None)
+        for n in range(3)
+    ]
+    cache.put("first", issued[0])
+    cache.put("second", issued[1])
+    assert cache.get("first") == issued[0]  # now the most recently used
+    cache.put("third", issued[2])
+    assert cache.get("second") is None
+    assert cache.get("first") == issued[0]
+    assert cache.get("third") == issued[2]
+    assert len(cache) == 2
 
 
 async def test_the_bootstrap_admin_key_works_only_when_configured(database_url: str) -> None:

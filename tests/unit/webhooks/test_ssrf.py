@@ -63,6 +63,8 @@ REFUSED = [
     ("::ffff:169.254.169.254", "ipv4_in_ipv6_link_local"),
     ("::ffff:100.64.0.1", "ipv4_in_ipv6_cgnat"),
     ("::127.0.0.1", "ipv4_in_ipv6_loopback"),  # IPv4-compatible (deprecated)
+    ("::ffff:0:7f00:1", "ipv4_in_ipv6_loopback"),  # IPv4-translated (::ffff:0:0:0/96)
+    ("::ffff:0:a01:203", "ipv4_in_ipv6_private"),
     ("::10.0.0.1", "ipv4_in_ipv6_private"),
 ]
 
