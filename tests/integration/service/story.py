@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-import sqlalchemy as sa
-
 from escrow_core.application.commands import CommandResult, CommandService, decode
 from escrow_core.domain import commands as c
 from escrow_core.domain.order import OrderState, fold
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import DisputeReason, LineItem, PaymentMethod
-from escrow_core.store import CommandSession, Commit, RecordedEvent, Store, StoredAnswer, schema
+from escrow_core.store import CommandSession, Commit, RecordedEvent, Store, StoredAnswer
 
 TOTAL = 125_000
 DEPOSIT = 50_000
@@ -219,22 +217,6 @@ def service_on(store: WatchedStore) -> CommandService:
 
 
 # --- reading what the database holds -----------------------------------------------------
-async def view_row(store: Store, order_id: str) -> dict[str, Any] | None:
-    async with store.read() as conn:
-        query = sa.select(schema.order_view).where(schema.order_view.c.order_id == order_id)
-        row = (await conn.execute(query)).one_or_none()
-    return None if row is None else dict(row._mapping)
-
-
-async def balance_rows(store: Store, order_id: str) -> list[dict[str, Any]]:
-    """The order's ledger rows, without the surrogate id, in log order."""
-    t = schema.party_balances
-    async with store.read() as conn:
-        query = sa.select(t).where(t.c.order_id == order_id).order_by(t.c.position, t.c.party_id)
-        rows = await conn.execute(query)
-    return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]
-
-
 async def folded(store: Store, order_id: str) -> OrderState:
     """The order folded from its stream, ignoring every projection."""
     state = fold(decode(r) for r in await store.stream(order_id))

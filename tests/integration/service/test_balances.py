@@ -6,18 +6,9 @@ from escrow_core.domain import commands as c
 from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.store import BalanceTotals, Store
+from support.tables import balance_rows
 
-from .story import (
-    BALANCE,
-    DEPOSIT,
-    MEDIATOR,
-    TOTAL,
-    Cast,
-    Orders,
-    balance_rows,
-    open_dispute,
-    pay,
-)
+from .story import BALANCE, DEPOSIT, MEDIATOR, TOTAL, Cast, Orders, open_dispute, pay
 
 FEE_ON_TOTAL = 3_125  # 2.5% of 125_000
 ADMIN = Actor(role=Role.ADMIN)

@@ -27,6 +27,7 @@ from escrow_core.domain.events import event_to_data
 from escrow_core.domain.roles import Role
 from escrow_core.domain.terms import ExtendableDeadline
 from escrow_core.store import NewEvent, Store, open_store
+from support.tables import view_row
 
 from .story import (
     BALANCE,
@@ -40,7 +41,6 @@ from .story import (
     pay,
     racing_store,
     service_on,
-    view_row,
 )
 
 

@@ -12,8 +12,9 @@ from escrow_core.application.commands import CommandResult
 from escrow_core.domain import commands as c
 from escrow_core.domain.errors import DomainError
 from escrow_core.store import Store, open_store
+from support.tables import balance_rows
 
-from .story import FEE_BPS, TOTAL, Orders, balance_rows, event_types, racing_store, service_on
+from .story import FEE_BPS, TOTAL, Orders, event_types, racing_store, service_on
 
 CLICKS = 20
 

@@ -17,8 +17,9 @@ from escrow_core.domain import commands as c
 from escrow_core.domain.order import OrderState
 from escrow_core.store import KeyClaim, Store, schema
 from support.events import new_stream_id
+from support.tables import balance_rows, view_row
 
-from .story import DEPOSIT, Orders, balance_rows, event_types, pay, place_order, view_row
+from .story import DEPOSIT, Orders, event_types, pay, place_order
 
 REFUSED_BY_THE_DATABASE = (sa.exc.IntegrityError, asyncpg.CheckViolationError)
 

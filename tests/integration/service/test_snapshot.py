@@ -10,17 +10,9 @@ from escrow_core.application.commands import CommandService
 from escrow_core.domain import commands as c
 from escrow_core.domain.order import Status
 from escrow_core.store import Store, schema
+from support.tables import view_row
 
-from .story import (
-    DEPOSIT,
-    TOTAL,
-    Orders,
-    counting_store,
-    folded,
-    open_dispute,
-    service_on,
-    view_row,
-)
+from .story import DEPOSIT, TOTAL, Orders, counting_store, folded, open_dispute, service_on
 
 
 async def delete_view_row(store: Store, order_id: str) -> None:

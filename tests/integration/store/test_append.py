@@ -16,8 +16,9 @@ from escrow_core.store import (
 )
 from escrow_core.store.shared import CoreStore
 from support.events import new_event, new_events, new_stream_id, now
+from support.tables import balance_rows, view_row
 
-from .writers import Writer, balance_rows, commit, make_commit, view_row
+from .writers import Writer, commit, make_commit
 
 
 async def read(store: Store, stream_id: str) -> list[RecordedEvent]:

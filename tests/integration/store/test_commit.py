@@ -21,8 +21,9 @@ from escrow_core.store import (
 )
 from escrow_core.store.postgres.session import PostgresSession
 from support.events import new_events, new_stream_id, now
+from support.tables import balance_rows, view_row
 
-from .writers import balance_rows, commit, make_commit, order_row, view_row
+from .writers import commit, make_commit, order_row
 
 REFUSED_BY_THE_DATABASE = (sa.exc.IntegrityError, asyncpg.CheckViolationError)
 

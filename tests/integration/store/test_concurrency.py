@@ -9,8 +9,9 @@ import pytest
 from escrow_core.store import ConcurrencyError, EventIdConflict, NewEvent, Store, open_store
 from escrow_core.store.shared import CoreStore
 from support.events import new_event, new_stream_id, now
+from support.tables import view_row
 
-from .writers import Writer, make_commit, view_row
+from .writers import Writer, make_commit
 
 WRITERS = 50
 

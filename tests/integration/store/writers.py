@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from escrow_core.store import (
     BalanceChange,
     Commit,
@@ -21,7 +19,6 @@ from escrow_core.store import (
     RecordedEvent,
     Store,
     StoredAnswer,
-    schema,
 )
 from support.events import now
 
@@ -93,19 +90,3 @@ class Writer:
         if self.name == "append":
             return await self.store.append(stream_id, expected, events, recorded_at=at)
         return await commit(self.store, make_commit(stream_id, expected, events, recorded_at=at))
-
-
-async def view_row(store: Store, order_id: str) -> dict[str, object] | None:
-    async with store.read() as conn:
-        query = sa.select(schema.order_view).where(schema.order_view.c.order_id == order_id)
-        row = (await conn.execute(query)).one_or_none()
-    return None if row is None else dict(row._mapping)
-
-
-async def balance_rows(store: Store, order_id: str) -> list[dict[str, object]]:
-    """The order's ledger rows, without the surrogate id, in log order."""
-    t = schema.party_balances
-    async with store.read() as conn:
-        query = sa.select(t).where(t.c.order_id == order_id).order_by(t.c.position, t.c.party_id)
-        rows = await conn.execute(query)
-    return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]
