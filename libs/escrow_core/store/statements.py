@@ -2,7 +2,7 @@
 run alike, and their parameters built by name."""
 
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from escrow_core.store.records import (
     DisputeQuery,
     KeyClaim,
     OrderQuery,
+    OrderRow,
     StoredAnswer,
 )
 from escrow_core.store.schema import (
@@ -95,9 +96,10 @@ def due_for_timers(now: datetime, limit: int) -> sa.Select[Any]:
     )
 
 
-def order_row(row: Any) -> dict[str, Any]:
-    """An ``OrderRow`` as the values of an insert into ``order_view``."""
-    return asdict(row)
+def order_row(row: OrderRow) -> dict[str, Any]:
+    """An ``OrderRow`` as the values of an insert into ``order_view`` (shallow: ``asdict``
+    would deep-copy the state document on every SQLite command)."""
+    return {field.name: getattr(row, field.name) for field in fields(row)}
 
 
 # --- party_balances --------------------------------------------------------------------------
