@@ -1,9 +1,11 @@
-"""``escrow``: serve, run the worker, migrate, make keys, rebuild and verify projections."""
+"""``escrow``: serve, run the worker, migrate, make keys, rebuild and verify projections,
+export a database to a file and import it into another."""
 
 import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -12,11 +14,12 @@ from rich.progress import Progress
 
 from escrow_core import accounts
 from escrow_core.accounts import KeyRole
+from escrow_core.application import transfer
 from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.projections.rebuild import rebuild
 from escrow_core.projections.verify import verify as verify_log
 from escrow_core.settings import get_settings
-from escrow_core.store import upgrade_to_head
+from escrow_core.store import open_store, upgrade_to_head
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -198,3 +201,65 @@ def verify() -> None:
 
     if not _with_runtime(work):
         raise typer.Exit(code=1)
+
+
+def _fail(error: Exception) -> typer.Exit:
+    """Say what went wrong on one plain line; the exit status is 1."""
+    console.print(f"error: {error}", style="red", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
+
+
+@app.command("export")
+def export_file(
+    file: Annotated[Path, typer.Argument(help="Where to write (mode 0600: it holds secrets).")],
+) -> None:
+    """Write the log, parties, keys (hashes), webhook endpoints and checkpoints to FILE."""
+
+    async def work() -> dict[str, int]:
+        # No upcasters: the log is exported as stored, and upcast when it is read again.
+        store = open_store(get_settings().database_url)
+        try:
+            total = await store.count_events()
+            with Progress(console=console) as bar:
+                task = bar.add_task("exporting", total=total)
+                return await transfer.export_to(
+                    store, file, progress=lambda n: bar.advance(task, n)
+                )
+        finally:
+            await store.dispose()
+
+    try:
+        counts = asyncio.run(work())
+    except OSError as error:
+        raise _fail(error) from None
+    console.print(f"exported {_counted(counts)} to {file}", soft_wrap=True, highlight=False)
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="An export.")
+    ],
+) -> None:
+    """Load FILE into an empty database (migrating it first) and rebuild the projections."""
+
+    async def work(runtime: Runtime) -> dict[str, int]:
+        with Progress(console=console) as bar:
+            loading = bar.add_task("importing", total=file.stat().st_size)
+            rebuilding = bar.add_task("rebuilding", total=None)
+            return await transfer.import_from(
+                runtime.store,
+                file,
+                loading=lambda n: bar.advance(loading, n),
+                rebuilding=lambda n: bar.advance(rebuilding, n),
+            )
+
+    try:
+        counts = _with_runtime(work)
+    except (transfer.TransferError, OSError) as error:
+        raise _fail(error) from None
+    console.print(f"imported {_counted(counts)}; projections rebuilt", soft_wrap=True)

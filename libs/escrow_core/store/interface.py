@@ -227,3 +227,16 @@ class Store(ABC):
     @abstractmethod
     async def all_balances(self) -> list[BalanceTotals]:
         """Every party's balance per currency (for ``escrow verify``)."""
+
+    # --- escrow import (store/transfer.py) ------------------------------------------------
+    @abstractmethod
+    async def restore_rows(
+        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert whole rows as exported, generated keys (positions, ids) included, so that
+        rows written later get keys after the largest restored one."""
+
+    @abstractmethod
+    async def writer_transaction_id(self, conn: AsyncConnection) -> int:
+        """The transaction id a log checkpoint names for events written in ``conn``'s
+        transaction (its xid8 on PostgreSQL, 0 on SQLite)."""

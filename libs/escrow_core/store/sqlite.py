@@ -102,6 +102,17 @@ class SqliteStore(CoreStore):
         )
         await conn.execute(upsert, [q.order_row(row) for row in rows])
 
+    # --- escrow import --------------------------------------------------------------------
+    async def restore_rows(
+        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        # A rowid given is kept, and AUTOINCREMENT's counter moves past it by itself.
+        if rows:
+            await conn.execute(table.insert(), list(rows))
+
+    async def writer_transaction_id(self, conn: AsyncConnection) -> int:
+        return 0
+
 
 class SqliteSession:
     """One attempt at a command, in one BEGIN IMMEDIATE transaction."""

@@ -10,12 +10,12 @@ import asyncpg
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.engines import engine_options
-from escrow_core.store.postgres import sql
+from escrow_core.store.postgres import restore, sql
 from escrow_core.store.postgres.session import PostgresSession, json_text
 from escrow_core.store.records import (
     LOG_START,
@@ -199,6 +199,19 @@ class PostgresStore(CoreStore):
                 await connection.copy_records_to_table(
                     "party_balances", records=records, columns=list(_BALANCE_COLUMNS)
                 )
+
+    # --- escrow import --------------------------------------------------------------------
+    async def restore_rows(
+        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        if not rows:
+            return
+        await conn.execute(restore.restoring_insert(table, list(rows[0])), list(rows))
+        if (continue_keys := restore.continue_keys(table)) is not None:
+            await conn.execute(continue_keys)
+
+    async def writer_transaction_id(self, conn: AsyncConnection) -> int:
+        return int((await conn.execute(sa.text("SELECT pg_current_xact_id()::text"))).scalar_one())
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
