@@ -68,7 +68,8 @@ class Party(Record):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
         fields = dict(row)
-        return cls.model_validate({**fields, "party_kind": fields.pop("kind")})
+        fields["party_kind"] = fields.pop("kind")
+        return cls.model_validate(fields)
 
     def row(self) -> dict[str, Any]:
         fields = self.model_dump(exclude={"kind", "party_kind"})
