@@ -76,6 +76,8 @@ class CheckpointPlace:
 async def export_to(store: Store, path: Path, *, progress: Progress = _nothing) -> dict[str, int]:
     """Write the database to ``path`` (mode 0600: it holds webhook secrets); returns how many
     records of each kind. The file appears whole or not at all."""
+    if not await store.schema_is_current():
+        raise TransferError("the database schema is not current: run escrow migrate first")
     # mkstemp makes the file 0600 whatever the umask, beside the target so the rename is atomic.
     descriptor, partial = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
@@ -210,7 +212,7 @@ async def _load(store: Store, file: IO[bytes], loading: Progress) -> dict[str, i
     end: f.End | None = None
     pending: list[dict[str, Any]] = []
     pending_table: str | None = None
-    number = 1
+    first = last = number = 1  # the lines of the pending rows, and the line read
     async with store.transaction() as conn:
 
         async def flush() -> None:
@@ -218,8 +220,9 @@ async def _load(store: Store, file: IO[bytes], loading: Progress) -> dict[str, i
                 try:
                     await tables.restore(conn, store, pending_table, pending)
                 except sa.exc.DBAPIError as error:
-                    raise BadFile(
-                        number, f"the database refused a {pending_table} row: {error.orig}"
+                    raise TransferError(
+                        f"lines {first}-{last}: the database refused one of these "
+                        f"{pending_table} rows: {error.orig}"
                     ) from None
             pending.clear()
 
@@ -244,8 +247,9 @@ async def _load(store: Store, file: IO[bytes], loading: Progress) -> dict[str, i
             else:
                 if record.table != pending_table or len(pending) >= BATCH_SIZE:
                     await flush()
-                    pending_table = record.table
+                    pending_table, first = record.table, number
                 pending.append(record.row())
+                last = number
         await flush()
         if end is None:
             raise BadFile(number, "the file ends without its end record: it was cut short")

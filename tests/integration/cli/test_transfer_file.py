@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from escrow_core.application.transfer import BadFile, ImportRefused, import_from
+from escrow_core.application.transfer import BadFile, ImportRefused, TransferError, import_from
 from escrow_core.store import Store
 from escrow_core.store.schema import parties
 from escrow_core.store.transfer import schema_revision
@@ -93,6 +93,6 @@ async def test_rows_the_database_refuses_are_named(fresh_store: Store, tmp_path:
     end = {"kind": "end", "counts": {"party": 1}}
     file = write(tmp_path / "orphan.jsonl", await header(fresh_store), managed, end)
 
-    with pytest.raises(BadFile, match="the database refused a parties row"):
+    with pytest.raises(TransferError, match="lines 2-2: the database refused one of these parties"):
         await import_from(fresh_store, file)
     assert await party_count(fresh_store) == 0
