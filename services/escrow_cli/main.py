@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from escrow_core import accounts
 from escrow_core.accounts import KeyRole
-from escrow_core.application import transfer
 from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.projections.rebuild import rebuild
 from escrow_core.projections.verify import verify as verify_log
@@ -218,23 +217,26 @@ def export_file(
     file: Annotated[Path, typer.Argument(help="Where to write (mode 0600: it holds secrets).")],
 ) -> None:
     """Write the log, parties, keys (hashes), webhook endpoints and checkpoints to FILE."""
+    from escrow_core.application import transfer  # its file format costs every command 0.1 s
 
     async def work() -> dict[str, int]:
         # No upcasters: the log is exported as stored, and upcast when it is read again.
         store = open_store(get_settings().database_url)
         try:
-            total = await store.count_events()
             with Progress(console=console) as bar:
-                task = bar.add_task("exporting", total=total)
+                task = bar.add_task("exporting", total=None)
                 return await transfer.export_to(
-                    store, file, progress=lambda n: bar.advance(task, n)
+                    store,
+                    file,
+                    started=lambda total: bar.update(task, total=total),
+                    progress=lambda n: bar.advance(task, n),
                 )
         finally:
             await store.dispose()
 
     try:
         counts = asyncio.run(work())
-    except OSError as error:
+    except (transfer.TransferError, OSError) as error:
         raise _fail(error) from None
     console.print(f"exported {_counted(counts)} to {file}", soft_wrap=True, highlight=False)
 
@@ -246,16 +248,20 @@ def import_file(
     ],
 ) -> None:
     """Load FILE into an empty database (migrating it first) and rebuild the projections."""
+    from escrow_core.application import transfer
 
     async def work(runtime: Runtime) -> dict[str, int]:
         with Progress(console=console) as bar:
             loading = bar.add_task("importing", total=file.stat().st_size)
-            rebuilding = bar.add_task("rebuilding", total=None)
+            rebuilding: list[TaskID] = []  # shown once the rebuild starts
+
+            def rebuilt(events: int) -> None:
+                if not rebuilding:
+                    rebuilding.append(bar.add_task("rebuilding", total=None))
+                bar.advance(rebuilding[0], events)
+
             return await transfer.import_from(
-                runtime.store,
-                file,
-                loading=lambda n: bar.advance(loading, n),
-                rebuilding=lambda n: bar.advance(rebuilding, n),
+                runtime.store, file, loading=lambda n: bar.advance(loading, n), rebuilding=rebuilt
             )
 
     try:

@@ -73,11 +73,15 @@ class CheckpointPlace:
 
 
 # --- export -------------------------------------------------------------------------------
-async def export_to(store: Store, path: Path, *, progress: Progress = _nothing) -> dict[str, int]:
+async def export_to(
+    store: Store, path: Path, *, started: Progress = _nothing, progress: Progress = _nothing
+) -> dict[str, int]:
     """Write the database to ``path`` (mode 0600: it holds webhook secrets); returns how many
-    records of each kind. The file appears whole or not at all."""
+    records of each kind. The file appears whole or not at all. ``started`` is told how many
+    events the log holds, ``progress`` how many more were written."""
     if not await store.schema_is_current():
         raise TransferError("the database schema is not current: run escrow migrate first")
+    started(await store.count_events())
     # mkstemp makes the file 0600 whatever the umask, beside the target so the rename is atomic.
     descriptor, partial = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".partial"

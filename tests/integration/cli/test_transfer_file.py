@@ -96,3 +96,20 @@ async def test_rows_the_database_refuses_are_named(fresh_store: Store, tmp_path:
     with pytest.raises(TransferError, match="lines 2-2: the database refused one of these parties"):
         await import_from(fresh_store, file)
     assert await party_count(fresh_store) == 0
+
+
+async def test_a_file_cut_short_imports_nothing(fresh_store: Store, tmp_path: Path) -> None:
+    file = write(tmp_path / "cut.jsonl", await header(fresh_store), PARTY)
+
+    with pytest.raises(BadFile, match="line 2: the file ends without its end record"):
+        await import_from(fresh_store, file)
+    assert await party_count(fresh_store) == 0
+
+
+async def test_an_end_record_that_disagrees_is_refused(fresh_store: Store, tmp_path: Path) -> None:
+    end = {"kind": "end", "counts": {"party": 2}}
+    file = write(tmp_path / "short.jsonl", await header(fresh_store), PARTY, end)
+
+    with pytest.raises(BadFile, match="the end record counts"):
+        await import_from(fresh_store, file)
+    assert await party_count(fresh_store) == 0
