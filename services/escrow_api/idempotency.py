@@ -3,9 +3,10 @@
 The key is scoped to the principal (its party, or the key for party-less roles) plus
 Escrow-On-Behalf-Of, method and path. A replay answers the stored status, body and the
 headers worth replaying, with ``Idempotent-Replayed: true``. An answer is stored only once the
-request ran: an order command's success in the command's own write (a ``Remember``), its
-refusal by the order's rules on its own; a non-order write's answer in its transaction (a
-``Keep``). Anything else (validation, authorization, a crash) releases the key.
+request ran: an order command's success in the command's own write and its refusal by the
+order's rules (a ``Remember``; no claim is taken); a non-order write's answer in its
+transaction (a ``Keep`` completing its claim). Anything else (validation, authorization, a
+crash) keeps nothing, and a non-order write's claim is released.
 """
 
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ from escrow_api.presenters import order_response
 from escrow_api.problems import error_problem
 from escrow_core.application import idempotency
 from escrow_core.application.commands import CommandContext, CommandResult
-from escrow_core.application.idempotency import Claim, Remember, StoredResponse
+from escrow_core.application.idempotency import Claim, Remember, Replayed, StoredResponse
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.application.transactions import Keep
@@ -99,9 +100,6 @@ async def command(
 ) -> Response:
     """Run an order command exactly once per Idempotency-Key; ``name()`` is the command's
     type once built (for metrics)."""
-    claim = await _begin(request, principal, key)
-    if isinstance(claim, Response):
-        return claim
     rendered: dict[int, Response] = {}  # by order version: the answer is rendered once
 
     def answer(order_id: str, order: OrderState, now: datetime) -> StoredResponse:
@@ -109,7 +107,15 @@ async def command(
         rendered[order.version] = response
         return stored(response)
 
-    remember = None if claim is None else Remember(claim.scope, claim.key, answer)
+    def refusal(error: DomainError) -> StoredResponse | None:
+        # A refusal by the order's rules is the command's outcome and is replayed; a role
+        # that may not act at all is an authorization failure, which DESIGN keeps unstored.
+        return None if isinstance(error, NotPermitted) else stored(error_problem(error))
+
+    remember = None
+    if key is not None:
+        scope = f"{principal.scope}|{request.method}|{request.url.path}"
+        remember = idempotency.remember(scope, key, await request.body(), answer, refusal)
     context = CommandContext(
         principal=principal.audit(),
         request_id=getattr(request.state, "request_id", None),
@@ -117,21 +123,11 @@ async def command(
     )
     try:
         result = await run(context, remember)
+    except Replayed as replay:
+        return _replayed(replay.answer)
     except DomainError as error:
         metrics.command_outcome(name() or "unknown", error.code)
-        response = error_problem(error)
-        if claim is not None:
-            # A refusal by the order's rules is the command's outcome and is replayed; a role
-            # that may not act at all is an authorization failure, which DESIGN keeps unstored.
-            if isinstance(error, NotPermitted):
-                await claim.release()
-            else:
-                await claim.record(stored(response))
-        return response
-    except BaseException:
-        if claim is not None:
-            await claim.release()
-        raise
+        return error_problem(error)
     metrics.command_outcome(name(), "accepted" if result.events else "no_op")
     return rendered.get(result.state.version) or order_response(
         principal, result.order_id, result.state, result.at, status=status

@@ -14,11 +14,16 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from escrow_core.application.idempotency import Remember
+from escrow_core.application.idempotency import (
+    DUPLICATE_WAIT_SECONDS,
+    Remember,
+    Replayed,
+    in_flight,
+)
 from escrow_core.application.snapshot_cache import SnapshotCache
 from escrow_core.domain.commands import Command, PlaceOrder
 from escrow_core.domain.errors import DomainError
@@ -31,6 +36,7 @@ from escrow_core.store import (
     CommandSession,
     Commit,
     ConcurrencyError,
+    KeyBusy,
     NewEvent,
     RecordedEvent,
     Store,
@@ -123,6 +129,15 @@ class _Retry:
     backoff: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """The attempt ends without a write of events: a kept answer to replay, or a refusal by
+    the order's rules (its answer kept). Raised once the session has ended, so SQLite commits
+    the kept answer rather than rolling it back."""
+
+    outcome: Replayed | DomainError
+
+
 class CommandService:
     """Runs commands on orders, and reads orders back."""
 
@@ -150,7 +165,8 @@ class CommandService:
     ) -> CommandResult:
         """Run ``command`` on ``order_id`` as one atomic write; DomainError if refused.
 
-        ``remember`` stores the answer under an Idempotency-Key in that same write.
+        ``remember`` keeps the answer under an Idempotency-Key in that same write (a refusal
+        by the order's rules in a write of its own); ``Replayed`` when the key has an answer.
         """
         request = _Request(
             order_id,
@@ -166,6 +182,8 @@ class CommandService:
                 outcome = await self._attempt(session, request, source)
             if isinstance(outcome, CommandResult):
                 return outcome
+            if isinstance(outcome, _Answered):
+                raise outcome.outcome
             source = outcome.source
             if outcome.backoff:
                 await asyncio.sleep(_backoff(attempt))
@@ -173,8 +191,20 @@ class CommandService:
 
     async def _attempt(
         self, session: CommandSession, request: _Request, source: Source
-    ) -> CommandResult | _Retry:
-        order_id = request.order_id
+    ) -> CommandResult | _Retry | _Answered:
+        order_id, remember = request.order_id, request.remember
+        if remember is not None:
+            try:
+                found = await session.hold_key(
+                    remember.scope,
+                    remember.key,
+                    datetime.now(UTC),
+                    wait_seconds=DUPLICATE_WAIT_SECONDS,
+                )
+            except KeyBusy:
+                raise in_flight() from None
+            if found is not None:
+                return _Answered(remember.replay(found))
         # A new order needs no read: its id was just made, so nothing is stored under it.
         if isinstance(request.command, PlaceOrder):
             state, remembered = None, False
@@ -193,14 +223,26 @@ class CommandService:
                 if remembered
                 else _Retry(Source.STREAM, backoff=True)
             )
-        except (DomainError, VersionMismatch):
+        except DomainError as refused:
+            if remembered:
+                self.memory.forget(order_id)  # a refusal is only answered on the stored order
+                return _Retry(Source.SNAPSHOT, backoff=False)
+            if remember is not None and (answer := remember.refusal(refused)) is not None:
+                await session.save_answer(remember.stored(answer))
+            return _Answered(refused)
+        except VersionMismatch:
             if not remembered:
                 raise
-            self.memory.forget(order_id)  # a refusal is only answered on the stored order
-            return _Retry(Source.SNAPSHOT, backoff=False)
-        if remembered and not result.events:  # a no-op's answer shows the stored order
             self.memory.forget(order_id)
             return _Retry(Source.SNAPSHOT, backoff=False)
+        if not result.events:
+            if remembered:  # a no-op's answer shows the stored order
+                self.memory.forget(order_id)
+                return _Retry(Source.SNAPSHOT, backoff=False)
+            if remember is not None:
+                answer = remember.answer(order_id, result.state, result.at)
+                await session.save_answer(remember.stored(answer))
+            self.memory.put(order_id, result.state)
         return result
 
     async def _load(
@@ -228,9 +270,6 @@ class CommandService:
         if not events:
             if state is None:
                 raise RuntimeError(f"{type(command).__name__} decided nothing on no order")
-            if remember is not None:
-                await session.save_answer(remember.stored(remember.answer(order_id, state, now)))
-            self.memory.put(order_id, state)
             return CommandResult(order_id, state, [], now)
         after = fold(events, state)
         if after is None:

@@ -9,13 +9,21 @@ Errors:
 
     StoreError
     ├── ConcurrencyError   the stream was not at the expected version
-    └── EventIdConflict    event ids reused on another stream, or only some of them reused
+    ├── EventIdConflict    event ids reused on another stream, or only some of them reused
+    ├── KeyBusy            another request holds the Idempotency-Key past the wait
+    └── ClaimLost          a claim was taken over: its holder may no longer complete it
 """
 
 import sqlalchemy as sa
 
 from escrow_core.store import records
-from escrow_core.store.errors import ConcurrencyError, EventIdConflict, StoreError
+from escrow_core.store.errors import (
+    ClaimLost,
+    ConcurrencyError,
+    EventIdConflict,
+    KeyBusy,
+    StoreError,
+)
 from escrow_core.store.interface import CommandSession, DeliveryPlanner, Store
 from escrow_core.store.migrations import upgrade_to_head
 from escrow_core.store.records import *  # noqa: F403 - the records are the package's vocabulary
@@ -23,10 +31,12 @@ from escrow_core.store.upcasting import Upcasters
 
 __all__ = [
     *records.__all__,
+    "ClaimLost",
     "CommandSession",
     "ConcurrencyError",
     "DeliveryPlanner",
     "EventIdConflict",
+    "KeyBusy",
     "Store",
     "StoreError",
     "Upcasters",

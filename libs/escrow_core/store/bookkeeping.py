@@ -2,11 +2,14 @@
 Idempotency-Key records, the dispatcher's checkpoint and emptying the projections."""
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store import statements as q
+from escrow_core.store.errors import ClaimLost
 from escrow_core.store.interface import DeliveryPlanner, Store
 from escrow_core.store.records import Checkpoint, KeyClaim, KeyRecord, RecordedEvent, StoredAnswer
 from escrow_core.store.schema import (
@@ -16,6 +19,16 @@ from escrow_core.store.schema import (
     webhook_deliveries,
     webhook_dispatch_checkpoint,
 )
+
+
+def key_record(row: Mapping[str, Any]) -> KeyRecord:
+    return KeyRecord(
+        row["body_hash"],
+        row["status"],
+        row["response_status"],
+        row["response_body"],
+        dict(row["response_headers"] or {}),
+    )
 
 
 class BookkeepingStore(Store):
@@ -60,24 +73,26 @@ class BookkeepingStore(Store):
             if (await conn.execute(q.take_over(claim), fresh)).rowcount == 1:
                 return None
             row = (await conn.execute(q.key_record(claim.scope, claim.key))).one()
-        return KeyRecord(
-            row.body_hash,
-            row.status,
-            row.response_status,
-            row.response_body,
-            dict(row.response_headers or {}),
-        )
+        return key_record(row._mapping)
 
-    async def save_answer(self, answer: StoredAnswer, conn: AsyncConnection | None = None) -> None:
-        if conn is None:
-            async with self.transaction() as own:
-                await own.execute(q.SAVE_ANSWER, q.answer_params(answer))
-            return
-        await conn.execute(q.SAVE_ANSWER, q.answer_params(answer))
+    async def complete_claim(self, answer: StoredAnswer, conn: AsyncConnection) -> None:
+        if (await conn.execute(q.COMPLETE_CLAIM, q.answer_params(answer))).rowcount != 1:
+            raise ClaimLost(f"the claim on Idempotency-Key {answer.key!r} was taken over")
 
-    async def release_key(self, scope: str, key: str) -> None:
+    async def release_key(self, scope: str, key: str, holder: str) -> None:
         async with self.transaction() as conn:
-            await conn.execute(q.RELEASE_KEY, {"scope": scope, "key": key})
+            await conn.execute(q.RELEASE_KEY, {"scope": scope, "key": key, "holder": holder})
+
+    async def keep_answer(self, conn: AsyncConnection, answer: StoredAnswer) -> bool:
+        """An order command's answer, in ``conn``'s transaction; False if a live one is kept."""
+        result = await conn.execute(q.keep_answer(self.upsert(idempotency_keys), answer))
+        return bool(result.rowcount)
+
+    async def live_answer_in(
+        self, conn: AsyncConnection, scope: str, key: str, now: datetime
+    ) -> KeyRecord | None:
+        row = (await conn.execute(q.live_answer(scope, key, now))).first()
+        return None if row is None else key_record(row._mapping)
 
     async def purge_answers(self, now: datetime, *, limit: int) -> int:
         async with self.transaction() as conn:

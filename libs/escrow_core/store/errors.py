@@ -2,7 +2,9 @@
 
 StoreError
 ├── ConcurrencyError   the stream was not at the expected version: re-read, re-decide, retry
-└── EventIdConflict    event ids reused on another stream, or only some of them reused
+├── EventIdConflict    event ids reused on another stream, or only some of them reused
+├── KeyBusy            another request holds the Idempotency-Key past the wait
+└── ClaimLost          a claim was taken over: its holder may no longer complete it
 """
 
 import uuid
@@ -22,6 +24,14 @@ class ConcurrencyError(StoreError):
         self.stream_id = stream_id
         self.expected_version = expected_version
         self.actual_version = actual_version
+
+
+class KeyBusy(StoreError):
+    """Another request held the Idempotency-Key for longer than this one would wait."""
+
+
+class ClaimLost(StoreError):
+    """The claim was taken over (its lease ran out): this request's write must not land."""
 
 
 class EventIdConflict(StoreError):

@@ -51,8 +51,18 @@ class CommandSession(Protocol):
     async def commit(self, commit: Commit) -> list[RecordedEvent]:
         """Write ``commit`` atomically; ``ConcurrencyError`` if the stream has moved."""
 
+    async def hold_key(
+        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+    ) -> KeyRecord | None:
+        """Take this attempt's turn on an Idempotency-Key, waiting up to ``wait_seconds`` for
+        a request holding it (``KeyBusy`` after that), and return the live answer kept under
+        it, if any. The turn ends with the session; ``commit`` and ``save_answer`` then keep
+        the answer only if none is kept yet (a commit that finds one writes nothing and is a
+        ``ConcurrencyError``).
+        """
+
     async def save_answer(self, answer: StoredAnswer) -> None:
-        """Keep a no-op's answer under its Idempotency-Key."""
+        """Keep the answer of a command that wrote nothing (a no-op, a refusal)."""
 
 
 class DeliveryPlanner(Protocol):
@@ -189,12 +199,13 @@ class Store(ABC):
         """Claim the key (None), or what is stored under it when another request has it."""
 
     @abstractmethod
-    async def save_answer(self, answer: StoredAnswer, conn: AsyncConnection | None = None) -> None:
-        """Complete a claim with its answer, in ``conn``'s transaction if given."""
+    async def complete_claim(self, answer: StoredAnswer, conn: AsyncConnection) -> None:
+        """Complete the claim ``answer.holder`` holds, in ``conn``'s transaction; ``ClaimLost``
+        if it no longer holds it (the transaction must then roll back)."""
 
     @abstractmethod
-    async def release_key(self, scope: str, key: str) -> None:
-        """Forget an in-flight claim: the request did not run, so a retry may."""
+    async def release_key(self, scope: str, key: str, holder: str) -> None:
+        """Forget an in-flight claim ``holder`` holds: the request did not run, so a retry may."""
 
     @abstractmethod
     async def purge_answers(self, now: datetime, *, limit: int) -> int:

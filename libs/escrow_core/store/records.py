@@ -122,13 +122,18 @@ class BalanceTotals:
 
 @dataclass(frozen=True, slots=True)
 class StoredAnswer:
-    """An HTTP answer kept under an Idempotency-Key: status, body, the headers to replay."""
+    """An HTTP answer kept under an Idempotency-Key: status, body, the headers to replay, the
+    hash of the request body it answers, and (completing a claim) the claim's holder."""
 
     scope: str
     key: str
     status: int
     body: bytes
     headers: dict[str, str]
+    body_hash: str
+    created_at: datetime
+    expires_at: datetime
+    holder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +159,9 @@ class KeyClaim:
     body_hash: str
     now: datetime
     expires_at: datetime
-    abandoned_before: datetime  # an in-flight claim made before this is taken over
+    # An in-flight claim of the same body made before this is taken over (its holder died).
+    abandoned_before: datetime
+    holder: str  # only the holder completes or releases the claim
 
 
 @dataclass(frozen=True, slots=True)

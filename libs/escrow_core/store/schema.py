@@ -136,6 +136,7 @@ idempotency_keys = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("body_hash", sa.Text, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
+    sa.Column("holder", sa.Text, nullable=True),  # an in-flight claim's holder (migration 0005)
     sa.Column("response_status", sa.Integer, nullable=True),
     sa.Column("response_body", sa.Text, nullable=True),
     sa.Column("response_headers", JSONDocument, nullable=True),

@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.engines import engine_options
+from escrow_core.store.errors import ConcurrencyError
 from escrow_core.store.records import (
     LOG_START,
     BalanceChange,
     Checkpoint,
     Commit,
+    KeyRecord,
     OrderRow,
     RecordedEvent,
     StoredAnswer,
@@ -130,8 +132,17 @@ class SqliteSession:
     async def now(self) -> datetime:
         return await self.store.now_in(self.conn)
 
+    async def hold_key(
+        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+    ) -> KeyRecord | None:
+        # The session's BEGIN IMMEDIATE transaction is the turn: a duplicate waits for the
+        # write lock (the busy timeout), and then reads the answer this one kept.
+        return await self.store.live_answer_in(self.conn, scope, key, now)
+
     async def commit(self, commit: Commit) -> list[RecordedEvent]:
         ev.check_commit(commit)
+        if commit.answer is not None and not await self.store.keep_answer(self.conn, commit.answer):
+            raise ConcurrencyError(commit.stream_id, commit.expected_version)
         recorded = await ev.append_in(
             self.conn,
             self.store.events,
@@ -151,12 +162,10 @@ class SqliteSession:
                 for change in commit.balances
             ],
         )
-        if commit.answer is not None:
-            await self.save_answer(commit.answer)
         return recorded
 
     async def save_answer(self, answer: StoredAnswer) -> None:
-        await self.store.save_answer(answer, self.conn)
+        await self.store.keep_answer(self.conn, answer)
 
 
 def _engine(url: str, pool_size: int, *, begin: str, query_only: bool) -> AsyncEngine:

@@ -164,6 +164,7 @@ def fresh_claim(claim: KeyClaim) -> dict[str, Any]:
         "key": claim.key,
         "body_hash": claim.body_hash,
         "status": "in_flight",
+        "holder": claim.holder,
         "response_status": None,
         "response_body": None,
         "response_headers": None,
@@ -173,10 +174,15 @@ def fresh_claim(claim: KeyClaim) -> dict[str, Any]:
 
 
 def take_over(claim: KeyClaim) -> sa.Update:
-    """Claim a key whose record expired, or whose claim was abandoned (a crashed process)."""
+    """Claim a key whose record expired, or whose claim of this same body was abandoned (its
+    holder died): a different body never takes a claim over."""
     stale = sa.or_(
         k.expires_at < claim.now,
-        sa.and_(k.status == "in_flight", k.created_at < claim.abandoned_before),
+        sa.and_(
+            k.status == "in_flight",
+            k.created_at < claim.abandoned_before,
+            k.body_hash == claim.body_hash,
+        ),
     )
     return (
         idempotency_keys.update()
@@ -195,11 +201,22 @@ def key_record(scope: str, key: str) -> sa.Select[Any]:
     return sa.select(idempotency_keys).where(k.scope == scope, k.key == key)
 
 
-SAVE_ANSWER = (
+def live_answer(scope: str, key: str, now: datetime) -> sa.Select[Any]:
+    """The answer kept under a key, unless it expired."""
+    return key_record(scope, key).where(k.status == "done", k.expires_at >= now)
+
+
+COMPLETE_CLAIM = (
     idempotency_keys.update()
-    .where(k.scope == sa.bindparam("a_scope"), k.key == sa.bindparam("a_key"))
+    .where(
+        k.scope == sa.bindparam("a_scope"),
+        k.key == sa.bindparam("a_key"),
+        k.status == "in_flight",
+        k.holder == sa.bindparam("a_holder"),
+    )
     .values(
         status="done",
+        holder=None,
         response_status=sa.bindparam("a_status"),
         response_body=sa.bindparam("a_body"),
         response_headers=sa.bindparam("a_headers", type_=JSONDocument),
@@ -211,14 +228,49 @@ def answer_params(answer: StoredAnswer) -> dict[str, Any]:
     return {
         "a_scope": answer.scope,
         "a_key": answer.key,
+        "a_holder": answer.holder,
         "a_status": answer.status,
         "a_body": answer.body.decode(),
         "a_headers": answer.headers,
     }
 
 
+def answer_row(answer: StoredAnswer) -> dict[str, Any]:
+    """An order command's answer as the key's whole record (it takes no claim first)."""
+    return {
+        "scope": answer.scope,
+        "key": answer.key,
+        "body_hash": answer.body_hash,
+        "status": "done",
+        "holder": None,
+        "response_status": answer.status,
+        "response_body": answer.body.decode(),
+        "response_headers": answer.headers,
+        "created_at": answer.created_at,
+        "expires_at": answer.expires_at,
+    }
+
+
+def keep_answer(insert: Any, answer: StoredAnswer) -> Any:
+    """Insert an order command's answer; over an existing record only if that one expired
+    (a live answer is never overwritten: the statement then writes nothing)."""
+    statement = insert.values(answer_row(answer))
+    return statement.on_conflict_do_update(
+        index_elements=["scope", "key"],
+        set_={
+            name: statement.excluded[name]
+            for name in answer_row(answer)
+            if name not in ("scope", "key")
+        },
+        where=sa.or_(k.status != "done", k.expires_at < answer.created_at),
+    )
+
+
 RELEASE_KEY = idempotency_keys.delete().where(
-    k.scope == sa.bindparam("scope"), k.key == sa.bindparam("key"), k.status == "in_flight"
+    k.scope == sa.bindparam("scope"),
+    k.key == sa.bindparam("key"),
+    k.status == "in_flight",
+    k.holder == sa.bindparam("holder"),
 )
 
 

@@ -85,38 +85,87 @@ async def test_the_same_key_with_another_body_is_refused_and_runs_nothing(world:
     assert len(await _orders_of(world, world.buyer_id)) == 1
 
 
-async def test_a_key_still_in_flight_gets_409(
+def _hold_the_first_command(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold the next command that gets as far as deciding (it holds its key by then) until
+    ``go_on`` is set; ``entered`` is set when it is held."""
+    service = world.api.app.state.runtime.commands
+    entered, go_on = asyncio.Event(), asyncio.Event()
+    decide_and_write = service._decide_and_write
+
+    async def held_up(*args: Any, **kwargs: Any) -> Any:
+        if not entered.is_set():
+            entered.set()
+            await go_on.wait()
+        return await decide_and_write(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_decide_and_write", held_up)
+    return entered, go_on
+
+
+async def test_a_duplicate_waits_for_the_first_and_replays_its_answer(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order_id = await world.order("placed")
-    service = world.api.app.state.runtime.commands
-    entered, go_on = asyncio.Event(), asyncio.Event()
-    execute = service.execute
-
-    async def held_up(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        await go_on.wait()
-        return await execute(*args, **kwargs)
-
-    monkeypatch.setattr(service, "execute", held_up)
-    key, path = _key(), f"/v1/orders/{order_id}/messages"
-    headers = _with(world.as_("buyer"), key)
+    entered, go_on = _hold_the_first_command(world, monkeypatch)
+    path, headers = f"/v1/orders/{order_id}/messages", _with(world.as_("buyer"), _key())
     first = asyncio.create_task(world.call("POST", path, headers, {"body": "one"}))
     await asyncio.wait_for(entered.wait(), 10)
-    busy = await world.call("POST", path, headers, {"body": "one"})
-    assert busy.status_code == 409
-    assert busy.json()["code"] == "idempotency_key_in_flight"
-    assert busy.headers["content-type"] == "application/problem+json"
-    changed = await world.call("POST", path, headers, {"body": "two"})
-    assert changed.json()["code"] == "idempotency_key_reused"
+    duplicate = asyncio.create_task(world.call("POST", path, headers, {"body": "one"}))
+    await asyncio.sleep(0.3)
+    assert not duplicate.done(), "the duplicate waits for the first"
+
+    go_on.set()
+    done, replayed = await first, await duplicate
+
+    assert done.status_code == 200
+    assert "idempotent-replayed" not in done.headers
+    assert replayed.status_code == 200
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.content == done.content
+    assert (await _events(world, order_id)).count("message.posted") == 1
+
+
+async def test_another_body_never_overtakes_a_slow_first_request(
+    world: World, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """The first request's answer stands: a request with another body under its key, sent
+    while the first runs, is 409 once it has waited its turn long enough (PostgreSQL), or
+    waits for the write lock and is then 422 (SQLite); it never runs."""
+    monkeypatch.setattr("escrow_core.application.commands.DUPLICATE_WAIT_SECONDS", 0.3)
+    order_id = await world.order("placed")
+    entered, go_on = _hold_the_first_command(world, monkeypatch)
+    path, headers = f"/v1/orders/{order_id}/messages", _with(world.as_("buyer"), _key())
+    first = asyncio.create_task(world.call("POST", path, headers, {"body": "one"}))
+    await asyncio.wait_for(entered.wait(), 10)
+
+    other = asyncio.create_task(world.call("POST", path, headers, {"body": "two"}))
+    if backend == "postgresql":
+        busy = await asyncio.wait_for(other, 10)
+        assert busy.status_code == 409
+        assert busy.headers["content-type"] == "application/problem+json"
+        assert busy.json()["code"] == "idempotency_key_in_flight"
+        same = await world.call("POST", path, headers, {"body": "one"})
+        assert same.json()["code"] == "idempotency_key_in_flight"
     go_on.set()
     done = await first
+    if backend == "sqlite":
+        reused = await other
+        assert reused.status_code == 422
+        assert reused.json()["code"] == "idempotency_key_reused"
+
     assert done.status_code == 200
     monkeypatch.undo()
     replay = await world.call("POST", path, headers, {"body": "one"})
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.content == done.content
-    assert (await _events(world, order_id)).count("message.posted") == 1
+    changed = await world.call("POST", path, headers, {"body": "two"})
+    assert changed.status_code == 422
+    assert changed.json()["code"] == "idempotency_key_reused"
+    timeline = await world.call("GET", f"/v1/orders/{order_id}/events?limit=100", world.admin)
+    posted = [e["data"]["body"] for e in timeline.json()["data"] if e["type"] == "message.posted"]
+    assert posted == ["one"]
 
 
 async def test_the_key_is_scoped_to_the_caller_and_the_path(world: World) -> None:

@@ -22,7 +22,14 @@ from escrow_core.domain import commands as c
 from escrow_core.domain.order import OrderState, fold
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import DisputeReason, LineItem, PaymentMethod
-from escrow_core.store import CommandSession, Commit, RecordedEvent, Store, StoredAnswer
+from escrow_core.store import (
+    CommandSession,
+    Commit,
+    KeyRecord,
+    RecordedEvent,
+    Store,
+    StoredAnswer,
+)
 
 TOTAL = 125_000
 DEPOSIT = 50_000
@@ -157,6 +164,11 @@ class WatchedSession:
 
     async def save_answer(self, answer: StoredAnswer) -> None:
         await self.session.save_answer(answer)
+
+    async def hold_key(
+        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+    ) -> KeyRecord | None:
+        return await self.session.hold_key(scope, key, now, wait_seconds=wait_seconds)
 
 
 class WatchedStore:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from escrow_core.store import (
     BalanceChange,
     ConcurrencyError,
-    KeyClaim,
+    KeyBusy,
     RecordedEvent,
     Store,
     StoredAnswer,
@@ -28,26 +28,24 @@ from .writers import commit, make_commit, order_row
 REFUSED_BY_THE_DATABASE = (sa.exc.IntegrityError, asyncpg.CheckViolationError)
 
 
-async def claim(store: Store, scope: str, key: str = "key-1") -> None:
-    """An in-flight claim, as the API makes before it runs a command."""
-    at = datetime.now(UTC)
-    made = await store.claim_key(
-        KeyClaim(scope, key, "hash", at, at + timedelta(days=1), at - timedelta(minutes=1))
-    )
-    assert made is None
-
-
-async def answer_row(store: Store, scope: str) -> dict[str, Any]:
+async def answer_row(store: Store, scope: str) -> dict[str, Any] | None:
     t = schema.idempotency_keys
     async with store.read() as conn:
         query = sa.select(
             t.c.status, t.c.response_status, t.c.response_body, t.c.response_headers
         ).where(t.c.scope == scope)
-        return dict((await conn.execute(query)).one()._mapping)
+        row = (await conn.execute(query)).first()
+    return None if row is None else dict(row._mapping)
 
 
-def answer(scope: str, status: int = 201, body: bytes = b'{"ok": true}') -> StoredAnswer:
-    return StoredAnswer(scope, "key-1", status, body, {"etag": '"2"'})
+def answer(
+    scope: str, status: int = 201, body: bytes = b'{"ok": true}', *, age: timedelta = timedelta()
+) -> StoredAnswer:
+    """An order command's answer under ``scope``'s key-1, made ``age`` ago, kept a day."""
+    at = datetime.now(UTC) - age
+    return StoredAnswer(
+        scope, "key-1", status, body, {"etag": '"2"'}, "hash", at, at + timedelta(days=1)
+    )
 
 
 def held(stream_id: str, version: int, amount: int) -> list[BalanceChange]:
@@ -58,13 +56,8 @@ def held(stream_id: str, version: int, amount: int) -> list[BalanceChange]:
     ]
 
 
-IN_FLIGHT = {"status": "in_flight", "response_status": None, "response_body": None,
-             "response_headers": None}  # fmt: skip
-
-
 async def test_a_commit_writes_events_row_balances_and_answer_together(store: Store) -> None:
     stream_id, scope = new_stream_id("ord"), new_stream_id("scope")
-    await claim(store, scope)
     at = now()
     written = make_commit(
         stream_id,
@@ -108,8 +101,6 @@ async def test_a_commit_at_a_stale_version_writes_nothing(store: Store) -> None:
     stream_id, first_scope, second_scope = (
         new_stream_id("ord"), new_stream_id("scope"), new_stream_id("scope"),
     )  # fmt: skip
-    await claim(store, first_scope)
-    await claim(store, second_scope)
     first = make_commit(
         stream_id, 0, new_events(2), balances=held(stream_id, 2, 50_000), answer=answer(first_scope)
     )
@@ -129,8 +120,8 @@ async def test_a_commit_at_a_stale_version_writes_nothing(store: Store) -> None:
     assert await store.stream(stream_id) == events_before
     assert await view_row(store, stream_id) == row_before
     assert await balance_rows(store, stream_id) == balances_before
-    assert await answer_row(store, second_scope) == IN_FLIGHT
-    assert (await answer_row(store, first_scope))["status"] == "done"
+    assert await answer_row(store, second_scope) is None
+    assert (await answer_row(store, first_scope) or {})["status"] == "done"
 
 
 async def test_a_retried_commit_is_refused_and_writes_nothing_more(store: Store) -> None:
@@ -151,10 +142,9 @@ async def test_a_retried_commit_is_refused_and_writes_nothing_more(store: Store)
 
 
 async def test_a_commit_refused_at_its_last_part_leaves_no_trace(store: Store) -> None:
-    """The answer is the last part written; one the database refuses (a status outside
-    100-599 breaks a CHECK constraint) takes the events, row and balances with it."""
+    """An answer the database refuses (a status outside 100-599 breaks a CHECK constraint)
+    takes the events, row and balances with it."""
     stream_id, scope = new_stream_id("ord"), new_stream_id("scope")
-    await claim(store, scope)
     events_before = await store.count_events()
 
     with pytest.raises(REFUSED_BY_THE_DATABASE):
@@ -173,7 +163,7 @@ async def test_a_commit_refused_at_its_last_part_leaves_no_trace(store: Store) -
     assert await store.count_events() == events_before
     assert await view_row(store, stream_id) is None
     assert await balance_rows(store, stream_id) == []
-    assert await answer_row(store, scope) == IN_FLIGHT
+    assert await answer_row(store, scope) is None
     # and the same command, answered properly, still goes in
     await commit(store, make_commit(stream_id, 0, new_events(2), answer=answer(scope)))
     assert [e.version for e in await store.stream(stream_id)] == [1, 2]
@@ -181,7 +171,6 @@ async def test_a_commit_refused_at_its_last_part_leaves_no_trace(store: Store) -
 
 async def test_a_session_keeps_the_answer_of_a_command_that_wrote_nothing(store: Store) -> None:
     scope = new_stream_id("scope")
-    await claim(store, scope)
 
     async with store.command() as session:
         await session.save_answer(answer(scope, status=200, body=b"{}"))
@@ -207,8 +196,7 @@ async def test_two_sessions_committing_the_same_version_leave_exactly_one_winner
     stream_id = new_stream_id("ord")
     scopes = [new_stream_id("scope"), new_stream_id("scope")]
     for scope in scopes:
-        await claim(store, scope)
-    winner, loser = (
+        winner, loser = (
         make_commit(stream_id, 0, new_events(2), balances=held(stream_id, 2, amount),
                     answer=answer(scope, status=status))
         for amount, scope, status in ((50_000, scopes[0], 201), (9_999, scopes[1], 202))
@@ -231,5 +219,82 @@ async def test_two_sessions_committing_the_same_version_leave_exactly_one_winner
     assert [e.event_id for e in stored] == [e.event_id for e in winner.events]
     assert (await view_row(store, stream_id) or {})["state"] == winner.view.state
     assert [r["held"] for r in await balance_rows(store, stream_id)] == [50_000, 50_000]
-    assert (await answer_row(store, scopes[0]))["response_status"] == 201
-    assert await answer_row(store, scopes[1]) == IN_FLIGHT
+    assert (await answer_row(store, scopes[0]) or {})["response_status"] == 201
+    assert await answer_row(store, scopes[1]) is None
+
+
+async def test_a_commit_under_a_key_with_a_live_answer_writes_nothing(store: Store) -> None:
+    """A duplicate that decided while the first was still writing: its commit finds the first
+    one's answer kept, and keeps nothing of its own (the retry then replays that answer)."""
+    first_order, second_order, scope = (
+        new_stream_id("ord"),
+        new_stream_id("ord"),
+        new_stream_id("scope"),
+    )
+    await commit(store, make_commit(first_order, 0, new_events(2), answer=answer(scope)))
+
+    duplicate = make_commit(
+        second_order, 0, new_events(2), balances=held(second_order, 2, 50_000),
+        answer=answer(scope, status=202),
+    )  # fmt: skip
+    with pytest.raises(ConcurrencyError):
+        await commit(store, duplicate)
+
+    assert await store.stream(second_order) == []
+    assert await view_row(store, second_order) is None
+    assert await balance_rows(store, second_order) == []
+    assert (await answer_row(store, scope) or {})["response_status"] == 201
+    async with store.command() as session:
+        await session.save_answer(answer(scope, status=200))  # nor does a no-op's answer
+    assert (await answer_row(store, scope) or {})["response_status"] == 201
+
+
+async def test_an_expired_answer_gives_way_to_a_new_one(store: Store) -> None:
+    stream_id, scope = new_stream_id("ord"), new_stream_id("scope")
+    async with store.command() as session:
+        await session.save_answer(answer(scope, status=200, age=timedelta(days=2)))
+    async with store.command() as session:
+        assert await session.hold_key(scope, "key-1", datetime.now(UTC), wait_seconds=0) is None
+
+    await commit(store, make_commit(stream_id, 0, new_events(2), answer=answer(scope)))
+
+    assert (await answer_row(store, scope) or {})["response_status"] == 201
+
+
+async def test_holding_a_key_answers_what_is_kept_under_it(store: Store) -> None:
+    scope = new_stream_id("scope")
+    async with store.command() as session:
+        assert await session.hold_key(scope, "key-1", datetime.now(UTC), wait_seconds=0) is None
+        await session.save_answer(answer(scope, status=200, body=b'{"id": 1}'))
+    async with store.command() as session:
+        found = await session.hold_key(scope, "key-1", datetime.now(UTC), wait_seconds=0)
+    assert found is not None
+    assert (found.body_hash, found.status, found.response_status, found.response_body) == (
+        "hash", "done", 200, '{"id": 1}',
+    )  # fmt: skip
+    assert found.response_headers == {"etag": '"2"'}
+
+
+@pytest.mark.postgres_only
+async def test_one_session_at_a_time_holds_a_key(store: Store) -> None:
+    """PostgreSQL runs no transaction around a command's read and write, so a session advisory
+    lock gives duplicates their turns; it goes when the session ends."""
+    scope, at = new_stream_id("scope"), datetime.now(UTC)
+    async with store.command() as first:
+        assert await first.hold_key(scope, "key-1", at, wait_seconds=0) is None
+        async with store.command() as second:
+            with pytest.raises(KeyBusy):
+                await second.hold_key(scope, "key-1", at, wait_seconds=0.2)
+            assert await second.hold_key(scope, "key-2", at, wait_seconds=0) is None
+        waiting = asyncio.create_task(_hold_after(store, scope, at))
+        await asyncio.sleep(0.2)
+        assert not waiting.done(), "a duplicate waits for the session holding the key"
+        await first.save_answer(answer(scope, status=200))
+    found = await asyncio.wait_for(waiting, 5)
+    assert found is not None
+    assert found.response_status == 200
+
+
+async def _hold_after(store: Store, scope: str, at: datetime) -> Any:
+    async with store.command() as session:
+        return await session.hold_key(scope, "key-1", at, wait_seconds=5)

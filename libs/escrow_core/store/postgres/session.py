@@ -5,6 +5,9 @@ optimistic concurrency a transaction at READ COMMITTED around the read would giv
 nothing more), in two round trips. A race lost at the unique key aborts the whole statement.
 """
 
+import asyncio
+import hashlib
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,13 +15,16 @@ import asyncpg
 import orjson
 
 from escrow_core.store import event_sql as ev
-from escrow_core.store.errors import ConcurrencyError
+from escrow_core.store.bookkeeping import key_record
+from escrow_core.store.errors import ConcurrencyError, KeyBusy
 from escrow_core.store.postgres import sql
-from escrow_core.store.records import Commit, RecordedEvent, StoredAnswer
+from escrow_core.store.records import Commit, KeyRecord, RecordedEvent, StoredAnswer
 from escrow_core.store.schema import EVENT_ID_KEY, STREAM_VERSION_KEY
 
 if TYPE_CHECKING:
     from escrow_core.store.postgres.store import PostgresStore
+
+KEY_POLL_SECONDS = 0.02
 
 
 def json_text(value: Any) -> str:
@@ -29,6 +35,27 @@ class PostgresSession:
     def __init__(self, store: "PostgresStore", connection: asyncpg.Connection) -> None:
         self.store = store
         self.connection = connection
+        self.held_lock: int | None = None  # the advisory lock of the Idempotency-Key held
+
+    async def hold_key(
+        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+    ) -> KeyRecord | None:
+        lock = lock_id(scope, key)
+        values = {"lock_id": lock, "scope": scope, "key": key, "now": now}
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            row = await self.connection.fetchrow(sql.HOLD_KEY.sql, *sql.HOLD_KEY.args(values))
+            if row["held"]:
+                self.held_lock = lock
+                return None if row["status"] is None else key_record(row)
+            if time.monotonic() >= deadline:
+                raise KeyBusy(f"Idempotency-Key {key!r} is held by another request")
+            await asyncio.sleep(KEY_POLL_SECONDS)
+
+    async def release_key(self) -> None:
+        if self.held_lock is not None:
+            await self.connection.fetchval(sql.UNLOCK_KEY.sql, self.held_lock)
+            self.held_lock = None
 
     async def snapshot(self, order_id: str) -> dict[str, Any] | None:
         document: dict[str, Any] | None = await self.connection.fetchval(sql.SNAPSHOT.sql, order_id)
@@ -51,7 +78,7 @@ class PostgresSession:
             if error.constraint_name in (STREAM_VERSION_KEY, EVENT_ID_KEY):
                 raise ConcurrencyError(commit.stream_id, commit.expected_version) from error
             raise
-        if not rows:
+        if not rows:  # the stream moved on, or the key got its answer from a duplicate
             raise ConcurrencyError(commit.stream_id, commit.expected_version)
         stored = {int(row["version"]): row for row in rows}
         return [
@@ -69,17 +96,27 @@ class PostgresSession:
 
     async def save_answer(self, answer: StoredAnswer) -> None:
         await self.connection.execute(
-            sql.SAVE_ANSWER.sql, *sql.SAVE_ANSWER.args(answer_values(answer))
+            sql.KEEP_ANSWER.sql, *sql.KEEP_ANSWER.args(answer_values(answer))
         )
+
+
+def lock_id(scope: str, key: str) -> int:
+    """The advisory lock of an Idempotency-Key: 64 bits of its hash (a collision only makes
+    two keys take turns)."""
+    digest = hashlib.sha256(f"{scope}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def answer_values(answer: StoredAnswer | None) -> dict[str, Any]:
     return {
         "a_scope": answer.scope if answer else None,
         "a_key": answer.key if answer else None,
+        "a_body_hash": answer.body_hash if answer else None,
         "a_status": answer.status if answer else None,
         "a_body": answer.body.decode() if answer else None,
         "a_headers": json_text(answer.headers) if answer else None,
+        "a_created_at": answer.created_at if answer else None,
+        "a_expires_at": answer.expires_at if answer else None,
     }
 
 

@@ -74,17 +74,62 @@ LAST_WRITER = NamedSQL("SELECT coalesce(max(transaction_id), '0')::text FROM eve
 SNAPSHOT_XMIN = NamedSQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
 
 CLAIM_KEY = NamedSQL("""
-INSERT INTO idempotency_keys (scope, key, body_hash, status, created_at, expires_at)
-VALUES (:scope, :key, :body_hash, 'in_flight', :now, :expires_at)
+INSERT INTO idempotency_keys (scope, key, body_hash, status, holder, created_at, expires_at)
+VALUES (:scope, :key, :body_hash, 'in_flight', :holder, :now, :expires_at)
 ON CONFLICT (scope, key) DO NOTHING RETURNING 1
 """)
 
+# An order command's turn on its Idempotency-Key: a session advisory lock (released when the
+# attempt ends, or with the connection if the process dies) and, once held, the live answer
+# kept under the key. The answer is read in the statement's snapshot, taken before the lock:
+# an answer committed in between is missed here but not lost, because the commit keeps its
+# own answer only where none is kept (``COMMIT``'s ``kept``), and the retry then finds it.
+HOLD_KEY = NamedSQL("""
+SELECT held.ok AS held, k.body_hash, k.status, k.response_status, k.response_body,
+       k.response_headers
+FROM (SELECT pg_try_advisory_lock(:lock_id) AS ok) held
+LEFT JOIN idempotency_keys k ON held.ok AND k.scope = :scope AND k.key = :key
+    AND k.status = 'done' AND k.expires_at >= :now
+""")
+UNLOCK_KEY = NamedSQL("SELECT pg_advisory_unlock(:lock_id)")
+
+# An order command's answer as the key's record, over an existing one only if that expired.
+# (``COMMIT`` keeps its answer the same way.)
+KEEP_ANSWER = NamedSQL("""
+INSERT INTO idempotency_keys (scope, key, body_hash, status, response_status, response_body,
+                              response_headers, created_at, expires_at)
+VALUES (:a_scope, :a_key, :a_body_hash, 'done', :a_status, :a_body, :a_headers::jsonb,
+        :a_created_at, :a_expires_at)
+ON CONFLICT (scope, key) DO UPDATE SET body_hash = EXCLUDED.body_hash, status = 'done',
+    holder = NULL, response_status = EXCLUDED.response_status,
+    response_body = EXCLUDED.response_body, response_headers = EXCLUDED.response_headers,
+    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+WHERE idempotency_keys.status <> 'done' OR idempotency_keys.expires_at < EXCLUDED.created_at
+""")
+
 # Everything a command writes, in ONE statement, atomic by itself: the events (only if the
-# stream is still at the version the command was decided on), the order's row, the balance
-# changes (each with its event's position) and the Idempotency-Key answer. When the stream
-# has moved, ``inserted`` is empty and so is every other part.
+# stream is still at the version the command was decided on and, with an Idempotency-Key, no
+# live answer is kept under the key yet), the order's row, the balance changes (each with its
+# event's position) and the Idempotency-Key answer. When the stream has moved or the key has
+# its answer, ``inserted`` is empty and so is every other part.
 COMMIT = NamedSQL("""
-WITH new_events AS (
+WITH kept AS (
+    INSERT INTO idempotency_keys (scope, key, body_hash, status, response_status,
+                                  response_body, response_headers, created_at, expires_at)
+    SELECT :a_scope::text, :a_key::text, :a_body_hash::text, 'done', :a_status::int,
+           :a_body::text, :a_headers::jsonb, :a_created_at::timestamptz,
+           :a_expires_at::timestamptz
+    WHERE :a_key::text IS NOT NULL
+      AND (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = :order_id)
+          = :expected_version
+    ON CONFLICT (scope, key) DO UPDATE SET body_hash = EXCLUDED.body_hash, status = 'done',
+        holder = NULL, response_status = EXCLUDED.response_status,
+        response_body = EXCLUDED.response_body, response_headers = EXCLUDED.response_headers,
+        created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+    WHERE idempotency_keys.status <> 'done'
+       OR idempotency_keys.expires_at < EXCLUDED.created_at
+    RETURNING 1
+), new_events AS (
     SELECT * FROM unnest(:versions::int[], :event_ids::uuid[], :types::text[],
                          :schema_versions::int[], :datas::jsonb[], :metadatas::jsonb[])
         AS n(version, event_id, type, schema_version, data, metadata)
@@ -96,6 +141,7 @@ WITH new_events AS (
     FROM new_events n
     WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = :order_id)
           = :expected_version
+      AND (:a_key::text IS NULL OR EXISTS (SELECT FROM kept))
     ORDER BY n.version
     RETURNING position, version, transaction_id::text AS transaction_id
 ), view AS (
@@ -122,18 +168,8 @@ WITH new_events AS (
                 :b_fees::bigint[])
         AS b(version, party_id, currency, held, released, refunded, fees)
     JOIN inserted i ON i.version = b.version
-), answer AS (
-    UPDATE idempotency_keys SET status = 'done', response_status = :a_status::int,
-        response_body = :a_body::text, response_headers = :a_headers::jsonb
-    WHERE scope = :a_scope AND key = :a_key AND EXISTS (SELECT FROM inserted)
 )
 SELECT position, version, transaction_id FROM inserted
-""")
-
-SAVE_ANSWER = NamedSQL("""
-UPDATE idempotency_keys SET status = 'done', response_status = :a_status,
-       response_body = :a_body, response_headers = :a_headers::jsonb
-WHERE scope = :a_scope AND key = :a_key
 """)
 
 # A rebuild's batch of rows in one statement (its balance changes go by COPY).

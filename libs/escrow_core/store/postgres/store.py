@@ -104,7 +104,18 @@ class PostgresStore(CoreStore):
     @asynccontextmanager
     async def command(self) -> AsyncIterator[PostgresSession]:
         async with self.raw() as connection:
-            yield PostgresSession(self, connection)
+            session = PostgresSession(self, connection)
+            try:
+                yield session
+            finally:
+                try:
+                    await session.release_key()
+                except BaseException as error:
+                    # A connection that may still hold the key's lock must not go back to the
+                    # pool: closed, it releases the lock.
+                    connection.terminate()
+                    if not isinstance(error, Exception):
+                        raise
 
     # --- hot reads ------------------------------------------------------------------------
     async def snapshot(self, order_id: str) -> dict[str, Any] | None:
