@@ -28,10 +28,13 @@ from escrow_core.application.upcasting import event_upcasters
 from escrow_core.projections.verify import verify
 from escrow_core.store import Store, open_store
 from escrow_core.store.schema import (
+    api_keys,
     events,
+    parties,
     service_clock,
     webhook_deliveries,
     webhook_dispatch_checkpoint,
+    webhook_endpoints,
 )
 from escrow_core.store.transfer import schema_revision
 from escrow_core.webhooks.dispatcher import CHECKPOINT_NAME, dispatch_once
@@ -60,7 +63,7 @@ class Source:
     seen: dict[str, Any]  # everything the API reads, as the source answers it
     file: Path
     exported: Any  # the CLI's answer
-    pending_deliveries: int
+    rows: dict[str, list[dict[str, Any]]]  # parties, keys, endpoints, deliveries (pending)
     last_position: int
     revision: str  # the source's alembic revision
 
@@ -95,6 +98,16 @@ async def everything(api: Api, order_ids: list[str], party_ids: list[str]) -> di
     seen["orders"] = await read_all(api, "/v1/orders", admin)
     seen["feed"] = await read_all(api, "/v1/events", admin)
     return seen
+
+
+async def carried(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the tables an export carries whole (the sandbox clock aside)."""
+    found = {}
+    async with store.read() as conn:
+        for table in (parties, api_keys, webhook_endpoints, webhook_deliveries):
+            rows = await conn.execute(sa.select(table).order_by(*table.primary_key))
+            found[table.name] = [dict(row._mapping) for row in rows]
+    return found
 
 
 async def drive(world: World) -> list[str]:
@@ -154,10 +167,7 @@ async def source(
                 last_position = await conn.scalar(sa.select(sa.func.max(events.c.position)))
                 revision = await schema_revision(conn)
             assert await dispatch_through(store, last_position) == last_position
-            async with store.read() as conn:
-                pending = await conn.scalar(
-                    sa.select(sa.func.count()).select_from(webhook_deliveries)
-                )
+            rows = await carried(store)
         finally:
             await store.dispose()
         seen = await everything(api, order_ids, party_ids)
@@ -171,7 +181,7 @@ async def source(
             seen,
             file,
             exported,
-            int(pending or 0),
+            rows,
             int(last_position or 0),
             revision,
         )
@@ -229,13 +239,12 @@ async def import_in_process(source: Source, url: str) -> None:
 async def check_imported(source: Source, url: str) -> None:
     store = open_store(url, upcasters=event_upcasters())
     try:
-        # The sandbox clock and the pending deliveries came along: nothing owed is lost
+        # Parties, key hashes, endpoints with their secrets, the deliveries still owed (all of
+        # them: no sender ran at the source) and the sandbox clock came along as they were
+        assert await carried(store) == source.rows
+        assert len(source.rows["webhook_deliveries"]) == source.last_position
         async with store.read() as conn:
             assert await conn.scalar(sa.select(service_clock.c.offset_seconds)) == CLOCK_OFFSET
-            pending = sa.select(sa.func.count()).select_from(webhook_deliveries)
-            assert await conn.scalar(pending.where(webhook_deliveries.c.status == "pending")) == (
-                source.pending_deliveries
-            )
 
         async with running_api(settings_for(url, webhook_allow_private=True)) as api:
             # Every order, timeline, balance and the feed read as they did at the source
