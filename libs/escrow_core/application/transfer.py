@@ -42,6 +42,8 @@ class ImportRefused(TransferError):
 
 
 class BadFile(TransferError):
+    """A line of the file that is not what an export writes there."""
+
     def __init__(self, line: int, why: str) -> None:
         super().__init__(f"line {line}: {why}")
 
@@ -55,7 +57,7 @@ class CheckpointPlace:
     log in one transaction, so there commit order is position order. A reader's place becomes
     the position just before the first event it had not read yet: nothing unread is skipped,
     and what it had read beyond that is read again (webhooks are at least once; their ids let a
-    subscriber drop the repeat). With the writers stopped, that is exactly where it stood.
+    subscriber drop the repeat). A reader that had caught up stands at the last position.
     """
 
     at: Checkpoint
