@@ -9,8 +9,9 @@ started at ``--rate`` a second, whatever the server's pace (an open loop: a slow
 latency, not as fewer requests). The first minute is the warm-up.
 
 Reported: the server's and the worker's RSS after the warm-up and at the end, p99 latency and
-requests per minute, and the errors (any status but the expected one, any failed request, any
-delivery that did not verify or did not arrive): there must be none. Memory growing more than
+requests per minute, how long the worker took after the last command to deliver the rest, and
+the errors (any status but the expected one, any failed request, any delivery that did not
+verify or did not arrive within two minutes): there must be none. Memory growing more than
 10 % after the warm-up is flagged, and either makes the exit status 1.
 
 The rate limit is the production default (ESCROW_RATE_LIMIT_PER_SECOND=100 per party key): at
@@ -43,6 +44,7 @@ RATE_LIMIT_PER_SECOND = 100  # the production default
 MAX_GROWTH = 0.10
 MAX_IN_FLIGHT = 200  # orders under way at once; beyond, the server has fallen behind
 SAMPLE_SECONDS = 60.0
+CATCH_UP_SECONDS = 120.0  # after the last command, for the worker to deliver the rest
 
 
 def resident_mib(pid: int) -> float:
@@ -142,10 +144,12 @@ def register_endpoint(base: str, receiver: Receiver) -> None:
     receiver.secret = response.json()["secret"]
 
 
-def wait_for_deliveries(receiver: Receiver, count: int, within: float) -> None:
-    deadline = time.monotonic() + within
-    while receiver.count() < count and time.monotonic() < deadline:
-        time.sleep(0.2)
+def wait_for_deliveries(receiver: Receiver, count: int, within: float) -> float:
+    """Seconds until ``count`` deliveries have arrived (or ``within`` has passed)."""
+    started = time.monotonic()
+    while receiver.count() < count and time.monotonic() < started + within:
+        time.sleep(0.1)
+    return round(time.monotonic() - started, 1)
 
 
 def soak(minutes: int, rate: float) -> dict[str, Any]:
@@ -173,7 +177,7 @@ def soak(minutes: int, rate: float) -> dict[str, Any]:
 
         measured = uvloop.run(drive(base, setup, rate, minutes, sample))
         events = asyncio.run(events_in(url))
-        wait_for_deliveries(receiver, events, within=120)
+        catching_up = wait_for_deliveries(receiver, events, within=CATCH_UP_SECONDS)
         delivered = receiver.count()
 
     warm, end = measured[0], measured[-1]
@@ -194,7 +198,12 @@ def soak(minutes: int, rate: float) -> dict[str, Any]:
         },
         "growth": growth,
         "grew_too_much": [name for name, share in growth.items() if share > MAX_GROWTH],
-        "webhooks": {"events": events, "delivered": delivered, "unverified": receiver.bad},
+        "webhooks": {
+            "events": events,
+            "delivered": delivered,
+            "unverified": receiver.bad,
+            "seconds_to_catch_up": catching_up,
+        },
         "errors": request_errors + webhook_errors,
     }
 
@@ -222,7 +231,8 @@ def render(report: dict[str, Any]) -> str:
         f"{rss['worker']['after_warm_up']} -> {rss['worker']['end']} MiB "
         f"({report['growth']['worker']:+.1%}); limit +{MAX_GROWTH:.0%}",
         f"webhooks: {hooks['delivered']} of {hooks['events']} events delivered, "
-        f"{hooks['unverified']} unverified",
+        f"{hooks['unverified']} unverified; the last {hooks['seconds_to_catch_up']} s after "
+        "the last command",
         f"errors: {report['errors']} (must be 0)",
     ]
     if report["grew_too_much"]:
