@@ -82,6 +82,11 @@ class BoundedHeadProtocol(HttpToolsProtocol):
     def _refuse_head(self) -> None:
         self._discarding = True
         self._unset_keepalive_if_required()
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request's answer is still being written: the 431 cannot go
+            # between its bytes, so the connection just ends.
+            self.transport.close()
+            return
         self.transport.write(_too_large_answer())
         # The peer's close then ends the connection (eof_received returns None); the timer
         # ends one that keeps sending.
