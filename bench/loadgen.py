@@ -63,60 +63,61 @@ def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def mix_client(
-    session: aiohttp.ClientSession, rec: Recorder, base: str, setup: dict[str, Any], stop: float
+def _idem(headers: dict[str, str]) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": uuid.uuid4().hex}
+
+
+async def walk_order(
+    session: aiohttp.ClientSession, rec: Recorder, base: str, setup: dict[str, Any]
 ) -> None:
+    """One order of the mix: place, accept, pay, ship, deliver, confirm (RuntimeError on an
+    unexpected status)."""
     buyer, supplier, payments = (
         _bearer(setup[k]) for k in ("buyer_key", "supplier_key", "payments_key")
     )
-    ship_by = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     terms = {
         "supplier_id": setup["supplier_id"],
         "currency": "USD",
         "items": [{"sku": "LED-40W", "quantity": 10, "unit_price": 12_500}],
         "incoterm": "FOB",
         "quality_terms": "AQL 2.5",
-        "ship_by": ship_by,
+        "ship_by": (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
     }
+    order = await _call(
+        session, rec, "POST", f"{base}/v1/orders", headers=_idem(buyer), body=terms, expected=201
+    )
+    url = f"{base}/v1/orders/{order['id']}"
+    await _call(session, rec, "POST", f"{url}/accept", headers=_idem(supplier))
+    await _call(
+        session,
+        rec,
+        "POST",
+        f"{url}/payments",
+        headers=_idem(payments),
+        body={
+            "amount": order["total"],
+            "method": "bank_transfer",
+            "provider_ref": uuid.uuid4().hex,
+        },
+    )
+    await _call(
+        session,
+        rec,
+        "POST",
+        f"{url}/ship",
+        headers=_idem(supplier),
+        body={"carrier": "DHL", "tracking_number": "JD1"},
+    )
+    await _call(session, rec, "POST", f"{url}/deliver", headers=_idem(supplier))
+    await _call(session, rec, "POST", f"{url}/confirm-receipt", headers=_idem(buyer))
 
-    def idem(headers: dict[str, str]) -> dict[str, str]:
-        return {**headers, "Idempotency-Key": uuid.uuid4().hex}
 
+async def mix_client(
+    session: aiohttp.ClientSession, rec: Recorder, base: str, setup: dict[str, Any], stop: float
+) -> None:
     while time.perf_counter() < stop:
         try:
-            order = await _call(
-                session,
-                rec,
-                "POST",
-                f"{base}/v1/orders",
-                headers=idem(buyer),
-                body=terms,
-                expected=201,
-            )
-            url = f"{base}/v1/orders/{order['id']}"
-            await _call(session, rec, "POST", f"{url}/accept", headers=idem(supplier))
-            await _call(
-                session,
-                rec,
-                "POST",
-                f"{url}/payments",
-                headers=idem(payments),
-                body={
-                    "amount": order["total"],
-                    "method": "bank_transfer",
-                    "provider_ref": uuid.uuid4().hex,
-                },
-            )
-            await _call(
-                session,
-                rec,
-                "POST",
-                f"{url}/ship",
-                headers=idem(supplier),
-                body={"carrier": "DHL", "tracking_number": "JD1"},
-            )
-            await _call(session, rec, "POST", f"{url}/deliver", headers=idem(supplier))
-            await _call(session, rec, "POST", f"{url}/confirm-receipt", headers=idem(buyer))
+            await walk_order(session, rec, base, setup)
         except RuntimeError:
             continue
 

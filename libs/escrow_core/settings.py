@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # `escrow serve` runs the worker inside the server process unless --no-worker.
     embedded_worker: bool = True
+    # Requests a second per party key (bursts of twice that), in each server process; 0 = off.
+    rate_limit_per_second: int = Field(default=100, ge=0)
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod

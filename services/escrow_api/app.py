@@ -11,6 +11,7 @@ from escrow_api import docs, health, metrics, problems
 from escrow_api.auth import KeyCache
 from escrow_api.middleware import EdgeMiddleware
 from escrow_api.openapi import install_openapi
+from escrow_api.rate_limit import RateLimiter
 from escrow_api.routes import (
     disputes,
     events,
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, background: Background | None =
         redoc_url=None,
     )
     app.state.key_cache = KeyCache()
+    per_second = settings.rate_limit_per_second
+    app.state.rate_limiter = RateLimiter(per_second) if per_second else None
     problems.install(app)
     routers = (parties, keys, orders, order_commands, disputes, events, webhooks)
     for module in routers:

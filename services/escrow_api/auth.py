@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from escrow_api import rate_limit
 from escrow_api.problems import ApiError
 from escrow_core.accounts import ApiKey, hash_secret
 from escrow_core.application import keys
@@ -93,6 +94,7 @@ async def current_principal(
     key = await _key_for(runtime, key_cache(request), secret.strip())
     if key is None:
         raise _unauthenticated("The API key is not valid (unknown or revoked).")
+    rate_limit.check(request, key)
     return await acting_as(runtime.store, key, on_behalf_of)
 
 

@@ -3,8 +3,8 @@
 - the bearer scheme is declared and applied to every operation but the public ones;
 - every error is ``application/problem+json`` with the Problem schema (FastAPI files a
   declared model under ``application/json``);
-- errors that the edge (middleware and the auth dependency) can answer on any operation are
-  declared on every operation they apply to, so no route can forget them;
+- errors that the edge (middleware, the auth dependency, the rate limit) can answer on any
+  operation are declared on every operation they apply to, so no route can forget them;
 - the response headers every client relies on are declared: ``X-Request-Id`` everywhere,
   ``ETag`` on orders, ``Location`` on creations, ``Idempotent-Replayed`` on replayable POSTs.
 
@@ -60,6 +60,11 @@ HEADERS: dict[str, dict[str, Any]] = {
         "description": "true when this is the stored response of an earlier request with the "
         "same Idempotency-Key.",
         "schema": {"type": "string", "enum": ["true"]},
+    },
+    "RetryAfter": {
+        "description": "Seconds to wait before trying again (a whole number, at least 1).",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
     },
     "WWWAuthenticate": {
         "description": "The scheme to authenticate with: Bearer.",
@@ -117,6 +122,7 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> No
     if not public:
         operation["security"] = [{"bearerAuth": []}]
         edge |= {401, 403, 422}  # no valid key; Escrow-On-Behalf-Of refused or malformed
+        edge.add(429)  # a party key over its rate limit
     if method in BODY_METHODS:
         edge.add(415)  # any body that is not JSON
     if "requestBody" in operation:
@@ -132,12 +138,14 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> No
             response["content"] = {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
             if code == 401:
                 headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWWAuthenticate"}
+            if code == 429:
+                headers["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
         else:
             if _returns(response, ORDER_REF):
                 headers["ETag"] = {"$ref": "#/components/headers/ETag"}
             if code == 201 and (path.endswith("/parties") or path.endswith("/orders")):
                 headers["Location"] = {"$ref": "#/components/headers/Location"}
-        if idempotent and code not in (400, 401, 413, 415):
+        if idempotent and code not in (400, 401, 413, 415, 429):
             # A replay answers with whatever the first request got: success or refusal.
             headers["Idempotent-Replayed"] = {"$ref": "#/components/headers/IdempotentReplayed"}
     operation["responses"] = dict(sorted(responses.items()))

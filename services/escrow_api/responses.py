@@ -43,6 +43,7 @@ _DESCRIPTIONS = {
     415: "The body is not application/json: code unsupported_media_type.",
     422: "A value is wrong whatever the state: code validation_error (with errors[]), "
     "idempotency_key_reused, or the domain rule's code.",
+    429: "A party key over its rate limit: code rate_limited; retry after Retry-After seconds.",
     503: "Not ready: code database_unreachable or schema_outdated.",
 }
 

@@ -71,7 +71,8 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools with a bound on the request head: uvicorn sets none of its own.
+        http="escrow_api.http_protocol:BoundedHeadProtocol",
         log_config=None,
         access_log=False,
     )
