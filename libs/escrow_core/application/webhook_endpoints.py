@@ -185,20 +185,25 @@ async def replay(
     since: datetime | None,
     keep: Keep[Replay] | None = None,
 ) -> Replay:
-    """Send the endpoint's matching events again, from a log position or a time on."""
+    """Send the endpoint's matching events again, from a log position or a time on (at most
+    ``deliveries.REPLAY_SCAN_LIMIT`` events looked at per call)."""
+    async with runtime.store.read() as conn:
+        endpoint = _replayable(await _visible(conn, principal, endpoint_id))
+    plan = await deliveries.plan_replay(
+        runtime.store, endpoint, since_position=since_position, since=since
+    )
 
     async def work(conn: AsyncConnection, now: datetime) -> Replay:
-        endpoint = await _visible(conn, principal, endpoint_id)
-        if not endpoint.enabled:
-            raise Conflict(
-                "webhook_endpoint_disabled", "Enable the endpoint before replaying to it."
-            )
-        replayed = await deliveries.replay(
-            conn, runtime.store, endpoint, since_position=since_position, since=since
-        )
-        return Replay(endpoint, replayed)
+        current = _replayable(await _visible(conn, principal, endpoint_id))
+        return Replay(current, await deliveries.enqueue_replay(conn, runtime.store, current, plan))
 
     return await write(runtime.store, work, keep)
+
+
+def _replayable(endpoint: Endpoint) -> Endpoint:
+    if not endpoint.enabled:
+        raise Conflict("webhook_endpoint_disabled", "Enable the endpoint before replaying to it.")
+    return endpoint
 
 
 async def deliveries_page(
