@@ -135,6 +135,9 @@ async def update(
 ) -> Endpoint:
     """Change the URL or event types, or disable / re-enable the endpoint."""
     if url is not None:
+        # Whose endpoint it is comes first: resolving a URL for a caller who may not see the
+        # endpoint would answer them what a name resolves to, whatever its owner.
+        await get(runtime, principal, endpoint_id)
         await _check_url(runtime, url)
 
     async def work(conn: AsyncConnection, now: datetime) -> Endpoint | None:
