@@ -6,7 +6,7 @@ it manages. Anyone else gets "not found" for an endpoint, as for an order.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -196,11 +196,23 @@ async def replay(
         runtime.store, endpoint, since_position=since_position, since=since
     )
 
-    async def work(conn: AsyncConnection, now: datetime) -> Replay:
-        current = _replayable(await _visible(conn, principal, endpoint_id))
-        return Replay(current, await deliveries.enqueue_replay(conn, runtime.store, current, plan))
+    async def enqueue(
+        rows: list[dict[str, Any]], before: int, answer: Keep[Replay] | None
+    ) -> Replay:
+        async def work(conn: AsyncConnection, now: datetime) -> Replay:
+            current = _replayable(await _visible(conn, principal, endpoint_id))
+            written = await deliveries.enqueue_replay(conn, runtime.store, current, rows, plan.at)
+            return Replay(current, replace(plan.replayed, enqueued=before + written))
 
-    return await write(runtime.store, work, keep)
+        return await write(runtime.store, work, answer)
+
+    # A batch per transaction: a writer waits for one batch at most, never for the replay. The
+    # answer is kept with the last batch; a retry before it re-enqueues, which is harmless.
+    *first, last = plan.batches()
+    enqueued = 0
+    for rows in first:
+        enqueued = (await enqueue(rows, enqueued, None)).replayed.enqueued
+    return await enqueue(last, enqueued, keep)
 
 
 def _replayable(endpoint: Endpoint) -> Endpoint:

@@ -4,10 +4,11 @@ Replay re-enqueues an endpoint's matching events from a position or a time: a de
 exists is reset to pending with a fresh schedule (its attempts so far stay in the history), a
 missing one is created. The subscriber sees the same ``webhook-id`` as before, so a replay
 deduplicates like any retry. A replay is planned by reading the log in short reads, at most
-``REPLAY_SCAN_LIMIT`` events a call, and only then written, in one short transaction.
+``REPLAY_SCAN_LIMIT`` events a call, and only then written, in short transactions of at most
+``REPLAY_PAGE`` deliveries each.
 """
 
-import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,12 @@ class ReplayPlan:
     rows: list[dict[str, Any]]
     replayed: Replayed
     at: datetime
+
+    def batches(self) -> list[list[dict[str, Any]]]:
+        """The rows in batches of ``REPLAY_PAGE``, one transaction each (at least one batch)."""
+        return [self.rows[i : i + REPLAY_PAGE] for i in range(0, len(self.rows), REPLAY_PAGE)] or [
+            []
+        ]
 
 
 async def list_page(
@@ -112,7 +119,7 @@ async def plan_replay(
 
     Each page of the log is read in a short read of its own: no transaction stays open while
     the log is scanned (on SQLite it would hold the write lock, on PostgreSQL an old snapshot
-    that holds back every reader of the log). ``enqueue_replay`` writes the plan.
+    that holds back every reader of the log). ``enqueue_replay`` writes it, batch by batch.
     """
     if (since_position is None) == (since is None):
         raise ValueError("replay from a position or from a time, exactly one")
@@ -134,14 +141,33 @@ async def plan_replay(
 
 
 async def enqueue_replay(
-    conn: AsyncConnection, store: Store, endpoint: Endpoint, plan: ReplayPlan
-) -> Replayed:
-    """Write ``plan`` in ``conn``'s transaction (one from ``store.transaction()``), for the
-    endpoint as it is now: an event type it stopped subscribing to since is left out."""
-    rows = [row for row in plan.rows if endpoint.subscribes_to(row["event_type"])]
-    for start in range(0, len(rows), REPLAY_PAGE):
-        await _enqueue(conn, store, endpoint.id, rows[start : start + REPLAY_PAGE], plan.at)
-    return dataclasses.replace(plan.replayed, enqueued=len(rows))
+    conn: AsyncConnection,
+    store: Store,
+    endpoint: Endpoint,
+    rows: Sequence[dict[str, Any]],
+    at: datetime,
+) -> int:
+    """Write a batch of a plan (``ReplayPlan.batches``) in ``conn``'s transaction, for the
+    endpoint as it is now (an event type it stopped subscribing to since is left out): a
+    delivery that exists starts over as pending (its attempts so far stay in the history), a
+    missing one is created. Returns how many were enqueued."""
+    wanted = [row for row in rows if endpoint.subscribes_to(row["event_type"])]
+    if not wanted:
+        return 0
+    insert = store.upsert(webhook_deliveries)
+    again = insert.on_conflict_do_update(
+        index_elements=["endpoint_id", "event_id"],
+        set_={
+            "status": "pending",
+            "next_attempt_at": at,
+            "locked_until": None,
+            "lease_token": None,
+            "completed_at": None,
+            "attempts": 0,
+        },
+    )
+    await conn.execute(again, wanted)
+    return len(wanted)
 
 
 async def _position_at(store: Store, since: datetime | None) -> int:
@@ -166,27 +192,3 @@ async def _events_after(store: Store, position: int, limit: int) -> list[Recorde
     )
     async with store.read() as conn:
         return [recorded(row, store.upcasters) for row in await conn.execute(query)]
-
-
-async def _enqueue(
-    conn: AsyncConnection,
-    store: Store,
-    endpoint_id: str,
-    rows: list[dict[str, Any]],
-    wall_now: datetime,
-) -> None:
-    """Send ``rows`` again: a delivery that exists starts over as pending (its attempts so far
-    stay in the history), a missing one is created."""
-    await conn.execute(
-        webhook_deliveries.update()
-        .where(_d.endpoint_id == endpoint_id, _d.event_id.in_([row["event_id"] for row in rows]))
-        .values(
-            status="pending",
-            next_attempt_at=wall_now,
-            locked_until=None,
-            lease_token=None,
-            completed_at=None,
-            attempts=0,
-        )
-    )
-    await store.insert_ignoring(conn, webhook_deliveries, rows, ["endpoint_id", "event_id"])

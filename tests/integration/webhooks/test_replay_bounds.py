@@ -3,10 +3,12 @@ scans (DESIGN 7.4): writers and log readers go on while a replay of a long log r
 
 import asyncio
 from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store import LOG_START, RecordedEvent, Store
 from escrow_core.store.schema import webhook_deliveries
@@ -145,3 +147,30 @@ async def test_writers_and_log_readers_go_on_while_a_replay_scans(
     # The last page of the scan reads on past the appended events to the order just placed.
     assert replayed["enqueued"] == len(appended) + 1
     assert replayed["has_more"] is False
+
+
+async def test_the_deliveries_are_written_a_batch_per_short_transaction(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer waits for one batch of a replay's writes at most, never for all of them."""
+    endpoint = await hooks.endpoint()
+    appended = await _append(hooks.store, REPLAY_SCAN_LIMIT)
+    written_in: list[list[int]] = []  # per transaction opened, the deliveries it enqueued
+    real_transaction, real_enqueue = type(hooks.store).transaction, deliveries.enqueue_replay
+
+    def transaction(store: Store) -> AbstractAsyncContextManager[AsyncConnection]:
+        written_in.append([])
+        return real_transaction(store)
+
+    async def enqueue_replay(*args: Any, **kwargs: Any) -> int:
+        written = await real_enqueue(*args, **kwargs)
+        written_in[-1].append(written)
+        return written
+
+    monkeypatch.setattr(type(hooks.store), "transaction", transaction)
+    monkeypatch.setattr(deliveries, "enqueue_replay", enqueue_replay)
+    replayed = await _replay(hooks, endpoint, appended[0].position)
+
+    per_transaction = [sum(written) for written in written_in if written]
+    assert replayed["enqueued"] == sum(per_transaction) == REPLAY_SCAN_LIMIT
+    assert max(per_transaction) <= REPLAY_PAGE
