@@ -48,9 +48,8 @@ class ReplayPlan:
 
     def batches(self) -> list[list[dict[str, Any]]]:
         """The rows in batches of ``REPLAY_PAGE``, one transaction each (at least one batch)."""
-        return [self.rows[i : i + REPLAY_PAGE] for i in range(0, len(self.rows), REPLAY_PAGE)] or [
-            []
-        ]
+        rows = self.rows
+        return [rows[i : i + REPLAY_PAGE] for i in range(0, len(rows), REPLAY_PAGE)] or [[]]
 
 
 async def list_page(
