@@ -29,6 +29,8 @@ DESCRIPTION = """\
 Trade-Assurance-style escrow for cross-border B2B orders.
 
 - Amounts are integers in the order currency's minor unit (USD 1,250.00 is 125000).
+- Dates and date-times are ISO 8601 (a date-time with its UTC offset) in the years 2000-2999;
+  anything outside is a 422 `validation_error`.
 - Authenticate with `Authorization: Bearer <key>`; an agent acts for a party it registered
   by naming it in `Escrow-On-Behalf-Of`.
 - Every state-changing POST takes an `Idempotency-Key`: the same key and body replay the first

@@ -6,7 +6,7 @@ from typing import Any
 from escrow_core.accounts import KeyRole
 from escrow_core.application.errors import Forbidden
 from escrow_core.application.ids import well_formed
-from escrow_core.application.pagination import Page, paginate, require
+from escrow_core.application.pagination import Page, cursor_time, paginate, require
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.domain.order import Dispute
@@ -50,6 +50,6 @@ def _disputed(order_id: str, document: dict[str, Any]) -> tuple[str, Dispute]:
 
 def _dispute_key(raw: Any) -> tuple[datetime, str]:
     require(isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, str) for v in raw))
-    opened_at = datetime.fromisoformat(raw[0])
-    require(opened_at.tzinfo is not None and well_formed(raw[1], "ord"))
+    opened_at = cursor_time(raw[0])
+    require(well_formed(raw[1], "ord"))
     return opened_at, raw[1]

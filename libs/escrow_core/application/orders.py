@@ -13,7 +13,7 @@ from escrow_core.application.commands import CommandContext, CommandResult
 from escrow_core.application.errors import Invalid, NotFound, order_not_found
 from escrow_core.application.idempotency import Remember
 from escrow_core.application.ids import well_formed
-from escrow_core.application.pagination import Page, paginate, require
+from escrow_core.application.pagination import Page, cursor_time, paginate, require
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.domain.commands import Command, PlaceOrder
@@ -184,8 +184,8 @@ async def timeline(
 
 def _order_key(raw: Any) -> tuple[datetime, str]:
     require(isinstance(raw, list) and len(raw) == 2)
-    placed_at, order_id = datetime.fromisoformat(raw[0]), str(raw[1])
-    require(placed_at.tzinfo is not None and well_formed(order_id, "ord"))
+    placed_at, order_id = cursor_time(raw[0]), str(raw[1])
+    require(well_formed(order_id, "ord"))
     return placed_at, order_id
 
 

@@ -11,11 +11,13 @@ a consumer can poll from it for what comes next.
 import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
 
 from escrow_core.application.errors import Invalid
+from escrow_core.dates import within_span
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -85,3 +87,12 @@ def require(condition: bool) -> None:
     """For ``parse`` functions: refuse the cursor unless ``condition`` holds."""
     if not condition:
         raise BadCursor("not a cursor of this list")
+
+
+def cursor_time(raw: Any) -> datetime:
+    """For ``parse`` functions: a date-time in a cursor, refused unless it has a UTC offset
+    and lies in the span every date the service takes in does (``escrow_core.dates``)."""
+    require(isinstance(raw, str))
+    moment = datetime.fromisoformat(raw)
+    require(within_span(moment))
+    return moment

@@ -49,6 +49,18 @@ def _managed_by_new(principal: Principal, kind: PartyKind, trade_assurance: bool
     raise Forbidden("forbidden", "Only an admin or an agent registers parties.")
 
 
+def _suppliers_only(kind: PartyKind, trade_assurance: bool) -> None:
+    if trade_assurance and kind is not PartyKind.SUPPLIER:
+        raise Invalid(
+            "trade_assurance_suppliers_only",
+            "Trade Assurance is for suppliers.",
+            field="trade_assurance",
+            where="body",
+            reason="suppliers_only",
+            message="only a supplier can be Trade Assurance enabled",
+        )
+
+
 async def register(
     runtime: Runtime,
     principal: Principal,
@@ -59,6 +71,7 @@ async def register(
     keep: Keep[Party] | None = None,
 ) -> Party:
     managed_by = _managed_by_new(principal, kind, trade_assurance)
+    _suppliers_only(kind, trade_assurance)
 
     async def work(conn: AsyncConnection, now: datetime) -> Party:
         return await accounts.create_party(
@@ -85,15 +98,7 @@ async def set_trade_assurance(
     async with runtime.store.transaction() as conn:
         party = await visible_party(conn, principal, party_id)
         principal.require_admin("Only an admin sets trade_assurance.", "trade_assurance_admin_only")
-        if enabled and party.kind is not PartyKind.SUPPLIER:
-            raise Invalid(
-                "trade_assurance_suppliers_only",
-                "Trade Assurance is for suppliers.",
-                field="trade_assurance",
-                where="body",
-                reason="suppliers_only",
-                message="only a supplier can be Trade Assurance enabled",
-            )
+        _suppliers_only(party.kind, enabled)
         updated = await accounts.set_trade_assurance(conn, party.id, enabled)
     if updated is None:
         raise party_not_found()

@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from escrow_core.application.errors import Invalid
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.application.transactions import Keep, write
+from escrow_core.dates import OUT_OF_SPAN, within_span
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,16 @@ async def advance_clock(
     async def work(conn: AsyncConnection, _: datetime) -> ClockMoved:
         offset = await runtime.store.advance_clock(seconds, conn)
         # The service clock is the wall clock plus the offset: read here, inside the move.
-        return ClockMoved(offset, datetime.now(UTC) + timedelta(seconds=offset))
+        moved = ClockMoved(offset, datetime.now(UTC) + timedelta(seconds=offset))
+        if not within_span(moved.now):  # refused, the transaction and the move roll back
+            raise Invalid(
+                "validation_error",
+                "The request has invalid fields.",
+                field="advance_seconds",
+                where="body",
+                reason="out_of_span",
+                message=f"the service clock would leave its span: {OUT_OF_SPAN}",
+            )
+        return moved
 
     return await write(runtime.store, work, keep)

@@ -6,7 +6,7 @@ it manages. Anyone else gets "not found" for an endpoint, as for an order.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,6 +135,9 @@ async def update(
 ) -> Endpoint:
     """Change the URL or event types, or disable / re-enable the endpoint."""
     if url is not None:
+        # Whose endpoint it is comes first: resolving a URL for a caller who may not see the
+        # endpoint would answer them what a name resolves to, whatever its owner.
+        await get(runtime, principal, endpoint_id)
         await _check_url(runtime, url)
 
     async def work(conn: AsyncConnection, now: datetime) -> Endpoint | None:
@@ -185,20 +188,37 @@ async def replay(
     since: datetime | None,
     keep: Keep[Replay] | None = None,
 ) -> Replay:
-    """Send the endpoint's matching events again, from a log position or a time on."""
+    """Send the endpoint's matching events again, from a log position or a time on (at most
+    ``deliveries.REPLAY_SCAN_LIMIT`` events looked at per call)."""
+    async with runtime.store.read() as conn:
+        endpoint = _replayable(await _visible(conn, principal, endpoint_id))
+    plan = await deliveries.plan_replay(
+        runtime.store, endpoint, since_position=since_position, since=since
+    )
 
-    async def work(conn: AsyncConnection, now: datetime) -> Replay:
-        endpoint = await _visible(conn, principal, endpoint_id)
-        if not endpoint.enabled:
-            raise Conflict(
-                "webhook_endpoint_disabled", "Enable the endpoint before replaying to it."
-            )
-        replayed = await deliveries.replay(
-            conn, runtime.store, endpoint, since_position=since_position, since=since
-        )
-        return Replay(endpoint, replayed)
+    async def enqueue(
+        rows: list[dict[str, Any]], before: int, answer: Keep[Replay] | None
+    ) -> Replay:
+        async def work(conn: AsyncConnection, now: datetime) -> Replay:
+            current = _replayable(await _visible(conn, principal, endpoint_id))
+            written = await deliveries.enqueue_replay(conn, runtime.store, current, rows, plan.at)
+            return Replay(current, replace(plan.replayed, enqueued=before + written))
 
-    return await write(runtime.store, work, keep)
+        return await write(runtime.store, work, answer)
+
+    # A batch per transaction: a writer waits for one batch at most, never for the replay. The
+    # answer is kept with the last batch; a retry before it re-enqueues, which is harmless.
+    *first, last = plan.batches()
+    enqueued = 0
+    for rows in first:
+        enqueued = (await enqueue(rows, enqueued, None)).replayed.enqueued
+    return await enqueue(last, enqueued, keep)
+
+
+def _replayable(endpoint: Endpoint) -> Endpoint:
+    if not endpoint.enabled:
+        raise Conflict("webhook_endpoint_disabled", "Enable the endpoint before replaying to it.")
+    return endpoint
 
 
 async def deliveries_page(

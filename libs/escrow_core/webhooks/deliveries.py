@@ -3,9 +3,12 @@
 Replay re-enqueues an endpoint's matching events from a position or a time: a delivery that
 exists is reset to pending with a fresh schedule (its attempts so far stay in the history), a
 missing one is created. The subscriber sees the same ``webhook-id`` as before, so a replay
-deduplicates like any retry.
+deduplicates like any retry. A replay is planned by reading the log in short reads, at most
+``REPLAY_SCAN_LIMIT`` events a call, and only then written, in short transactions of at most
+``REPLAY_PAGE`` deliveries each.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +23,9 @@ from escrow_core.webhooks.dispatcher import delivery_rows
 from escrow_core.webhooks.endpoints import Endpoint
 from escrow_core.webhooks.matching import audiences
 
-#: A replay enqueues at most this many deliveries; ask again from ``next_position`` for more.
-REPLAY_LIMIT = 10_000
-REPLAY_BATCH = 500
+#: A replay looks at no more events than this per call; ask again from ``next_position``.
+REPLAY_SCAN_LIMIT = 10_000
+REPLAY_PAGE = 500
 
 _d = webhook_deliveries.c
 _a = webhook_attempts.c
@@ -32,7 +35,21 @@ _a = webhook_attempts.c
 class Replayed:
     enqueued: int
     scanned_to: int | None  # the last position looked at
-    has_more: bool
+    has_more: bool  # the scan stopped at its limit with events after ``scanned_to``
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    """What a replay will enqueue (``plan_replay``), planned at ``at`` on the wall clock."""
+
+    rows: list[dict[str, Any]]
+    replayed: Replayed
+    at: datetime
+
+    def batches(self) -> list[list[dict[str, Any]]]:
+        """The rows in batches of ``REPLAY_PAGE``, one transaction each (at least one batch)."""
+        rows = self.rows
+        return [rows[i : i + REPLAY_PAGE] for i in range(0, len(rows), REPLAY_PAGE)] or [[]]
 
 
 async def list_page(
@@ -89,51 +106,81 @@ async def list_page(
     ]
 
 
-async def replay(
-    conn: AsyncConnection,
+async def plan_replay(
     store: Store,
     endpoint: Endpoint,
     *,
     since_position: int | None = None,
     since: datetime | None = None,
-) -> Replayed:
-    """Re-enqueue ``endpoint``'s matching events from ``since_position`` or ``since`` on, in
-    ``conn``'s transaction (one from ``store.transaction()``)."""
+) -> ReplayPlan:
+    """The deliveries that replay ``endpoint``'s matching events from ``since_position`` or
+    ``since`` on, looking at no more than ``REPLAY_SCAN_LIMIT`` events.
+
+    Each page of the log is read in a short read of its own: no transaction stays open while
+    the log is scanned (on SQLite it would hold the write lock, on PostgreSQL an old snapshot
+    that holds back every reader of the log). ``enqueue_replay`` writes it, batch by batch.
+    """
     if (since_position is None) == (since is None):
         raise ValueError("replay from a position or from a time, exactly one")
-    wall_now = datetime.now(UTC)
-    after = (since_position - 1) if since_position is not None else await _position_at(conn, since)
-    enqueued = 0
+    after = (since_position - 1) if since_position is not None else await _position_at(store, since)
+    at = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    scanned = 0
     last: int | None = None
-    while enqueued < REPLAY_LIMIT:
-        batch = await _events_after(conn, store, after, REPLAY_BATCH)
-        if not batch:
-            return Replayed(enqueued, last, has_more=False)
-        found = await audiences(store, batch)
-        rows = delivery_rows(batch, [endpoint], found, first_attempt_at=wall_now, replay=True)
-        rows = rows[: REPLAY_LIMIT - enqueued]
-        if rows:
-            await _enqueue(conn, store, endpoint.id, rows, wall_now)
-            enqueued += len(rows)
-        # Stop at the last event whose delivery is enqueued when the limit cut the batch.
-        last = batch[-1].position if enqueued < REPLAY_LIMIT else rows[-1]["event_position"]
-        after = last
-    return Replayed(enqueued, last, has_more=True)
+    while scanned < REPLAY_SCAN_LIMIT:
+        page = await _events_after(store, after, min(REPLAY_PAGE, REPLAY_SCAN_LIMIT - scanned))
+        if not page:
+            return ReplayPlan(rows, Replayed(len(rows), last, has_more=False), at)
+        found = await audiences(store, page)
+        rows += delivery_rows(page, [endpoint], found, first_attempt_at=at, replay=True)
+        scanned += len(page)
+        last = after = page[-1].position
+    more = await _events_after(store, after, 1)
+    return ReplayPlan(rows, Replayed(len(rows), last, has_more=bool(more)), at)
 
 
-async def _position_at(conn: AsyncConnection, since: datetime | None) -> int:
+async def enqueue_replay(
+    conn: AsyncConnection,
+    store: Store,
+    endpoint: Endpoint,
+    rows: Sequence[dict[str, Any]],
+    at: datetime,
+) -> int:
+    """Write a batch of a plan (``ReplayPlan.batches``) in ``conn``'s transaction, for the
+    endpoint as it is now (an event type it stopped subscribing to since is left out): a
+    delivery that exists starts over as pending (its attempts so far stay in the history), a
+    missing one is created. Returns how many were enqueued."""
+    wanted = [row for row in rows if endpoint.subscribes_to(row["event_type"])]
+    if not wanted:
+        return 0
+    insert = store.upsert(webhook_deliveries)
+    again = insert.on_conflict_do_update(
+        index_elements=["endpoint_id", "event_id"],
+        set_={
+            "status": "pending",
+            "next_attempt_at": at,
+            "locked_until": None,
+            "lease_token": None,
+            "completed_at": None,
+            "attempts": 0,
+        },
+    )
+    await conn.execute(again, wanted)
+    return len(wanted)
+
+
+async def _position_at(store: Store, since: datetime | None) -> int:
     """The position just before the first event recorded at or after ``since``."""
     query = sa.select(sa.func.min(events.c.position)).where(events.c.recorded_at >= since)
-    first = (await conn.execute(query)).scalar_one_or_none()
-    if first is None:
-        head = (await conn.execute(sa.select(sa.func.max(events.c.position)))).scalar_one()
-        return int(head or 0)
+    async with store.read() as conn:
+        first = (await conn.execute(query)).scalar_one_or_none()
+        if first is None:
+            head = (await conn.execute(sa.select(sa.func.max(events.c.position)))).scalar_one()
+            return int(head or 0)
     return int(first) - 1
 
 
-async def _events_after(
-    conn: AsyncConnection, store: Store, position: int, limit: int
-) -> list[RecordedEvent]:
+async def _events_after(store: Store, position: int, limit: int) -> list[RecordedEvent]:
     """Committed events by position (a replay looks back; the dispatcher handles what is new)."""
     c = events.c
     query = (
@@ -142,28 +189,5 @@ async def _events_after(
         .order_by(c.position)
         .limit(limit)
     )
-    return [recorded(row, store.upcasters) for row in await conn.execute(query)]
-
-
-async def _enqueue(
-    conn: AsyncConnection,
-    store: Store,
-    endpoint_id: str,
-    rows: list[dict[str, Any]],
-    wall_now: datetime,
-) -> None:
-    """Send ``rows`` again: a delivery that exists starts over as pending (its attempts so far
-    stay in the history), a missing one is created."""
-    await conn.execute(
-        webhook_deliveries.update()
-        .where(_d.endpoint_id == endpoint_id, _d.event_id.in_([row["event_id"] for row in rows]))
-        .values(
-            status="pending",
-            next_attempt_at=wall_now,
-            locked_until=None,
-            lease_token=None,
-            completed_at=None,
-            attempts=0,
-        )
-    )
-    await store.insert_ignoring(conn, webhook_deliveries, rows, ["endpoint_id", "event_id"])
+    async with store.read() as conn:
+        return [recorded(row, store.upcasters) for row in await conn.execute(query)]

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: How long registration waits for a host name to resolve (deliveries have their own limit).
+RESOLVE_TIMEOUT_SECONDS = 3.0
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _V4 = ipaddress.IPv4Network
@@ -92,7 +94,7 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
 
 class UnsafeUrl(Exception):
     """A webhook URL refused: ``code`` is stable (webhook_url_invalid, _unresolvable,
-    _not_allowed)."""
+    _resolve_timeout, _not_allowed)."""
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
@@ -101,11 +103,20 @@ class UnsafeUrl(Exception):
 
 
 class BlockedAddress(Exception):
-    """A delivery's host resolved (now) to an address webhooks may not reach."""
+    """A delivery's host resolved (now) to an address webhooks may not reach. The message
+    names the host and ``reason`` (the kind of address), never the address: it is shown to
+    the endpoint's owner, and what a name resolves to is not theirs to learn."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Unresolvable(BlockedAddress):
     """The host does not resolve at all."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="unresolvable")
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -157,23 +168,41 @@ async def vetted_addresses(
         for address in addresses:
             reason = denied_reason(ipaddress.ip_address(address))
             if reason is not None:
-                raise BlockedAddress(f"{host} resolves to {address} ({reason})")
+                raise BlockedAddress(f"{host} resolves to a {reason} address", reason=reason)
     return addresses
 
 
-async def check_url(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> None:
-    """Registration's check: an http(s) URL whose host resolves to public addresses only."""
+async def check_url(
+    url: str,
+    *,
+    allow_private: bool,
+    resolver: Resolver | None = None,
+    resolve_timeout: float = RESOLVE_TIMEOUT_SECONDS,
+) -> None:
+    """Registration's check: an http(s) URL whose host resolves to public addresses only, in
+    ``resolve_timeout`` seconds (``resolver`` defaults to ``system_resolver``).
+
+    The refusal never names the address the host resolved to, nor the host: a literal
+    address in the URL would be echoed back, and an answer that did would turn registration
+    into a way to ask this service's DNS what a name is."""
     host, port = target_of(url)
     if allow_private:
         return
     try:
-        await vetted_addresses(host, port, allow_private=False, resolver=resolver)
-    except Unresolvable as error:
+        async with asyncio.timeout(resolve_timeout):
+            await vetted_addresses(
+                host, port, allow_private=False, resolver=resolver or system_resolver
+            )
+    except TimeoutError as error:
         raise UnsafeUrl(
-            "webhook_url_unresolvable", f"The URL's host does not resolve: {host}."
+            "webhook_url_resolve_timeout",
+            f"The URL's host did not resolve within {resolve_timeout:g} seconds; try again.",
         ) from error
+    except Unresolvable as error:
+        raise UnsafeUrl("webhook_url_unresolvable", "The URL's host does not resolve.") from error
     except BlockedAddress as error:
         raise UnsafeUrl(
             "webhook_url_not_allowed",
-            f"The URL's host must be publicly routable; {error}.",
+            f"The URL's host resolves to a {error.reason} address; webhooks go to publicly"
+            " routable hosts only.",
         ) from error

@@ -149,7 +149,8 @@ async def rotate_webhook_endpoint_secret(endpoint_id: EndpointId, call: WriteDep
 async def replay_webhook_endpoint(
     endpoint_id: EndpointId, body: s.ReplayRequest, call: WriteDep
 ) -> Response:
-    """Send the endpoint's matching events again, from a log position or a time on."""
+    """Send the endpoint's matching events again, from a log position or a time on; each call
+    looks at 10,000 events at most and names the next_position to go on from."""
     return await call.once(
         lambda keep: endpoints.replay(
             call.runtime,

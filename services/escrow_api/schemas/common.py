@@ -4,7 +4,8 @@ Bounds (documented in the OpenAPI schema and the README):
 - amounts are integers in the order currency's minor unit, 1 to 10^12 (refunds 0 to 10^12);
 - an order's total may not exceed 10^12;
 - short texts 1-200 characters, long texts up to 5,000;
-- at most 100 items, 10 tranches and 20 evidence items.
+- at most 100 items, 10 tranches and 20 evidence items;
+- dates and date-times in the years 2000-2999 (``escrow_core.dates``).
 """
 
 import re
@@ -22,6 +23,7 @@ from pydantic import (
 )
 
 from escrow_core.currency import is_currency
+from escrow_core.dates import in_span
 
 MAX_AMOUNT = 10**12
 
@@ -73,8 +75,10 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime), AfterValidator(_aware)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(in_span)]
+IsoDateTime = Annotated[
+    datetime, BeforeValidator(_iso_datetime), AfterValidator(_aware), AfterValidator(in_span)
+]
 
 
 class RequestBody(BaseModel):

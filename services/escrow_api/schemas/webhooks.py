@@ -156,5 +156,9 @@ class WebhookDelivery(BaseModel):
 class ReplayResult(BaseModel):
     endpoint_id: str
     enqueued: int = Field(description="Deliveries queued (new, or reset to pending).")
-    has_more: bool = Field(description="The replay stopped at its limit; go on from next.")
-    next_position: int | None = Field(description="since_position for the rest, if has_more.")
+    has_more: bool = Field(
+        description="The replay looked at its limit of 10,000 events and more follow."
+    )
+    next_position: int | None = Field(
+        description="Where to go on: the since_position of the next call, if has_more."
+    )

@@ -296,6 +296,21 @@ async def test_party_and_key_bodies_are_strict(world: World) -> None:
     _assert_problem(buyer_assurance, 422, "trade_assurance_suppliers_only")
 
 
+@pytest.mark.parametrize("kind", ["buyer", "agent"])
+async def test_only_a_supplier_is_registered_with_trade_assurance(world: World, kind: str) -> None:
+    refused = await world.call(
+        "POST", "/v1/parties", world.admin, _party(kind=kind, trade_assurance=True)
+    )
+    supplier = await world.call(
+        "POST", "/v1/parties", world.admin, _party(kind="supplier", trade_assurance=True)
+    )
+
+    body = _assert_problem(refused, 422, "trade_assurance_suppliers_only")
+    assert _fields(body) == {"trade_assurance"}
+    assert supplier.status_code == 201, supplier.text
+    assert supplier.json()["trade_assurance"] is True
+
+
 async def test_query_parameters_are_validated(world: World) -> None:
     admin = world.admin
     for query, field in (

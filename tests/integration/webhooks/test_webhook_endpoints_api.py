@@ -1,6 +1,7 @@
 """/v1/webhook-endpoints: register, read, change, delete, rotate, replay, deliveries."""
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 
 from escrow_core.store import Store
 from escrow_core.store.schema import webhook_deliveries
+from escrow_core.webhooks import ssrf
 from escrow_core.webhooks.dispatcher import dispatch_once
 from support import api as support
 from support.api import auth, running_api
@@ -86,10 +88,15 @@ async def test_a_bad_request_body_is_a_validation_error(
 async def test_the_ssrf_rule_refuses_a_url_at_registration(
     database_url: str, url: str, code: str
 ) -> None:
-    async with running_api(support.test_settings(database_url)) as api:  # private addresses refused
+    settings = support.test_settings(database_url)
+    async with running_api(settings.model_copy(update={"webhook_allow_private": True})) as lax:
+        existing = await lax.client.post(
+            BASE, json={"url": "http://127.0.0.1:9/"}, headers=lax.admin
+        )
+    async with running_api(settings) as api:  # private addresses refused
         response = await api.client.post(BASE, json={"url": url}, headers=api.admin)
         patched = await api.client.patch(
-            f"{BASE}/whe_doesnotmatter", json={"url": url}, headers=api.admin
+            f"{BASE}/{existing.json()['id']}", json={"url": url}, headers=api.admin
         )
 
     assert response.status_code == 422, response.text
@@ -98,6 +105,81 @@ async def test_the_ssrf_rule_refuses_a_url_at_registration(
     assert problem["errors"][0]["field"] == "url"
     assert patched.status_code == 422
     assert patched.json()["code"] == code
+
+
+class RecordingResolver:
+    """The service's DNS for a test: ``answers`` by name, and every name it was asked."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        return self.answers[host]
+
+
+async def test_a_url_on_someone_elses_endpoint_is_404_and_never_resolved(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dns = RecordingResolver(
+        {"hooks.example.com": ["93.184.215.14"], "internal.example.com": ["10.0.0.5"]}
+    )
+    monkeypatch.setattr(ssrf, "system_resolver", dns)
+    async with running_api(support.test_settings(database_url)) as api:  # private refused
+        _, owner = await api.party_with_key("buyer")
+        _, stranger = await api.party_with_key("supplier")
+        created = await api.client.post(
+            BASE, json={"url": "https://hooks.example.com/mine"}, headers=owner
+        )
+        assert created.status_code == 201, created.text
+        path = f"{BASE}/{created.json()['id']}"
+        dns.asked.clear()
+
+        theirs = await api.client.patch(
+            path, json={"url": "https://internal.example.com/x"}, headers=stranger
+        )
+        nobodys = await api.client.patch(
+            f"{BASE}/whe_nosuchendpoint",
+            json={"url": "https://internal.example.com/x"},
+            headers=stranger,
+        )
+        asked_for_others = list(dns.asked)
+        own = await api.client.patch(
+            path, json={"url": "https://internal.example.com/x"}, headers=owner
+        )
+
+    for answer in (theirs, nobodys):
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["code"] == "webhook_endpoint_not_found"
+    assert asked_for_others == []
+    assert own.status_code == 422, own.text
+    assert own.json()["code"] == "webhook_url_not_allowed"
+    assert dns.asked == ["internal.example.com"]
+    assert "10.0.0.5" not in own.text
+
+
+async def test_a_name_that_does_not_resolve_in_time_is_a_timely_422(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def hangs(host: str, port: int) -> list[str]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(ssrf, "system_resolver", hangs)
+    async with running_api(support.test_settings(database_url)) as api:
+        started = time.monotonic()
+        response = await api.client.post(
+            BASE, json={"url": "https://slow.example.com/hook"}, headers=api.admin
+        )
+        took = time.monotonic() - started
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "webhook_url_resolve_timeout"
+    assert problem["errors"][0]["field"] == "url"
+    assert ssrf.RESOLVE_TIMEOUT_SECONDS <= took < ssrf.RESOLVE_TIMEOUT_SECONDS + 3
 
 
 async def test_owners_see_their_endpoints_and_nobody_elses(hooks: Hooks) -> None:

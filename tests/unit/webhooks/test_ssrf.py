@@ -1,11 +1,15 @@
 """The SSRF deny list: one test per refused range, and the URL checks at registration."""
 
+import asyncio
 import ipaddress
+import re
+import time
 
 import pytest
 
 from escrow_core.webhooks.ssrf import (
     DENIED_RANGES,
+    RESOLVE_TIMEOUT_SECONDS,
     BlockedAddress,
     Unresolvable,
     UnsafeUrl,
@@ -175,6 +179,60 @@ async def test_a_literal_private_address_is_not_allowed_without_resolving() -> N
         with pytest.raises(UnsafeUrl) as refused:
             await check_url(url, allow_private=False, resolver=unresolvable)
         assert refused.value.code == "webhook_url_not_allowed"
+
+
+# Anything that reads as an IPv4 or IPv6 address (two colon-separated hex groups or more).
+ADDRESS_TEXT = re.compile(r"\d{1,3}(\.\d{1,3}){3}|[0-9a-f]{0,4}(:[0-9a-f]{0,4}){2,}", re.I)
+
+
+@pytest.mark.parametrize(
+    ("url", "answers"),
+    [
+        ("https://internal.example.com/", ("10.0.0.5",)),
+        ("https://mixed.example.com/", ("93.184.215.14", "127.0.0.1")),
+        ("https://v6.example.com/", ("fd00::1",)),
+        ("https://mapped.example.com/", ("::ffff:169.254.169.254",)),
+        ("http://127.0.0.1:8080/", ()),
+        ("http://[::ffff:0:7f00:1]/", ()),
+    ],
+)
+async def test_a_refusal_names_no_address(url: str, answers: tuple[str, ...]) -> None:
+    with pytest.raises(UnsafeUrl) as refused:
+        await check_url(url, allow_private=False, resolver=resolver_to(*answers))
+
+    assert refused.value.code == "webhook_url_not_allowed"
+    assert ADDRESS_TEXT.search(refused.value.detail) is None, refused.value.detail
+    assert ADDRESS_TEXT.search(str(refused.value)) is None
+
+
+async def test_a_blocked_delivery_names_the_kind_of_address_not_the_address() -> None:
+    with pytest.raises(BlockedAddress) as blocked:
+        await vetted_addresses(
+            "internal.example.com", 443, allow_private=False, resolver=resolver_to("10.0.0.5")
+        )
+
+    assert str(blocked.value) == "internal.example.com resolves to a private address"
+    assert blocked.value.reason == "private"
+
+
+async def test_a_name_that_does_not_resolve_in_time_is_refused_in_time() -> None:
+    asked: list[str] = []
+
+    async def hangs(host: str, port: int) -> list[str]:
+        asked.append(host)
+        await asyncio.Event().wait()  # a resolver that never answers
+        raise AssertionError("unreachable")
+
+    started = time.monotonic()
+    with pytest.raises(UnsafeUrl) as refused:
+        await check_url(
+            "https://slow.example.com/", allow_private=False, resolver=hangs, resolve_timeout=0.2
+        )
+
+    assert time.monotonic() - started < 2
+    assert asked == ["slow.example.com"]
+    assert refused.value.code == "webhook_url_resolve_timeout"
+    assert 1 <= RESOLVE_TIMEOUT_SECONDS <= 5  # "a few seconds" by default
 
 
 async def test_an_unresolvable_name_is_refused_with_its_own_code() -> None:
