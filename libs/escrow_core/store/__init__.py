@@ -9,13 +9,19 @@ Errors:
 
     StoreError
     ├── ConcurrencyError   the stream was not at the expected version
-    └── EventIdConflict    event ids reused on another stream, or only some of them reused
+    ├── EventIdConflict    event ids reused on another stream, or only some of them reused
+    └── StoreUnavailable   the database is away (down, restarting, locked): retry later
 """
 
 import sqlalchemy as sa
 
 from escrow_core.store import records
-from escrow_core.store.errors import ConcurrencyError, EventIdConflict, StoreError
+from escrow_core.store.errors import (
+    ConcurrencyError,
+    EventIdConflict,
+    StoreError,
+    StoreUnavailable,
+)
 from escrow_core.store.interface import CommandSession, DeliveryPlanner, Store
 from escrow_core.store.migrations import upgrade_to_head
 from escrow_core.store.records import *  # noqa: F403 - the records are the package's vocabulary
@@ -29,6 +35,7 @@ __all__ = [
     "EventIdConflict",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Upcasters",
     "open_store",
     "upgrade_to_head",
