@@ -79,11 +79,18 @@ class Driver:
     supplier: dict[str, str]
     answers: list[Answer] = field(default_factory=list)
     acknowledged: dict[str, int] = field(default_factory=dict)  # order id -> version
+    connections: int = 0  # TCP connections opened: 1 unless the server dropped one
+
+    async def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            self.connections += 1
 
     async def post(self, path: str, headers: dict[str, str], body: Any = None) -> Any:
         headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
         try:
-            response = await self.http.post(path, json=body, headers=headers)
+            response = await self.http.post(
+                path, json=body, headers=headers, extensions={"trace": self.trace}
+            )
         except httpx.TransportError as error:
             self.answers.append(Answer(time.monotonic(), None, error=repr(error)))
             await asyncio.sleep(0.05)
@@ -130,16 +137,17 @@ async def admin_post(http: httpx.AsyncClient, path: str, body: Any = None) -> di
 
 
 async def driver(base_url: str) -> Driver:
-    """A client with a buyer and a supplier of its own (a per-key rate limit never binds)."""
-    http = httpx.AsyncClient(base_url=base_url, timeout=30)
-    buyer = await admin_post(http, "/v1/parties", {"kind": "buyer", "name": "Buyer"})
-    supplier = await admin_post(
-        http, "/v1/parties", {"kind": "supplier", "name": "Supplier", "trade_assurance": True}
-    )
-    buyer_key = await admin_post(http, f"/v1/parties/{buyer['id']}/api-keys")
-    supplier_key = await admin_post(http, f"/v1/parties/{supplier['id']}/api-keys")
+    """A client with a buyer and a supplier of its own (a per-key rate limit never binds), on
+    a connection of its own, opened by its first order."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        buyer = await admin_post(http, "/v1/parties", {"kind": "buyer", "name": "Buyer"})
+        supplier = await admin_post(
+            http, "/v1/parties", {"kind": "supplier", "name": "Supplier", "trade_assurance": True}
+        )
+        buyer_key = await admin_post(http, f"/v1/parties/{buyer['id']}/api-keys")
+        supplier_key = await admin_post(http, f"/v1/parties/{supplier['id']}/api-keys")
     return Driver(
-        http,
+        httpx.AsyncClient(base_url=base_url, timeout=30),
         {"Authorization": f"Bearer {buyer_key['key']}"},
         supplier["id"],
         {"Authorization": f"Bearer {supplier_key['key']}"},
@@ -187,6 +195,9 @@ def assert_rode_it_out(drivers: list[Driver], outage: Outage, server: Process) -
     answers = [a for d in drivers for a in d.answers]
     resets = [a.error for a in answers if a.status is None]
     assert resets == [], f"{len(resets)} requests got no answer: {resets[:3]}"
+    # httpx quietly reconnects when it finds a connection closed between requests, which a
+    # client racing the close would see as a reset: the server kept every connection open.
+    assert [d.connections for d in drivers] == [1] * len(drivers)
     failed = [a for a in answers if a.status is not None and not 200 <= a.status < 300]
     assert failed, "no request met the outage: the test proved nothing"
     assert {(a.status, a.content_type, a.code) for a in failed} == {

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -125,8 +125,6 @@ def own_postgres() -> Iterator[OwnPostgres]:
         server.start()
         yield server
     finally:
-        try:
+        with suppress(RuntimeError):  # already down
             server.stop("immediate")
-        except RuntimeError:
-            pass  # already down
         shutil.rmtree(directory, ignore_errors=True)
