@@ -11,10 +11,9 @@ PostgreSQL only by nature: it runs once, not once per backend.
 """
 
 import asyncio
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,11 +23,11 @@ import httpx
 import pytest
 
 from support.databases import PostgresDatabases
-from support.own_postgres import OwnPostgres, own_postgres, postgres_bin
+from support.own_postgres import OwnPostgres
 from support.processes import Process, run_cli, serve, worker
 from support.receiver import Receiver
 
-from .test_webhooks_e2e import environment, order_events
+from .test_webhooks_e2e import ADMIN, environment, order_events
 
 pytestmark = pytest.mark.postgres_only
 
@@ -36,18 +35,6 @@ CLIENTS = 8
 DOWN_SECONDS = 1.5  # how long the server stays stopped before it starts (and recovers)
 WARM_SECONDS = 1.0
 AFTER_SECONDS = 1.0  # load kept up once /readyz is 200 again
-ADMIN_KEY = "esk_e2e_webhooks_admin_key_0123456789"  # environment() sets this one
-ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-@pytest.fixture
-def own_server() -> Iterator[OwnPostgres]:
-    if postgres_bin() is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true requires the PostgreSQL binaries for the restart tests")
-        pytest.skip("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
-    with own_postgres() as server:
-        yield server
 
 
 @pytest.fixture
