@@ -14,6 +14,10 @@ from escrow_core.store import open_store
 from support.databases import TestDatabases
 from support.processes import Process, serve
 
+# The HTTP edge's behaviour, the same on either backend: run once, on the one that needs no
+# server (a server's start-up is most of the test's cost).
+pytestmark = pytest.mark.sqlite_only
+
 ADMIN_KEY = "esk_e2e_server_errors_admin_key_0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
