@@ -10,13 +10,15 @@
                       its URL is fresh_store.url; dropped after the test
     empty_database_url (function) a database with no schema at all (for migration tests)
     api               (function) the API in process on ``database_url`` (support.api.Api)
+    own_server        (function) a PostgreSQL server of the test's own, for fault tests that
+                      stop and restart it (support.own_postgres)
 
 PostgreSQL is found as DESIGN section 6 says (support.databases.find_postgres). When none
 answers its half is skipped with the reason, and with CI=true that is an error instead.
 """
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -30,6 +32,7 @@ from support.databases import (
     TestDatabases,
     find_postgres,
 )
+from support.own_postgres import OwnPostgres, own_postgres, postgres_bin
 
 if TYPE_CHECKING:
     from support.api import Api
@@ -131,3 +134,14 @@ async def api(database_url: str) -> AsyncIterator["Api"]:
 
     async with running_api(test_settings(database_url)) as client:
         yield client
+
+
+@pytest.fixture
+def own_server() -> Iterator[OwnPostgres]:
+    """A PostgreSQL server of the test's own (never the shared one), removed afterwards."""
+    if postgres_bin() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true requires the PostgreSQL binaries for the fault tests")
+        pytest.skip("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
+    with own_postgres() as server:
+        yield server

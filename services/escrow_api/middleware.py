@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from escrow_api.metrics import REQUESTS
-from escrow_api.problems import problem
+from escrow_api.problems import answer, problem
 
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID_MAX = 200
@@ -62,11 +62,12 @@ class EdgeMiddleware:
         request_id = incoming if incoming and _usable_request_id(incoming) else None
         request_id = request_id or f"req_{uuid.uuid4().hex}"
         scope.setdefault("state", {})["request_id"] = request_id
-        status = {"code": 500}
+        status = {"code": 500, "started": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["started"] = True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -83,6 +84,12 @@ class EdgeMiddleware:
                 await self.app(scope, self._limited(receive), send_with_id)
             except _TooLarge:
                 await _too_large()(scope, receive, send_with_id)
+            except Exception as error:
+                # Answered here, not re-raised: an error reaching uvicorn makes it close the
+                # connection. Once the answer has begun, closing is all that is left.
+                if status["started"]:
+                    raise
+                await answer(error)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -6,7 +6,8 @@
 - errors that the edge (middleware, the auth dependency, the rate limit) can answer on any
   operation are declared on every operation they apply to, so no route can forget them;
 - the response headers every client relies on are declared: ``X-Request-Id`` everywhere,
-  ``ETag`` on orders, ``Location`` on creations, ``Idempotent-Replayed`` on replayable POSTs.
+  ``ETag`` on orders, ``Location`` on creations, ``Idempotent-Replayed`` on replayable POSTs,
+  ``Retry-After`` on 503 database_unavailable.
 
 Operation ids are set on the routes themselves (snake_case, stable: generated clients name
 their methods after them).
@@ -19,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from escrow_api.responses import PROBLEM_REF, error_response
+from escrow_api.responses import DATABASE_UNAVAILABLE, PROBLEM_REF, error_response
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
 BODY_METHODS = ("post", "put", "patch")
@@ -40,6 +41,8 @@ Trade-Assurance-style escrow for cross-border B2B orders.
   `{"data": [...], "next_cursor": ..., "has_more": ...}`.
 - Errors are RFC 9457 `application/problem+json` with a stable `code` (and `errors[]` for
   field problems).
+- While the database is away (down or restarting) answers are 503 `database_unavailable` with
+  `Retry-After`; nothing needs restarting once it is back.
 """
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -131,6 +134,8 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> No
         edge.add(400)  # a body that does not parse
     for code in sorted(edge):
         responses.setdefault(str(code), error_response(code))
+    if not public:  # every authenticated operation reads or writes the database
+        responses.setdefault("503", error_response(503, DATABASE_UNAVAILABLE))
 
     for status, response in responses.items():
         headers = response.setdefault("headers", {})

@@ -33,11 +33,18 @@ STATUS: list[tuple[type[Exception], int]] = [
     (domain.DomainError, 422),
     (VersionMismatch, 412),
     (TooMuchContention, 409),
+    (app.StoreUnavailable, 503),
 ]
 # Errors that carry no code of their own.
 _CODES: dict[type[Exception], tuple[str, str | None]] = {
     VersionMismatch: ("precondition_failed", None),
     TooMuchContention: ("concurrent_modification", "The order changed too often; retry."),
+    app.StoreUnavailable: ("database_unavailable", "The database is unavailable; retry shortly."),
+}
+# The database away: a retry after a few seconds usually finds it back (a restart takes ~5 s).
+RETRY_AFTER_SECONDS = 2
+_HEADERS: dict[type[Exception], dict[str, str]] = {
+    app.StoreUnavailable: {"Retry-After": str(RETRY_AFTER_SECONDS)},
 }
 
 _TITLES = {
@@ -139,7 +146,7 @@ def error_problem(error: Exception) -> Response:
     else:
         code, fixed = _CODES[type(error)]
         detail = fixed or str(error)
-    return problem(status, code, detail, errors=errors)
+    return problem(status, code, detail, errors=errors, headers=_HEADERS.get(type(error)))
 
 
 def _validation_problem(error: RequestValidationError) -> Response:
@@ -188,6 +195,9 @@ def install(app: FastAPI) -> None:
     async def on_error(request: Request, error: Exception) -> Response:
         return answer(error)
 
-    families = [ApiError, RequestValidationError, StarletteHTTPException, Exception]
+    # Not ``Exception``: Starlette hands that to its ServerErrorMiddleware, which re-raises
+    # after answering, and uvicorn then closes the keep-alive connection under the client's
+    # next request. The edge middleware answers unexpected errors instead (``answer``).
+    families = [ApiError, RequestValidationError, StarletteHTTPException]
     for family in [*families, *(family for family, _ in STATUS)]:
         app.add_exception_handler(family, on_error)

@@ -46,6 +46,11 @@ _DESCRIPTIONS = {
     429: "A party key over its rate limit: code rate_limited; retry after Retry-After seconds.",
     503: "Not ready: code database_unreachable or schema_outdated.",
 }
+# Any operation that reads or writes the database may answer this while it is away.
+DATABASE_UNAVAILABLE = (
+    "The database is unavailable (down or restarting): code database_unavailable; "
+    "retry after Retry-After seconds."
+)
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -56,10 +61,10 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def error_response(code: int) -> dict[str, Any]:
+def error_response(code: int, description: str | None = None) -> dict[str, Any]:
     """The OpenAPI response object of an error status, for the document itself."""
     return {
-        "description": _DESCRIPTIONS[code],
+        "description": description or _DESCRIPTIONS[code],
         "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
     }
 

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager, suppress
 import httpx
 import structlog
 
+from escrow_core.application.errors import StoreUnavailable
 from escrow_core.application.idempotency import PURGE_BATCH, purge_expired
 from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.application.timers import fire_due_timers
@@ -115,6 +116,10 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 busy = await step()
+            except StoreUnavailable as error:
+                # Expected while the database restarts: a line per pause, not a traceback.
+                log.warning("database unavailable", loop=name, error=str(error.__cause__))
+                busy = False
             except Exception:
                 log.exception("worker loop failed", loop=name)
                 busy = False
@@ -146,6 +151,8 @@ class Worker:
             if free > 0:
                 try:
                     claimed = await self.sender.claim(free)
+                except StoreUnavailable as error:
+                    log.warning("database unavailable", loop="send", error=str(error.__cause__))
                 except Exception:
                     log.exception("claiming deliveries failed")
             for item in claimed:

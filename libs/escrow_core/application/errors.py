@@ -8,7 +8,11 @@ ApplicationError
 ├── Forbidden            the caller sees it, but its role may not do this
 ├── Invalid              a value that is wrong whatever the state (``field`` names it)
 └── Conflict             the request clashes with another one, or with the resource's state
+
+StoreUnavailable         (the store's) the database is away: retry later
 """
+
+from escrow_core.store.errors import StoreUnavailable as StoreUnavailable
 
 
 class ApplicationError(Exception):

@@ -11,7 +11,8 @@ Errors:
     ├── ConcurrencyError   the stream was not at the expected version
     ├── EventIdConflict    event ids reused on another stream, or only some of them reused
     ├── KeyBusy            another request holds the Idempotency-Key past the wait
-    └── ClaimLost          a claim was taken over: its holder may no longer complete it
+    ├── ClaimLost          a claim was taken over: its holder may no longer complete it
+    └── StoreUnavailable   the database is away (down, restarting, locked): retry later
 """
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from escrow_core.store.errors import (
     EventIdConflict,
     KeyBusy,
     StoreError,
+    StoreUnavailable,
 )
 from escrow_core.store.interface import CommandSession, DeliveryPlanner, Store
 from escrow_core.store.migrations import upgrade_to_head
@@ -39,6 +41,7 @@ __all__ = [
     "KeyBusy",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Upcasters",
     "open_store",
     "upgrade_to_head",

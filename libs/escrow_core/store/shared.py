@@ -5,7 +5,7 @@ its backend spells differently or runs faster another way.
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.bookkeeping import BookkeepingStore
+from escrow_core.store.errors import translating_unavailable
 from escrow_core.store.migrations import schema_is_current
 from escrow_core.store.records import (
     BalanceChange,
@@ -60,12 +61,14 @@ class CoreStore(BookkeepingStore):
         """The statements on ``events`` whose spelling depends on the backend."""
 
     # --- connections ----------------------------------------------------------------------
-    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self.writer.begin()
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with translating_unavailable(), self.writer.begin() as conn:
+            yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.reader.connect() as conn:
+        async with translating_unavailable(), self.reader.connect() as conn:
             transaction = await conn.begin()
             try:
                 yield conn

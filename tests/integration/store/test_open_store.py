@@ -9,7 +9,7 @@ from typing import cast
 import pytest
 import sqlalchemy as sa
 
-from escrow_core.store import Store, open_store
+from escrow_core.store import Store, StoreUnavailable, open_store
 from escrow_core.store.postgres import PostgresStore
 from escrow_core.store.shared import CoreStore
 from escrow_core.store.sqlite import BUSY_TIMEOUT_SECONDS, SqliteStore
@@ -66,14 +66,15 @@ async def test_a_sqlite_store_opens_its_file_only_when_used(tmp_path: Path) -> N
 
 
 async def test_a_postgres_store_connects_only_when_used() -> None:
-    """Nothing listens on port 1: opening succeeds, the first query fails to connect."""
+    """Nothing listens on port 1: opening succeeds, the first query fails to connect, and says
+    so as the database being away (asyncpg's own pool and SQLAlchemy's alike)."""
     store = open_store("postgresql+asyncpg://postgres@127.0.0.1:1/escrow")
     try:
         assert await store.now() is not None  # the wall clock needs no database
-        with pytest.raises(OSError, match=r"Connect call failed|refused"):
-            await store.snapshot("ord_x")
-        with pytest.raises(OSError, match=r"Connect call failed|refused"):
-            await store.count_events()
+        for query in (store.snapshot("ord_x"), store.count_events()):
+            with pytest.raises(StoreUnavailable, match=r"Connect call failed|refused") as raised:
+                await query
+            assert isinstance(raised.value.__cause__, OSError)
     finally:
         await store.dispose()
 

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
-from escrow_core.store.engines import engine_options
+from escrow_core.store.engines import engine_options, replace_closed_connections
+from escrow_core.store.errors import translating_unavailable
 from escrow_core.store.postgres import restore, sql
 from escrow_core.store.postgres.session import PostgresSession, json_text
 from escrow_core.store.records import (
@@ -32,6 +33,9 @@ from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText
 
 # How often a one-shot reader of the whole log asks again while events are held back.
 POLL_SECONDS = 0.1
+# A checkout waits this long for a connection (all busy, or the server slow to accept) before
+# the request is answered "database unavailable", well within a client's own timeout.
+ACQUIRE_TIMEOUT_SECONDS = 10.0
 _BALANCE_COLUMNS = (
     "party_id", "currency", "order_id", "position", "held", "released", "refunded", "fees",
 )  # fmt: skip
@@ -53,7 +57,7 @@ class PostgresStore(CoreStore):
             isolation_level="AUTOCOMMIT",
             connect_args={"server_settings": {"default_transaction_read_only": "on"}},
         )
-        return writer, reader
+        return replace_closed_connections(writer), replace_closed_connections(reader)
 
     def event_statements(self) -> ev.EventStatements:
         log = sa.text(sql.READ_LOG.named).columns(
@@ -75,9 +79,10 @@ class PostgresStore(CoreStore):
     async def raw(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled asyncpg connection outside any transaction: the hot paths' own pool (a
         checkout through SQLAlchemy's costs more than the statement's Python side)."""
-        pool = self._pool or await self._open_pool()
-        async with pool.acquire() as connection:
-            yield connection
+        async with translating_unavailable():
+            pool = self._pool or await self._open_pool()
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as connection:
+                yield connection
 
     async def _open_pool(self) -> asyncpg.Pool:
         async with self._pool_lock:
