@@ -118,7 +118,7 @@ class PostgresStore(CoreStore):
                 except BaseException as error:
                     # A connection that may still hold the key's lock must not go back to the
                     # pool: closed, it releases the lock.
-                    connection.terminate()
+                    _close(connection)
                     if not isinstance(error, Exception):
                         raise
 
@@ -228,6 +228,13 @@ class PostgresStore(CoreStore):
 
     async def writer_transaction_id(self, conn: AsyncConnection) -> int:
         return int((await conn.execute(sa.text("SELECT pg_current_xact_id()::text"))).scalar_one())
+
+
+def _close(connection: asyncpg.Connection) -> None:
+    try:
+        connection.terminate()
+    except asyncpg.InterfaceError:
+        pass  # the pool has already let go of it: the connection was lost, the lock with it
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
