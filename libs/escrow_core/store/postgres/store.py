@@ -1,6 +1,7 @@
 """``PostgresStore``: the hot paths in raw asyncpg, one statement per round trip."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -231,10 +232,9 @@ class PostgresStore(CoreStore):
 
 
 def _close(connection: asyncpg.Connection) -> None:
-    try:
+    # InterfaceError: the pool has already let go of it (the connection was lost, the lock too).
+    with contextlib.suppress(asyncpg.InterfaceError):
         connection.terminate()
-    except asyncpg.InterfaceError:
-        pass  # the pool has already let go of it: the connection was lost, the lock with it
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
