@@ -6,6 +6,7 @@ transaction. Positions are handed out under that lock, so commit order is positi
 the log is read by position alone.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -44,6 +45,12 @@ class SqliteStore(CoreStore):
     dialect: Literal["postgresql", "sqlite"] = "sqlite"
 
     def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        # This process's writers take turns in arrival order before asking SQLite for its
+        # write lock: SQLite's busy handler polls with growing sleeps, and a writer sleeping
+        # in it loses the lock again and again to a steady stream of short transactions (a
+        # webhook replay's batches kept a command waiting ~1 s). Other processes still
+        # queue on the busy timeout.
+        self._write_turn = asyncio.Lock()
         parsed = sa.make_url(self.url)
         if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
             raise ValueError("SQLite needs a database file: reader and writer share it")
@@ -64,6 +71,11 @@ class SqliteStore(CoreStore):
 
     def upsert(self, table: sa.Table) -> Any:
         return sqlite.insert(table)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        async with self._write_turn, super().transaction() as conn:
+            yield conn
 
     @asynccontextmanager
     async def command(self) -> AsyncIterator["SqliteSession"]:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from escrow_core.store import LOG_START, RecordedEvent, Store
 from escrow_core.store.schema import webhook_deliveries
 from escrow_core.webhooks import deliveries
-from escrow_core.webhooks.deliveries import REPLAY_PAGE, REPLAY_SCAN_LIMIT
+from escrow_core.webhooks.deliveries import REPLAY_PAGE, REPLAY_SCAN_LIMIT, REPLAY_WRITE_BATCH
 from escrow_core.webhooks.matching import Audience
 from support.events import new_events, new_stream_id, now, tail_log
 
@@ -173,4 +173,4 @@ async def test_the_deliveries_are_written_a_batch_per_short_transaction(
 
     per_transaction = [sum(written) for written in written_in if written]
     assert replayed["enqueued"] == sum(per_transaction) == REPLAY_SCAN_LIMIT
-    assert max(per_transaction) <= REPLAY_PAGE
+    assert max(per_transaction) <= REPLAY_WRITE_BATCH

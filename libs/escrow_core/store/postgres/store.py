@@ -49,14 +49,28 @@ class PostgresStore(CoreStore):
         # The hot paths' own asyncpg pool, opened on first use.
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
-        writer = create_async_engine(self.url, **engine_options(self.pool_size))
+        # Statements here are prepared once per connection (asyncpg's statement cache) and
+        # PostgreSQL may then settle on a generic plan, made with the statistics of the
+        # moment: the sender's claim (a join and an anti-join over webhook_deliveries),
+        # planned while the table was nearly empty, kept its plan as the table grew and took
+        # seconds a claim, and a soak's webhooks fell minutes behind. Custom plans cost a
+        # planning per execution and follow the table. (The hot paths' raw pool runs
+        # primary-key statements, whose generic plans stay right.)
+        custom_plans = {"plan_cache_mode": "force_custom_plan"}
+        writer = create_async_engine(
+            self.url,
+            **engine_options(self.pool_size),
+            connect_args={"server_settings": custom_plans},
+        )
         # Reads in autocommit on read-only sessions: a read costs one round trip, not three
         # (BEGIN, query, ROLLBACK), and a stray write still fails loudly.
         reader = create_async_engine(
             self.url,
             **engine_options(self.pool_size),
             isolation_level="AUTOCOMMIT",
-            connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+            connect_args={
+                "server_settings": {**custom_plans, "default_transaction_read_only": "on"}
+            },
         )
         return replace_closed_connections(writer), replace_closed_connections(reader)
 
