@@ -75,3 +75,27 @@ async def test_an_iqd_order_placed_under_the_old_rule_keeps_exponent_0(
 
     # and its stored event is left as it was written
     assert await stored_placed(store, order_id) == (1, None)
+
+
+async def test_balances_sum_old_and_new_iqd_orders_in_iso_minor_units(
+    world: World, store: Store
+) -> None:
+    # Given an IQD order priced under the old rule (1,000 dinars) and a new one (1.000 dinar),
+    # both paid in full
+    legacy = await write_legacy_order(store, world.buyer_id, world.supplier_id, "IQD")
+    new = await world.place(**IQD_ORDER)
+    for order_id in (legacy, new):
+        await world.step(order_id, "accept", "supplier")
+        paid = await world.call(
+            "POST",
+            f"/v1/orders/{order_id}/payments",
+            world.as_("payments"),
+            {"amount": 1_000, "method": "card", "provider_ref": f"pay-{order_id}"},
+        )
+        assert paid.status_code == 200, paid.text
+
+    # Then the buyer's IQD balance holds 1,001 dinars, written in ISO's three digits
+    answer = await world.call("GET", f"/v1/parties/{world.buyer_id}/balances", world.admin)
+    assert answer.status_code == 200, answer.text
+    [iqd] = [b for b in answer.json()["balances"] if b["currency"] == "IQD"]
+    assert (iqd["currency_exponent"], iqd["held"]) == (3, LEGACY_TOTAL * 1_000 + 1_000)
