@@ -38,6 +38,7 @@ def order_events(now: datetime) -> list[NewEvent]:
             supplier_id=SUPPLIER.party_id or "",
             supplier_trade_assurance=True,
             currency="USD",
+            currency_exponent=2,
             items=(LineItem(sku="LED", quantity=10, unit_price=12_500),),
             incoterm="FOB",
             quality_terms="AQL 2.5",

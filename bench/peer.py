@@ -125,6 +125,7 @@ async def ours_commands_per_second(url: str, workers: int, seconds: float) -> fl
                 supplier_id="pty_supplier",
                 supplier_trade_assurance=True,
                 currency="USD",
+                currency_exponent=2,
                 items=(LineItem(sku="LED", quantity=10, unit_price=12_500),),
                 incoterm="FOB",
                 quality_terms="AQL 2.5",

@@ -1,32 +1,31 @@
-"""ISO 4217 at the edge: which codes we take, and each one's minor-unit exponent.
+"""ISO 4217 at the edge: which codes we take, and each one's minor units.
 
-Codes come from pycountry (the Debian iso-codes list); exponents from Babel (CLDR). Units with
-no minor unit in ISO 4217 (precious metals, SDR, testing, "no currency") are refused.
+Both come from ISO 4217's own table (list one, as the ``iso4217`` package ships it). Units
+whose minor unit ISO gives as "N.A." (precious metals, SDR, testing, "no currency") are not
+money an order can be priced in, and are refused.
 """
 
 from functools import cache
 
-import pycountry
-from babel.numbers import get_currency_precision
-
-# ISO 4217 lists these with minor unit "N.A.": they are not money an order can be priced in.
-_NOT_MONEY = frozenset(
-    {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
-)
+from iso4217 import Currency
 
 
 @cache
+def _minor_units() -> dict[str, int]:
+    return {c.code: c.exponent for c in Currency if c.exponent is not None}
+
+
 def currency_codes() -> frozenset[str]:
-    return frozenset(c.alpha_3 for c in pycountry.currencies) - _NOT_MONEY
+    return frozenset(_minor_units())
 
 
 def is_currency(code: str) -> bool:
-    return code in currency_codes()
+    return code in _minor_units()
 
 
-@cache
 def exponent(code: str) -> int:
-    """Digits after the decimal point: USD 2, JPY 0, KWD 3."""
-    if not is_currency(code):
-        raise ValueError(f"{code!r} is not an ISO 4217 currency code")
-    return int(get_currency_precision(code))
+    """ISO 4217's minor units, the digits after the decimal point: USD 2, JPY 0, IQD 3."""
+    try:
+        return _minor_units()[code]
+    except KeyError:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code") from None

@@ -11,7 +11,6 @@ from escrow_api.jsonresponse import JSONResponse
 from escrow_core.accounts import ApiKey, IssuedKey, Party
 from escrow_core.application.pagination import Page
 from escrow_core.application.principal import Principal
-from escrow_core.currency import exponent
 from escrow_core.domain.order import OrderState, allowed_actions, deadlines, next_deadline_at
 from escrow_core.domain.roles import Actor
 
@@ -56,7 +55,7 @@ def order_json(
         "buyer_id": terms["buyer_id"],
         "supplier_id": terms["supplier_id"],
         "currency": terms["currency"],
-        "currency_exponent": exponent(order.terms.currency),
+        "currency_exponent": terms["currency_exponent"],
         "items": terms["items"],
         "shipping_fee": terms["shipping_fee"],
         "total": terms["total"],

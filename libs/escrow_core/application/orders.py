@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from escrow_core import accounts
+from escrow_core import accounts, currency
 from escrow_core.application.commands import CommandContext, CommandResult
 from escrow_core.application.errors import Invalid, NotFound, order_not_found
 from escrow_core.application.idempotency import Remember
@@ -77,6 +77,7 @@ async def place(
         supplier_id=supplier.id,
         supplier_trade_assurance=supplier.trade_assurance,
         currency=new.currency,
+        currency_exponent=currency.exponent(new.currency),
         items=tuple(new.items),
         shipping_fee=new.shipping_fee,
         incoterm=new.incoterm,

@@ -21,6 +21,7 @@ class PlaceOrder(Command):
     supplier_id: str
     supplier_trade_assurance: bool
     currency: str
+    currency_exponent: int
     items: tuple[terms.LineItem, ...]
     shipping_fee: int = 0
     incoterm: str

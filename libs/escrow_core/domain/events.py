@@ -26,10 +26,14 @@ class Event(BaseModel):
 
 
 class OrderPlaced(Event):
+    """Schema 2: records ``currency_exponent``, the minor units every amount of the order is in
+    (ISO 4217's; an order placed before keeps the exponent it was priced under)."""
+
     type: Literal["order.placed"] = "order.placed"
     buyer_id: str
     supplier_id: str
     currency: str
+    currency_exponent: int
     items: tuple[LineItem, ...]
     shipping_fee: int
     total: int
@@ -187,7 +191,7 @@ EVENT_TYPES: tuple[str, ...] = tuple(
 
 # Event types whose data changed shape, by their current schema version (the rest are at 1).
 # Each step up has an upcaster in ``domain.upcasts``, so old stored data still reads.
-SCHEMA_VERSIONS: dict[str, int] = {"order.delivered": 2}
+SCHEMA_VERSIONS: dict[str, int] = {"order.placed": 2, "order.delivered": 2}
 
 
 def schema_version(event_type: str) -> int:

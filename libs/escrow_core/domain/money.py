@@ -1,7 +1,8 @@
 """Money is an integer count of the currency's minor unit plus an ISO 4217 code; never a float.
 
-The domain needs no exponent: it adds, compares and takes fees on integers. Currency codes and
-exponents are checked at the edge (``escrow_core.currency``) against a maintained ISO 4217 source.
+The domain computes with no exponent: it adds, compares and takes fees on integers. It only
+records the exponent an order is priced in (``Terms.currency_exponent``), which the edge
+(``escrow_core.currency``) takes with the code from ISO 4217's own table.
 """
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -37,6 +37,7 @@ class Terms(_Frozen):
     buyer_id: str
     supplier_id: str
     currency: str
+    currency_exponent: int = Field(ge=0)  # the amounts' minor units, as priced
     items: tuple[LineItem, ...]
     shipping_fee: int = Field(ge=0)
     total: int = Field(gt=0)

@@ -3,7 +3,15 @@
 from collections.abc import Callable
 from typing import Any
 
+from escrow_core.domain.legacy_exponents import legacy_cldr_exponent
+
 Upcast = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def placed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Before schema 2 the exponent was looked up when read, from CLDR; an old order keeps the
+    one it was priced under, so its stored amounts mean what they meant."""
+    return {**data, "currency_exponent": legacy_cldr_exponent(data["currency"])}
 
 
 def delivered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -14,5 +22,6 @@ def delivered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 # (event type, the schema version it upgrades from) -> the step to the next version.
 UPCASTS: dict[tuple[str, int], Upcast] = {
+    ("order.placed", 1): placed_v1_to_v2,
     ("order.delivered", 1): delivered_v1_to_v2,
 }

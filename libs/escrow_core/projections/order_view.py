@@ -7,6 +7,7 @@ filter on. Pure: the store's adapters write and read the row.
 
 from typing import Any
 
+from escrow_core.domain.legacy_exponents import legacy_cldr_exponent
 from escrow_core.domain.order import OrderState, next_timer_at
 from escrow_core.store import OrderRow
 
@@ -16,7 +17,17 @@ def to_document(state: OrderState) -> dict[str, Any]:
 
 
 def from_document(document: dict[str, Any]) -> OrderState:
-    return OrderState.model_validate(document)
+    return OrderState.model_validate(upcast_document(document))
+
+
+def upcast_document(document: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot written before ``order.placed`` schema 2 lacks the terms' exponent: it gets the
+    one its ``order.placed`` is upcast with, as a replay of the stream would."""
+    terms = document.get("terms")
+    if not isinstance(terms, dict) or "currency_exponent" in terms:
+        return document
+    exponent = legacy_cldr_exponent(terms["currency"])
+    return {**document, "terms": {**terms, "currency_exponent": exponent}}
 
 
 def row_for(order_id: str, state: OrderState) -> OrderRow:

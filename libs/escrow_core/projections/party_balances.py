@@ -2,10 +2,14 @@
 
 An append-only ledger of signed changes, summed on read: a busy buyer with many orders in
 flight never serialises its commands on one hot balance row. Pure: the adapters write and sum.
+
+A balance sums many orders, so it is kept in ISO 4217's minor units: an order priced under a
+coarser exponent (IQD at 0, before ``order.placed`` schema 2) is scaled up, which is exact.
 """
 
 from collections.abc import Iterable
 
+from escrow_core import currency
 from escrow_core.domain import events as e
 from escrow_core.domain.order import OrderState
 from escrow_core.store import BalanceChange, BalanceTotals
@@ -28,6 +32,7 @@ def changes(
             moved = {"held": -amount, "refunded": amount}
         case _:
             return []
+    scale = _to_iso_minor_units(order)
     return [
         BalanceChange(
             party_id=party_id,
@@ -35,10 +40,18 @@ def changes(
             order_id=order_id,
             event_version=event_version,
             position=position,
-            **moved,
+            **{column: amount * scale for column, amount in moved.items()},
         )
         for party_id in order.party_ids
     ]
+
+
+def _to_iso_minor_units(order: OrderState) -> int:
+    """What one of the order's minor units is in ISO 4217's (1 but for an order priced under a
+    coarser exponent; a currency ISO no longer lists keeps the order's own)."""
+    code, priced_under = order.terms.currency, order.terms.currency_exponent
+    finer_by = currency.exponent(code) - priced_under if currency.is_currency(code) else 0
+    return int(10 ** max(finer_by, 0))
 
 
 def totals(entries: Iterable[BalanceChange]) -> dict[tuple[str, str], BalanceTotals]:

@@ -90,7 +90,7 @@ def _compare_views(states: dict[str, OrderState], live: dict[str, OrderRow]) -> 
             problems.append(f"order_view lacks {order_id}")
             continue
         expected = asdict(order_view.row_for(order_id, order))
-        stored = asdict(row)
+        stored = {**asdict(row), "state": order_view.upcast_document(row.state)}
         problems += [
             f"order_view {order_id}.{path}: live {live!r}, log says {value!r}"
             for column, value in expected.items()

@@ -267,7 +267,11 @@ class Order(BaseModel):
     buyer_id: str
     supplier_id: str
     currency: str
-    currency_exponent: int
+    currency_exponent: int = Field(
+        description="The minor units every amount of the order is in, recorded when it was "
+        "placed: ISO 4217's (IQD 3, JPY 0); an order placed before 1.1 keeps the exponent it "
+        "was priced under."
+    )
     items: list[LineItemOut]
     shipping_fee: int
     total: int

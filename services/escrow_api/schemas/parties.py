@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 
 from escrow_api.schemas.common import RequestBody, ShortText
 from escrow_core.accounts import PartyKind
@@ -57,7 +57,7 @@ class ApiKey(BaseModel):
 
 class Balance(BaseModel):
     currency: str
-    currency_exponent: int
+    currency_exponent: int = Field(description="ISO 4217's minor units, those of the amounts.")
     held: int
     released: int
     refunded: int

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from escrow_core.domain import events as e
 from escrow_core.store import NewEvent, OrderRow, Store, schema
+from support.legacy import LEGACY_TOTAL, write_legacy_order
 
 from .busy_log import BusyLog, escrow
 
@@ -123,3 +124,24 @@ async def test_verify_reports_a_broken_money_invariant_at_the_command_boundary(
     assert result.returncode != 0
     expected = f"{busy_log.cancelled} v{version + 1}: paid 50000 != held 125000"
     assert expected in result.stderr
+
+
+async def test_an_order_placed_before_order_placed_schema_2_verifies_and_rebuilds(
+    fresh_store: Store, busy_log: BusyLog
+) -> None:
+    # Given an IQD order as the service wrote it under the old rule: a v1 event, an old snapshot
+    legacy = await write_legacy_order(
+        fresh_store, busy_log.cast.buyer_id, busy_log.cast.supplier_id
+    )
+
+    # Then verify finds the snapshot as the upcast log says, and rebuild writes exponent 0
+    verified = await escrow(fresh_store.url, "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert f"{len(busy_log.order_ids) + 1} orders" in verified.stderr
+    rebuilt = await escrow(fresh_store.url, "projections", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    row = (await fresh_store.all_order_rows())[legacy]
+    assert (row.currency, row.total) == ("IQD", LEGACY_TOTAL)
+    assert row.state["terms"]["currency_exponent"] == 0
+    again = await escrow(fresh_store.url, "verify")
+    assert again.returncode == 0, again.stderr

@@ -71,6 +71,7 @@ def place_order(cast: Cast, **changes: Any) -> c.PlaceOrder:
         "supplier_id": cast.supplier_id,
         "supplier_trade_assurance": True,
         "currency": "USD",
+        "currency_exponent": 2,
         "items": (
             LineItem(sku="VALVE-20", description="brass valve", quantity=10, unit_price=10_000),
         ),

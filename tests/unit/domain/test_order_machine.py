@@ -234,6 +234,7 @@ class OrderMachine(RuleBasedStateMachine):
             supplier_id=SUPPLIER_ID,
             supplier_trade_assurance=True,
             currency="EUR",
+            currency_exponent=2,
             items=items,
             shipping_fee=shipping_fee,
             incoterm="DAP",

@@ -49,6 +49,7 @@ def test_the_order_is_placed_with_every_term_and_the_total_computed() -> None:
         buyer_id=BUYER_ID,
         supplier_id=SUPPLIER_ID,
         currency="USD",
+        currency_exponent=2,
         items=WIDGETS,
         shipping_fee=1_500,
         total=WIDGETS_TOTAL + 1_500,

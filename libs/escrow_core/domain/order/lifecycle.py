@@ -57,6 +57,7 @@ def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
             buyer_id=cmd.buyer_id,
             supplier_id=cmd.supplier_id,
             currency=cmd.currency,
+            currency_exponent=cmd.currency_exponent,
             items=cmd.items,
             shipping_fee=cmd.shipping_fee,
             total=total,
