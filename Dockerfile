@@ -29,6 +29,6 @@ EXPOSE 8000
 # Ready, not merely alive: the database answers and its schema is current.
 HEALTHCHECK --interval=10s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"]
 # Every command runs on a migrated database (docker/entrypoint.sh migrates, then runs it).
-ENTRYPOINT ["escrow-entrypoint"]
+ENTRYPOINT ["/usr/local/bin/escrow-entrypoint"]
 # The same start-up command the end-to-end tests run (tests/support/processes.py reads it).
 CMD ["escrow", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -74,13 +74,15 @@ class Settings(BaseSettings):
                 "not a database URL: use postgresql://user:password@host/database "
                 "or sqlite:///path/to/file.db"
             ) from None
-        driver = _ASYNC_DRIVERS.get(url.drivername)
+        driver = _ASYNC_DRIVERS.get(url.drivername.lower())
         if driver is None:
             raise ValueError(
                 f"unsupported database {url.drivername!r}: use postgresql:// (postgres://, "
                 "postgresql+asyncpg://) or sqlite:/// (sqlite+aiosqlite:///)"
             )
-        return url.set(drivername=driver).render_as_string(hide_password=False)
+        # Only the scheme changes: the rest stays exactly as written (rendering the URL again
+        # would escape it, ":memory:" included).
+        return f"{driver}://{value.split('://', 1)[1]}"
 
     @field_validator("admin_key")
     @classmethod
