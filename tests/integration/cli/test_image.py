@@ -181,7 +181,8 @@ async def test_the_image_serves_a_fresh_database_once_its_entrypoint_migrated_it
     process.base_url = f"http://127.0.0.1:{port}"
     try:
         # When it starts, it is ready, and the API works on the schema it migrated
-        await asyncio.to_thread(wait_ready, process)
+        # (migrating first, on a machine shared by other tests: a longer wait than a bare start)
+        await asyncio.to_thread(wait_ready, process, 90.0)
         async with httpx.AsyncClient(base_url=process.base_url or "") as client:
             made = await client.post(
                 "/v1/parties",
