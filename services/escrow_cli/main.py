@@ -88,9 +88,9 @@ def _settings() -> Settings:
         return get_settings()
     except ValidationError as invalid:
         for problem in invalid.errors():
-            name = "_".join(str(part).upper() for part in problem["loc"][:1])
+            name = f"ESCROW_{str(problem['loc'][0]).upper()}" if problem["loc"] else "settings"
             console.print(
-                f"error: ESCROW_{name}: {problem['msg'].removeprefix('Value error, ')}",
+                f"error: {name}: {problem['msg'].removeprefix('Value error, ')}",
                 style="red",
                 markup=False,
                 highlight=False,
@@ -143,8 +143,13 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrated: bool = T
         raise _fail(f"the database went away: {_first_line(error)}") from None
 
 
-async def _nothing(runtime: Runtime) -> None:
-    return None
+def _refuse_unless_migrated() -> None:
+    """Exit 1 with a one-line reason unless the database answers and is migrated."""
+
+    async def nothing(runtime: Runtime) -> None:
+        return None
+
+    _with_runtime(nothing)
 
 
 def served_app() -> "FastAPI":
@@ -181,7 +186,7 @@ def serve(
     Refuses to start, with a one-line reason, on a database that is not migrated."""
     import uvicorn
 
-    _with_runtime(_nothing)
+    _refuse_unless_migrated()
     # The app factory reads the settings again, in this process or in uvicorn's workers.
     os.environ["ESCROW_EMBEDDED_WORKER"] = str(embedded_worker).lower()
     get_settings.cache_clear()
@@ -208,7 +213,7 @@ def worker() -> None:
     from escrow_worker.worker import run
 
     settings = _settings()
-    _with_runtime(_nothing)
+    _refuse_unless_migrated()
     logs.configure(settings.log_level)
     asyncio.run(run(settings))
 
