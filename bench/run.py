@@ -46,7 +46,7 @@ ADMIN_URL = sa.make_url(
 SECONDS = float(os.environ.get("BENCH_SECONDS", 10))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 1))
 EVENTS = int(os.environ.get("BENCH_EVENTS", 100_000))
-ADMIN_KEY = "esk_bench_admin"
+ADMIN_KEY = "esk_bench_admin_bootstrap_key_0123456789"
 # Off: the load comes from one key per role (see the module docstring).
 RATE_LIMIT_PER_SECOND = 0
 RESULTS = ROOT / "bench" / "results"

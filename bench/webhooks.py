@@ -50,7 +50,7 @@ ORDERS = int(os.environ.get("BENCH_ORDERS", 2000))
 RATE = float(os.environ.get("BENCH_RATE", 50))
 SECONDS = float(os.environ.get("BENCH_SECONDS", 10))
 POLL = os.environ.get("BENCH_POLL", "0.2")
-ADMIN_KEY = "esk_bench_webhooks_admin"
+ADMIN_KEY = "esk_bench_webhooks_admin_key_0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 DATABASE = "escrow_bench_webhooks"
 

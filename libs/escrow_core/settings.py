@@ -1,22 +1,41 @@
-"""Configuration from the environment, every name prefixed ``ESCROW_``."""
+"""Configuration from the environment, every name prefixed ``ESCROW_``.
+
+A bad value is a ``pydantic.ValidationError`` naming the setting, never showing its value
+(a URL's password, the admin key): ``escrow`` prints it as one line and exits 1.
+"""
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+import sqlalchemy as sa
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from escrow_core.domain.policy import TimerPolicy
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/escrow.db"
 DEFAULT_RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+ADMIN_KEY_MIN_LENGTH = 32
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# What each URL scheme a user may write means: every backend runs on its async driver.
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ESCROW_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ESCROW_", extra="ignore", hide_input_in_errors=True
+    )
 
+    # postgres://, postgresql:// and sqlite:/// are read as their async drivers' URLs.
     database_url: str = DEFAULT_DATABASE_URL
-    admin_key: str | None = None
+    # Accepted as an admin key (bootstrap); at least 32 characters, never shown.
+    admin_key: SecretStr | None = None
     sandbox: bool = False
     release_fee_bps: int = Field(default=0, ge=0, le=10_000)
     accept_days: int = Field(default=30, ge=1)
@@ -39,11 +58,46 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=32, ge=1, le=1000)
     # How often the worker polls the log, the deliveries and the timers when idle.
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=5)
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     # `escrow serve` runs the worker inside the server process unless --no-worker.
     embedded_worker: bool = True
     # Requests a second per party key (bursts of twice that), in each server process; 0 = off.
     rate_limit_per_second: int = Field(default=100, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        try:
+            url = sa.make_url(value)
+        except sa.exc.ArgumentError:
+            raise ValueError(
+                "not a database URL: use postgresql://user:password@host/database "
+                "or sqlite:///path/to/file.db"
+            ) from None
+        driver = _ASYNC_DRIVERS.get(url.drivername.lower())
+        if driver is None:
+            raise ValueError(
+                f"unsupported database {url.drivername!r}: use postgresql:// (postgres://, "
+                "postgresql+asyncpg://) or sqlite:/// (sqlite+aiosqlite:///)"
+            )
+        # Only the scheme changes: the rest stays exactly as written (rendering the URL again
+        # would escape it, ":memory:" included).
+        return f"{driver}://{value.split('://', 1)[1]}"
+
+    @field_validator("admin_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < ADMIN_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"the admin key needs at least {ADMIN_KEY_MIN_LENGTH} characters "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)"
+            )
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod

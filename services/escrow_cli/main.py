@@ -5,10 +5,13 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
+import sqlalchemy as sa
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
@@ -17,13 +20,36 @@ from escrow_core.accounts import KeyRole
 from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.projections.rebuild import rebuild
 from escrow_core.projections.verify import verify as verify_log
-from escrow_core.settings import get_settings
-from escrow_core.store import open_store, upgrade_to_head
+from escrow_core.settings import Settings, get_settings
+from escrow_core.store import Store, StoreUnavailable, open_store, upgrade_to_head
+from escrow_core.store.errors import unavailable
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-app = typer.Typer(help="Event-sourced escrow service.", no_args_is_help=True)
+
+def _default(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _settings_help() -> str:
+    """Every setting's environment variable and default, for ``escrow --help``."""
+    named = [
+        f"ESCROW_{name.upper()} ({_default(field.get_default(call_default_factory=True))})"
+        for name, field in Settings.model_fields.items()
+    ]
+    return "Settings come from the environment: " + ", ".join(named) + "."
+
+
+app = typer.Typer(
+    help="Event-sourced escrow service.", epilog=_settings_help(), no_args_is_help=True
+)
 projections_app = typer.Typer(help="Rebuild the read models.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 keys_app = typer.Typer(help="Make API keys.", no_args_is_help=True)
@@ -32,12 +58,98 @@ console = Console(stderr=True)
 T = TypeVar("T")
 
 
-def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_runtime(get_settings()) as runtime:
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"escrow {package_version('escrow')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Event-sourced escrow service."""
+
+
+def _fail(error: Exception | str) -> typer.Exit:
+    """Say what went wrong on one plain line; the exit status is 1."""
+    console.print(f"error: {error}", style="red", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    """The settings from the environment: each bad one is named on a line of its own, exit 1."""
+    try:
+        return get_settings()
+    except ValidationError as invalid:
+        for problem in invalid.errors():
+            name = f"ESCROW_{str(problem['loc'][0]).upper()}" if problem["loc"] else "settings"
+            console.print(
+                f"error: {name}: {problem['msg'].removeprefix('Value error, ')}",
+                style="red",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(code=1) from None
+
+
+def _shown(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+class NotUsable(Exception):
+    """The database cannot be used as it is (away, or behind the code): one line, exit 1."""
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+async def _require_migrated(store: Store) -> None:
+    try:
+        current = await store.schema_is_current()
+    except Exception as error:  # whatever keeps us from reading it, the operator reads why
+        where = _shown(store.url)
+        raise NotUsable(f"cannot use the database at {where}: {_first_line(error)}") from error
+    if not current:
+        raise NotUsable(
+            f"the database at {_shown(store.url)} is not migrated to this version of escrow: "
+            "run escrow migrate"
+        )
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]], *, migrated: bool = True) -> T:
+    """Run ``work`` on the database of the settings; unless ``migrated=False``, only on a
+    database at the latest migration."""
+
+    async def run() -> T:
+        async with open_runtime(_settings()) as runtime:
+            if migrated:
+                await _require_migrated(runtime.store)
             return await work(runtime)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(run())
+    except NotUsable as error:
+        raise _fail(error) from None
+    except StoreUnavailable as error:
+        raise _fail(f"the database went away: {_first_line(error)}") from None
+
+
+def _refuse_unless_migrated() -> None:
+    """Exit 1 with a one-line reason unless the database answers and is migrated."""
+
+    async def nothing(runtime: Runtime) -> None:
+        return None
+
+    _with_runtime(nothing)
 
 
 def served_app() -> "FastAPI":
@@ -52,18 +164,32 @@ def served_app() -> "FastAPI":
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    no_worker: Annotated[
-        bool, typer.Option("--no-worker", help="Do not run the worker in this process.")
-    ] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes (uvicorn workers).")] = 1,
+    host: Annotated[str, typer.Option(envvar="ESCROW_HOST", help="Address to bind.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(envvar="ESCROW_PORT", help="Port to bind.")] = 8000,
+    embedded_worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            envvar="ESCROW_EMBEDDED_WORKER",
+            help="Run the worker in this process (production runs escrow worker apart).",
+        ),
+    ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, envvar="ESCROW_WORKERS", help="Server processes (uvicorn workers)."),
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API (with the worker inside unless --no-worker)."""
+    """Serve the HTTP API (with the worker inside unless --no-worker).
+
+    Refuses to start, with a one-line reason, on a database that is not migrated."""
     import uvicorn
 
-    if no_worker:
-        os.environ["ESCROW_EMBEDDED_WORKER"] = "false"
+    _refuse_unless_migrated()
+    # The app factory reads the settings again, in this process or in uvicorn's workers.
+    os.environ["ESCROW_EMBEDDED_WORKER"] = str(embedded_worker).lower()
+    get_settings.cache_clear()
     uvicorn.run(
         "escrow_cli.main:served_app",
         factory=True,
@@ -80,11 +206,14 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run the worker: webhook delivery and deadline timers (stop with SIGTERM or Ctrl-C)."""
+    """Run the worker: webhook delivery and deadline timers (stop with SIGTERM or Ctrl-C).
+
+    Refuses to start, with a one-line reason, on a database that is not migrated."""
     from escrow_core import logs
     from escrow_worker.worker import run
 
-    settings = get_settings()
+    settings = _settings()
+    _refuse_unless_migrated()
     logs.configure(settings.log_level)
     asyncio.run(run(settings))
 
@@ -92,8 +221,19 @@ def worker() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the latest migration."""
-    url = get_settings().database_url
-    asyncio.run(upgrade_to_head(url))
+    url = _settings().database_url
+    try:
+        asyncio.run(upgrade_to_head(url))
+    except Exception as error:
+        if unavailable(error):
+            raise _fail(
+                f"cannot reach the database at {_shown(url)}: {_first_line(error)}"
+            ) from None
+        if isinstance(error, sa.exc.DBAPIError):  # the database said no: its words are enough
+            raise _fail(
+                f"cannot migrate the database at {_shown(url)}: {_first_line(error)}"
+            ) from None
+        raise  # a migration's own bug: its traceback is what its author needs
     console.print(f"migrated {url.split('@')[-1]}")
 
 
@@ -129,8 +269,6 @@ def create_key(
         raise typer.BadParameter(f"{_a(role)} key acts as a party: name it with --party")
 
     async def work(runtime: Runtime) -> accounts.IssuedKey:
-        if not await runtime.store.schema_is_current():
-            raise CannotMakeKey("the database schema is not current: run escrow migrate")
         now = await runtime.store.now()
         async with runtime.store.transaction() as conn:
             if party is not None:
@@ -149,8 +287,7 @@ def create_key(
     try:
         issued = _with_runtime(work)
     except CannotMakeKey as error:
-        console.print(f"error: {error}", style="red", markup=False, highlight=False)
-        raise typer.Exit(code=1) from None
+        raise _fail(error) from None
     key = issued.key
     if as_json:
         shown = {
@@ -203,12 +340,6 @@ def verify() -> None:
         raise typer.Exit(code=1)
 
 
-def _fail(error: Exception) -> typer.Exit:
-    """Say what went wrong on one plain line; the exit status is 1."""
-    console.print(f"error: {error}", style="red", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
-
-
 def _counted(counts: dict[str, int]) -> str:
     return ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
 
@@ -222,7 +353,7 @@ def export_file(
 
     async def work() -> dict[str, int]:
         # No upcasters: the log is exported as stored, and upcast when it is read again.
-        store = open_store(get_settings().database_url)
+        store = open_store(_settings().database_url)
         try:
             with Progress(console=console) as bar:
                 task = bar.add_task("exporting", total=None)
@@ -266,7 +397,7 @@ def import_file(
             )
 
     try:
-        counts = _with_runtime(work)
+        counts = _with_runtime(work, migrated=False)  # it migrates an empty database itself
     except (transfer.TransferError, OSError) as error:
         raise _fail(error) from None
     console.print(f"imported {_counted(counts)}; projections rebuilt", soft_wrap=True)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from escrow_api.app import Background, create_app
 from escrow_core.settings import Settings
 
-ADMIN_KEY = "esk_test_admin_bootstrap_key"
+ADMIN_KEY = "esk_test_admin_bootstrap_key_0123456789"
 
 
 def auth(key: str, on_behalf_of: str | None = None) -> dict[str, str]:

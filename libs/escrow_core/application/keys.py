@@ -23,7 +23,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 async def authenticate(runtime: Runtime, secret: str) -> ApiKey | None:
     """The active key with this secret, if any."""
     admin_key = runtime.settings.admin_key
-    if admin_key and hmac.compare_digest(secret.encode(), admin_key.encode()):
+    if admin_key and hmac.compare_digest(secret.encode(), admin_key.get_secret_value().encode()):
         return ApiKey(BOOTSTRAP_ADMIN_ID, KeyRole.ADMIN, None, None, _EPOCH, None)
     async with runtime.store.read() as conn:
         return await accounts.find_active_key(conn, secret)
