@@ -119,14 +119,16 @@ def worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Iterator
         process.stop()
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``escrow ARGS`` to completion."""
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``escrow ARGS`` to completion (``timeout`` seconds at most)."""
     return subprocess.run(
         [str(BIN / "escrow"), *args],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )

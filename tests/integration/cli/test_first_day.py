@@ -3,7 +3,6 @@ setting is wrong (one line each, exit 1, never a traceback), the URL forms it ac
 version, and the environment variables its help names."""
 
 import asyncio
-import os
 import subprocess
 from importlib.metadata import version
 
@@ -13,20 +12,12 @@ from typer.testing import CliRunner
 from escrow_cli.main import app
 from escrow_core.settings import Settings, get_settings
 from escrow_core.store import open_store
-from support.processes import BIN, ROOT, free_port
+from support.processes import free_port, run_cli
 
 
 def escrow_once(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``escrow ARGS`` as a process; a command that should refuse at once gets 60 s at most."""
-    return subprocess.run(
-        [str(BIN / "escrow"), *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env=env, timeout=60)
 
 
 async def schema_is_current(url: str) -> bool:
