@@ -28,7 +28,7 @@ from escrow_core.application.snapshot_cache import SnapshotCache
 from escrow_core.domain.commands import Command, PlaceOrder
 from escrow_core.domain.errors import DomainError
 from escrow_core.domain.events import AnyEvent, event_from_data, event_to_data, schema_version
-from escrow_core.domain.order import OrderState, decide, fold
+from escrow_core.domain.order import NewIds, OrderState, decide, fold
 from escrow_core.ids import new_id
 from escrow_core.projections import order_view, party_balances
 from escrow_core.store import (
@@ -266,7 +266,7 @@ class CommandService:
         if expected is not None and expected != version:
             raise VersionMismatch(expected, version)
         now = await session.now()
-        events = decide(state, command, now)
+        events = decide(state, command, now, NewIds(new_id("x")[2:]))
         if not events:
             if state is None:
                 raise RuntimeError(f"{type(command).__name__} decided nothing on no order")
