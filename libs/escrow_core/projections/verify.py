@@ -42,8 +42,9 @@ def money_problems(order: OrderState) -> list[str]:
         )
     if min(a.paid, a.held, a.released, a.refunded, a.fees) < 0:
         found.append(f"a negative amount: {a}")
-    if a.paid > order.terms.total:
-        found.append(f"paid {a.paid} exceeds the total {order.terms.total}")
+    # 1.1: money paid beyond the total is refunded at once, never held (DESIGN 7.1)
+    if a.held > order.terms.total:
+        found.append(f"held {a.held} exceeds the total {order.terms.total}")
     if a.fees > a.released:
         found.append(f"fees {a.fees} exceed released {a.released}")
     if order.status in TERMINAL and a.held:
