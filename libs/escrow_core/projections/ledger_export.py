@@ -155,11 +155,12 @@ def narration(transfer_id: str, order_id: str) -> str:
     """What a transfer was, for a reader: ``payment, order ord_...``, ``payout po_... paid,
     order ord_...`` (ids as the ledger names them: ``<event>:<kind>``, ``<object>/<n>:<kind>``)."""
     head, _, kind = transfer_id.rpartition(":")
+    what = kind.replace("_", " ")
     if "/" in head:  # a payout's or refund's attempt settled or returned
         object_id = head.split("/", 1)[0]
         done = "paid" if object_id.startswith("po_") else "succeeded"
-        kind = f"{object_id} {done if kind == POSTED else kind}"
-    return f"{kind.replace('_', ' ')}, order {order_id}"
+        what = f"{object_id} {done if kind == POSTED else what}"
+    return f"{what}, order {order_id}"
 
 
 class Transfers:
