@@ -1,5 +1,5 @@
 """``escrow``: serve, run the worker, migrate, make keys, rebuild and verify projections,
-export a database to a file and import it into another."""
+export a database to a file and import it into another, export the ledger (``ledger.py``)."""
 
 import asyncio
 import json
@@ -321,7 +321,8 @@ def rebuild_projections() -> None:
 
 @app.command()
 def verify() -> None:
-    """Replay every order, check the money invariant, compare the projections with the log."""
+    """Replay every order, check the money invariants, compare the projections (the ledger,
+    payouts and refunds too) with the log."""
 
     async def work(runtime: Runtime) -> bool:
         total = await runtime.store.count_events()
