@@ -15,7 +15,7 @@ import orjson
 from escrow_core.application.upcasting import event_upcasters
 from escrow_core.domain import commands as c
 from escrow_core.domain.events import event_from_data, event_to_data, schema_version
-from escrow_core.domain.order import decide, fold
+from escrow_core.domain.order import NewIds, decide, fold
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import LineItem, PaymentMethod
 from escrow_core.ids import new_id
@@ -57,7 +57,7 @@ def order_events(now: datetime) -> list[NewEvent]:
     state = None
     recorded: list[NewEvent] = []
     for command in commands:
-        events = decide(state, command, now)
+        events = decide(state, command, now, NewIds(str(uuid.uuid4().hex)))
         state = fold(events, state)
         metadata: dict[str, Any] = {
             "command": type(command).__name__,

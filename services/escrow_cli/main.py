@@ -1,5 +1,5 @@
 """``escrow``: serve, run the worker, migrate, make keys, rebuild and verify projections,
-export a database to a file and import it into another."""
+export a database to a file and import it into another, export the ledger (``ledger.py``)."""
 
 import asyncio
 import json
@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
+from escrow_cli import ledger
 from escrow_core import accounts
 from escrow_core.accounts import KeyRole
 from escrow_core.application.runtime import Runtime, open_runtime
@@ -54,6 +55,7 @@ projections_app = typer.Typer(help="Rebuild the read models.", no_args_is_help=T
 app.add_typer(projections_app, name="projections")
 keys_app = typer.Typer(help="Make API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(ledger.app, name="ledger")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -319,7 +321,8 @@ def rebuild_projections() -> None:
 
 @app.command()
 def verify() -> None:
-    """Replay every order, check the money invariant, compare the projections with the log."""
+    """Replay every order, check the money invariants, compare the projections (the ledger,
+    payouts and refunds too) with the log."""
 
     async def work(runtime: Runtime) -> bool:
         total = await runtime.store.count_events()

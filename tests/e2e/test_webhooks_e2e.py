@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from escrow_core.store import open_store
 from support.databases import TestDatabases
-from support.processes import serve, worker
+from support.processes import run_cli, serve, worker
 from support.receiver import Answer, Delivery, Receiver
 
 ADMIN_KEY = "esk_e2e_webhooks_admin_key_0123456789"
@@ -355,3 +355,56 @@ async def test_serve_runs_the_worker_inside_by_default(
 
     assert [p["type"] for p in receiver.payloads()] == ["order.placed", "order.accepted"]
     assert receiver.unverified == []
+
+
+@pytest.mark.postgres_only
+async def test_a_payment_provider_pays_out_a_release_and_the_ledger_checks_out(
+    database_url: str, receiver: Receiver, log_dir: Path
+) -> None:
+    """The payment provider's whole loop: its own endpoint gets ``funds.released`` (signed),
+    it pays the supplier and reports the payout paid; the ledger export passes Beancount."""
+    from beancount import loader  # the checker of the field, a test dependency only
+
+    env = environment(database_url)
+    with serve(env, log_dir, extra_args=("--no-worker",)) as server, worker(env, log_dir):
+        async with httpx.AsyncClient(base_url=str(server.base_url), timeout=30) as http:
+            escrow = await Escrow.start(http)
+            hook = await escrow.call(
+                "/v1/webhook-endpoints", escrow.payments, {"url": receiver.url("/provider")}
+            )
+            receiver.secrets["/provider"] = [hook["secret"]]
+            order_id = await escrow.place()
+            await escrow.to(order_id, "completed")
+            await receiver.until(
+                lambda r: any(p["type"] == "funds.released" for p in r.payloads()),
+                within=30,
+                what="funds.released",
+            )
+            released = next(p for p in receiver.payloads() if p["type"] == "funds.released")
+            (payout,) = released["data"]["payouts"]
+            paid = await escrow.call(
+                f"/v1/payouts/{payout['id']}/paid", escrow.payments, {"provider_ref": "tr_42"}
+            )
+            await receiver.until(
+                lambda r: any(p["type"] == "payout.paid" for p in r.payloads()),
+                within=30,
+                what="payout.paid",
+            )
+
+    assert receiver.unverified == []
+    assert (paid["status"], paid["amount"], paid["provider_ref"]) == (
+        "paid",
+        payout["amount"],
+        "tr_42",
+    )
+    assert {p["type"] for p in receiver.payloads()} <= {
+        "payment.received", "funds.held", "funds.released", "refund.issued", "payout.paid"
+    }  # fmt: skip
+    exported = log_dir / "ledger.beancount"
+    result = await asyncio.to_thread(
+        run_cli, "ledger", "export", "--format", "beancount", "--out", str(exported), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    entries, errors, _ = loader.load_file(str(exported))
+    assert errors == []
+    assert any(payout["id"] in str(getattr(entry, "narration", "")) for entry in entries)

@@ -28,9 +28,9 @@ from escrow_core.application.snapshot_cache import SnapshotCache
 from escrow_core.domain.commands import Command, PlaceOrder
 from escrow_core.domain.errors import DomainError
 from escrow_core.domain.events import AnyEvent, event_from_data, event_to_data, schema_version
-from escrow_core.domain.order import OrderState, decide, fold
+from escrow_core.domain.order import NewIds, OrderState, decide, fold
 from escrow_core.ids import new_id
-from escrow_core.projections import order_view, party_balances
+from escrow_core.projections import ledger, money_out, order_view, party_balances
 from escrow_core.store import (
     BalanceChange,
     CommandSession,
@@ -266,7 +266,7 @@ class CommandService:
         if expected is not None and expected != version:
             raise VersionMismatch(expected, version)
         now = await session.now()
-        events = decide(state, command, now)
+        events = decide(state, command, now, NewIds(new_id("x")[2:]))
         if not events:
             if state is None:
                 raise RuntimeError(f"{type(command).__name__} decided nothing on no order")
@@ -275,18 +275,21 @@ class CommandService:
         if after is None:
             raise RuntimeError(f"{type(command).__name__} left no order behind")
         metadata = request.context.metadata(command, request.command_id)
+        new_events = [
+            NewEvent(uuid.uuid4(), e.type, event_to_data(e), metadata, schema_version(e.type))
+            for e in events
+        ]
         recorded = await session.commit(
             Commit(
                 stream_id=order_id,
                 expected_version=version,
-                events=[
-                    NewEvent(
-                        uuid.uuid4(), e.type, event_to_data(e), metadata, schema_version(e.type)
-                    )
-                    for e in events
-                ],
+                events=new_events,
                 view=order_view.row_for(order_id, after),
                 balances=_balance_changes(order_id, after, events, version),
+                postings=ledger.postings_of_command(
+                    order_id, state, events, [str(new.event_id) for new in new_events]
+                ),
+                money_out=money_out.rows_for(order_id, after, money_out.touched(events)),
                 recorded_at=now,
                 answer=(
                     remember.stored(remember.answer(order_id, after, now))

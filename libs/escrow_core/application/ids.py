@@ -3,7 +3,7 @@
 import re
 
 # Our ids are a prefix and 1-64 letters and digits; anything else names nothing.
-_WELL_FORMED_ID = re.compile(r"[a-z]{3}_[A-Za-z0-9]{1,64}")
+_WELL_FORMED_ID = re.compile(r"[a-z]{2,3}_[A-Za-z0-9]{1,64}")
 
 
 def well_formed(identifier: str, prefix: str) -> bool:

@@ -99,6 +99,40 @@ class WithdrawDispute(Command):
     pass
 
 
+# --- money out: a payment provider reports what the bank did ------------------------------
+class ReportPayoutPaid(Command):
+    payout_id: str
+    provider_ref: str
+
+
+class ReportPayoutFailed(Command):
+    payout_id: str
+    reason: str
+
+
+class ReportPayoutReturned(Command):
+    payout_id: str
+    reason: str
+
+
+class RetryPayout(Command):
+    payout_id: str
+
+
+class ReportRefundSucceeded(Command):
+    refund_id: str
+    provider_ref: str
+
+
+class ReportRefundFailed(Command):
+    refund_id: str
+    reason: str
+
+
+class RetryRefund(Command):
+    refund_id: str
+
+
 # --- timer commands: fired by the worker as the system ---------------------------------------
 class TimerCommand(Command):
     actor: Actor = Field(default=SYSTEM)

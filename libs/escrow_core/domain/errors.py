@@ -91,6 +91,30 @@ class DeadlineNotReached(InvalidState):
     code = "deadline_not_reached"
 
 
+class PayoutNotFound(InvalidState):
+    code = "payout_not_found"
+
+
+class RefundNotFound(InvalidState):
+    code = "refund_not_found"
+
+
+class PayoutAlreadySettled(InvalidState):
+    """A report that contradicts the payout's outcome (paid, then failed; paid twice over)."""
+
+    code = "payout_already_settled"
+
+
+class PayoutNotPaid(InvalidState):
+    """Only a paid payout can come back from the bank."""
+
+    code = "payout_not_paid"
+
+
+class RefundAlreadySettled(InvalidState):
+    code = "refund_already_settled"
+
+
 # --- values ----------------------------------------------------------------------------------
 class SupplierNotTradeAssurance(InvalidValue):
     code = "supplier_not_trade_assurance"
@@ -102,10 +126,6 @@ class InvalidTerms(InvalidValue):
 
 class PaymentScheduleMismatch(InvalidValue):
     code = "payment_schedule_mismatch"
-
-
-class Overpayment(InvalidValue):
-    code = "overpayment"
 
 
 class RefundExceedsHeld(InvalidValue):

@@ -13,6 +13,7 @@ from escrow_core.domain.terms import (
     ExtendableDeadline,
     LineItem,
     PaymentMethod,
+    RefundReason,
     Tranche,
 )
 
@@ -84,11 +85,36 @@ class ReceiptConfirmed(Event):
     auto: bool = False
 
 
+class NewPayout(BaseModel):
+    """A payout a release creates: the net to the supplier, or the agency fee to the agent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    party_id: str
+    amount: int
+
+
+class NewRefund(BaseModel):
+    """The part of a refund that goes back through one payment (its ``provider_ref``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    payment_provider_ref: str
+    amount: int
+
+
 class FundsReleased(Event):
+    """Schema 2: names the payouts it creates. A v1 event is upcast with ``payouts`` None: its
+    money was paid out before payouts were tracked, and the ledger posts it so."""
+
     type: Literal["funds.released"] = "funds.released"
     gross: int
     fee: int
+    agency_fee: int = 0
     net: int
+    payouts: tuple[NewPayout, ...] | None = ()
 
 
 class DisputeOpened(Event):
@@ -130,8 +156,54 @@ class DisputeWithdrawn(Event):
 
 
 class RefundIssued(Event):
+    """Schema 2: says why, and how the amount goes back over the order's payments (newest
+    first). A v1 event is upcast with ``reason`` and ``refunds`` None (refunded before refunds
+    were tracked)."""
+
     type: Literal["refund.issued"] = "refund.issued"
     amount: int
+    reason: RefundReason | None
+    refunds: tuple[NewRefund, ...] | None = ()
+
+
+class PayoutPaid(Event):
+    type: Literal["payout.paid"] = "payout.paid"
+    payout_id: str
+    provider_ref: str
+
+
+class PayoutFailed(Event):
+    type: Literal["payout.failed"] = "payout.failed"
+    payout_id: str
+    reason: str
+
+
+class PayoutReturned(Event):
+    type: Literal["payout.returned"] = "payout.returned"
+    payout_id: str
+    reason: str
+
+
+class PayoutRetried(Event):
+    type: Literal["payout.retried"] = "payout.retried"
+    payout_id: str
+
+
+class RefundSucceeded(Event):
+    type: Literal["refund.succeeded"] = "refund.succeeded"
+    refund_id: str
+    provider_ref: str
+
+
+class RefundFailed(Event):
+    type: Literal["refund.failed"] = "refund.failed"
+    refund_id: str
+    reason: str
+
+
+class RefundRetried(Event):
+    type: Literal["refund.retried"] = "refund.retried"
+    refund_id: str
 
 
 class OrderCancelled(Event):
@@ -179,7 +251,14 @@ AnyEvent = Annotated[
     | OrderCancelled
     | ShipmentOverdue
     | DeadlineExtended
-    | MessagePosted,
+    | MessagePosted
+    | PayoutPaid
+    | PayoutFailed
+    | PayoutReturned
+    | PayoutRetried
+    | RefundSucceeded
+    | RefundFailed
+    | RefundRetried,
     Field(discriminator="type"),
 ]
 
@@ -191,7 +270,12 @@ EVENT_TYPES: tuple[str, ...] = tuple(
 
 # Event types whose data changed shape, by their current schema version (the rest are at 1).
 # Each step up has an upcaster in ``domain.upcasts``, so old stored data still reads.
-SCHEMA_VERSIONS: dict[str, int] = {"order.placed": 2, "order.delivered": 2}
+SCHEMA_VERSIONS: dict[str, int] = {
+    "order.placed": 2,
+    "order.delivered": 2,
+    "funds.released": 2,
+    "refund.issued": 2,
+}
 
 
 def schema_version(event_type: str) -> int:

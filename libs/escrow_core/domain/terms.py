@@ -57,6 +57,15 @@ class PaymentMethod(StrEnum):
     WALLET = "wallet"
 
 
+class RefundReason(StrEnum):
+    """Why money went back to the buyer (``refund.issued`` schema 2; v1 events have none)."""
+
+    CANCELLATION = "cancellation"
+    DISPUTE = "dispute"
+    OVERPAYMENT = "overpayment"
+    ORDER_NOT_PAYABLE = "order_not_payable"
+
+
 class DisputeReason(StrEnum):
     QUALITY = "quality"
     LATE_SHIPMENT = "late_shipment"

@@ -20,8 +20,22 @@ def delivered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "inspection_starts_at": data["delivered_at"]}
 
 
+def released_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Before schema 2 a release named no payouts: its net was paid out untracked (None, not
+    an empty list, which a schema 2 release of a zero net has)."""
+    return {**data, "agency_fee": 0, "payouts": None}
+
+
+def refund_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Before schema 2 a refund had no reason and went back untracked; every v1 refund came
+    out of the money held."""
+    return {**data, "reason": None, "refunds": None}
+
+
 # (event type, the schema version it upgrades from) -> the step to the next version.
 UPCASTS: dict[tuple[str, int], Upcast] = {
     ("order.placed", 1): placed_v1_to_v2,
     ("order.delivered", 1): delivered_v1_to_v2,
+    ("funds.released", 1): released_v1_to_v2,
+    ("refund.issued", 1): refund_v1_to_v2,
 }

@@ -21,13 +21,31 @@ def from_document(document: dict[str, Any]) -> OrderState:
 
 
 def upcast_document(document: dict[str, Any]) -> dict[str, Any]:
+    """An old snapshot reads as a replay of its stream would."""
+    return _money_out_tracked(_exponent_recorded(document))
+
+
+def _exponent_recorded(document: dict[str, Any]) -> dict[str, Any]:
     """A snapshot written before ``order.placed`` schema 2 lacks the terms' exponent: it gets the
-    one its ``order.placed`` is upcast with, as a replay of the stream would."""
+    one its ``order.placed`` is upcast with."""
     terms = document.get("terms")
     if not isinstance(terms, dict) or "currency_exponent" in terms:
         return document
     exponent = legacy_cldr_exponent(terms["currency"])
     return {**document, "terms": {**terms, "currency_exponent": exponent}}
+
+
+def _money_out_tracked(document: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot written before payouts and refunds were tracked has only schema 1 releases
+    and refunds behind it, which a replay counts as paid out and refunded, untracked."""
+    amounts = document.get("amounts")
+    if not isinstance(amounts, dict) or "paid_out" in amounts:
+        return document
+    untracked = {
+        "paid_out": amounts.get("released", 0) - amounts.get("fees", 0),
+        "refunds_completed": amounts.get("refunded", 0),
+    }
+    return {**document, "amounts": {**amounts, **untracked}}
 
 
 def row_for(order_id: str, state: OrderState) -> OrderRow:

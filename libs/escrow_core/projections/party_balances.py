@@ -32,7 +32,7 @@ def changes(
             moved = {"held": -amount, "refunded": amount}
         case _:
             return []
-    scale = _to_iso_minor_units(order)
+    scale = to_iso_minor_units(order)
     return [
         BalanceChange(
             party_id=party_id,
@@ -46,7 +46,7 @@ def changes(
     ]
 
 
-def _to_iso_minor_units(order: OrderState) -> int:
+def to_iso_minor_units(order: OrderState) -> int:
     """What one of the order's minor units is in ISO 4217's (1 but for an order priced under a
     coarser exponent; a currency ISO no longer lists keeps the order's own)."""
     code, priced_under = order.terms.currency, order.terms.currency_exponent

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 from escrow_core.domain.events import EVENT_TYPES, event_from_data
 from escrow_core.domain.order import OrderState, evolve
-from escrow_core.projections import order_view, party_balances
-from escrow_core.store import BalanceChange, RecordedEvent, Store
+from escrow_core.projections import ledger, money_out, order_view, party_balances
+from escrow_core.store import BalanceChange, Posting, RecordedEvent, Store
 
 BATCH_SIZE = 2000
 ORDER_STREAM_PREFIX = "ord_"
@@ -43,7 +43,7 @@ async def rebuild(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] = lambda n: None,
 ) -> int:
-    """Empty and refill ``order_view`` and ``party_balances``; returns the events read."""
+    """Empty and refill the inline projections; returns the events read."""
     await store.reset_projections()
     states: dict[str, OrderState] = {}
     read = 0
@@ -51,6 +51,8 @@ async def rebuild(
         async for batch in store.whole_log(batch_size=batch_size):
             touched: set[str] = set()
             balances: list[BalanceChange] = []
+            postings: list[Posting] = []
+            moved: dict[str, set[str]] = {}  # order id -> its payouts and refunds touched
             for recorded in filter(is_order_event, batch):
                 order_id = recorded.stream_id
                 event = event_from_data(recorded.type, recorded.data)
@@ -59,8 +61,16 @@ async def rebuild(
                 balances += party_balances.changes(
                     order_id, order, event, recorded.version, recorded.position
                 )
+                if isinstance(event, ledger.MONEY_EVENTS):
+                    postings += ledger.postings(order_id, order, event, str(recorded.event_id))
+                    moved.setdefault(order_id, set()).update(money_out.touched([event]))
             rows = [order_view.row_for(order_id, states[order_id]) for order_id in touched]
-            await store.write_projections(rows, balances)
+            money_rows = [
+                row
+                for order_id, ids in moved.items()
+                for row in money_out.rows_for(order_id, states[order_id], ids)
+            ]
+            await store.write_projections(rows, balances, postings, money_rows)
             freeze()
             read += len(batch)
             progress(len(batch))

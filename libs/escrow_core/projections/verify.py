@@ -1,5 +1,7 @@
-"""``escrow verify``: replay every order, check the money invariant at every command boundary,
-and compare the projections rebuilt in memory with the live ones."""
+"""``escrow verify``: replay every order, check the money invariants at every command boundary,
+and compare the projections rebuilt in memory with the live ones: order_view, party_balances,
+the ledger (every transfer sums to zero, each order's accounts match its amounts) and the
+payouts and refunds (``ledger_verify``)."""
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -7,9 +9,16 @@ from typing import Any
 
 from escrow_core.domain.events import event_from_data
 from escrow_core.domain.order import TERMINAL, OrderState, evolve
-from escrow_core.projections import order_view, party_balances
+from escrow_core.projections import ledger_verify, money_out, order_view, party_balances
 from escrow_core.projections.rebuild import BATCH_SIZE, is_order_event, states_kept_out_of_gc
-from escrow_core.store import BalanceChange, BalanceTotals, OrderRow, Store
+from escrow_core.store import (
+    BalanceChange,
+    BalanceTotals,
+    MoneyOutQuery,
+    MoneyOutRow,
+    OrderRow,
+    Store,
+)
 
 
 @dataclass
@@ -33,8 +42,9 @@ def money_problems(order: OrderState) -> list[str]:
         )
     if min(a.paid, a.held, a.released, a.refunded, a.fees) < 0:
         found.append(f"a negative amount: {a}")
-    if a.paid > order.terms.total:
-        found.append(f"paid {a.paid} exceeds the total {order.terms.total}")
+    # 1.1: money paid beyond the total is refunded at once, never held (DESIGN 7.1)
+    if a.held > order.terms.total:
+        found.append(f"held {a.held} exceeds the total {order.terms.total}")
     if a.fees > a.released:
         found.append(f"fees {a.fees} exceed released {a.released}")
     if order.status in TERMINAL and a.held:
@@ -52,11 +62,13 @@ async def verify(
     states: dict[str, OrderState] = {}
     last_command: dict[str, str | None] = {}
     balance_entries: list[BalanceChange] = []
+    untracked: dict[str, ledger_verify.Untracked] = {}
 
     def check(order_id: str) -> None:
-        report.problems += [
-            f"{order_id} v{states[order_id].version}: {p}" for p in money_problems(states[order_id])
-        ]
+        order = states[order_id]
+        found = money_problems(order)
+        found += ledger_verify.money_out_problems(order, untracked[order_id])
+        report.problems += [f"{order_id} v{order.version}: {p}" for p in found]
 
     with states_kept_out_of_gc() as freeze:
         async for batch in store.whole_log(batch_size=batch_size):
@@ -68,6 +80,7 @@ async def verify(
                 event = event_from_data(recorded.type, recorded.data)
                 states[order_id] = order = evolve(states.get(order_id), event)
                 last_command[order_id] = command_id
+                untracked.setdefault(order_id, ledger_verify.Untracked()).add(event)
                 balance_entries += party_balances.changes(order_id, order, event, recorded.version)
                 report.events += 1
             progress(len(batch))
@@ -79,7 +92,21 @@ async def verify(
     live_balances = {(b.party_id, b.currency): b for b in await store.all_balances()}
     report.problems += _compare_views(states, live_rows)
     report.problems += _compare_balances(party_balances.totals(balance_entries), live_balances)
+    unbalanced, sums = await store.ledger_check()
+    report.problems += ledger_verify.ledger_problems(states, unbalanced, sums)
+    report.problems += ledger_verify.money_out_row_problems(states, await _all_money_out(store))
     return report
+
+
+async def _all_money_out(store: Store, page: int = 1000) -> list[MoneyOutRow]:
+    """Every payout and refund row, page by page."""
+    rows: list[MoneyOutRow] = []
+    for kind in (money_out.PAYOUT, money_out.REFUND):
+        before = None
+        while batch := await store.list_money_out(MoneyOutQuery(kind, page, before=before)):
+            rows += batch
+            before = (batch[-1].created_at, batch[-1].id)
+    return rows
 
 
 def _compare_views(states: dict[str, OrderState], live: dict[str, OrderRow]) -> list[str]:

@@ -14,6 +14,8 @@ from escrow_core.store.interface import DeliveryPlanner, Store
 from escrow_core.store.records import Checkpoint, KeyClaim, KeyRecord, RecordedEvent, StoredAnswer
 from escrow_core.store.schema import (
     idempotency_keys,
+    ledger_postings,
+    money_out,
     order_view,
     party_balances,
     webhook_deliveries,
@@ -133,3 +135,5 @@ class BookkeepingStore(Store):
         async with self.transaction() as conn:
             await conn.execute(order_view.delete())
             await conn.execute(party_balances.delete())
+            await conn.execute(ledger_postings.delete())
+            await conn.execute(money_out.delete())

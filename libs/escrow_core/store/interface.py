@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store.records import (
+    AccountBalance,
     BalanceChange,
     BalanceTotals,
     Checkpoint,
@@ -24,8 +25,11 @@ from escrow_core.store.records import (
     DisputeQuery,
     KeyClaim,
     KeyRecord,
+    MoneyOutQuery,
+    MoneyOutRow,
     OrderQuery,
     OrderRow,
+    Posting,
     RecordedEvent,
     StoredAnswer,
 )
@@ -155,6 +159,41 @@ class Store(ABC):
     async def balances_of(self, party_id: str) -> list[BalanceTotals]:
         """The party's balances per currency, summed from its ledger of changes."""
 
+    # --- money out and the ledger ---------------------------------------------------------
+    @abstractmethod
+    async def find_money_out(self, object_id: str, kind: str) -> MoneyOutRow | None:
+        """The payout or refund (``kind``) with this id, as it stands."""
+
+    @abstractmethod
+    async def list_money_out(self, query: MoneyOutQuery) -> list[MoneyOutRow]:
+        """A page of payouts or refunds (``MoneyOutQuery``)."""
+
+    @abstractmethod
+    async def ledger_of(
+        self, accounts: Sequence[str], *, after: int | None, limit: int
+    ) -> list[Posting]:
+        """Postings on ``accounts``, oldest first, after posting id ``after``."""
+
+    @abstractmethod
+    async def account_balances(
+        self, accounts: Sequence[str] | None, *, before: datetime | None = None
+    ) -> list[AccountBalance]:
+        """Posted and pending sums of ``accounts`` (None: every account) per currency, of the
+        postings before ``before`` if given."""
+
+    @abstractmethod
+    def all_postings(
+        self, *, batch_size: int, since: datetime | None = None
+    ) -> AsyncIterator[list[Posting]]:
+        """The whole ledger (from ``since``), oldest first, in batches."""
+
+    @abstractmethod
+    async def ledger_check(
+        self,
+    ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, str, int, int]]]:
+        """(transfers that do not sum to zero: id, currency, sum; and each order's account
+        sums: order_id, account, currency, posted, pending), for ``escrow verify``."""
+
     @abstractmethod
     async def find_party(self, party_id: str) -> dict[str, Any] | None:
         """The ``parties`` row (a hot lookup: every order placed, every agent request)."""
@@ -223,13 +262,18 @@ class Store(ABC):
 
     @abstractmethod
     async def reset_projections(self) -> None:
-        """Empty ``order_view`` and ``party_balances`` (a rebuild starts here)."""
+        """Empty the inline projections (a rebuild starts here)."""
 
     @abstractmethod
     async def write_projections(
-        self, rows: Sequence[OrderRow], balances: Sequence[BalanceChange]
+        self,
+        rows: Sequence[OrderRow],
+        balances: Sequence[BalanceChange],
+        postings: Sequence[Posting] = (),
+        money_out: Sequence[MoneyOutRow] = (),
     ) -> None:
-        """Upsert order rows and insert balance changes (with positions), in one transaction."""
+        """Upsert order rows and payouts/refunds, insert balance changes (with positions) and
+        ledger postings, in one transaction."""
 
     @abstractmethod
     async def all_order_rows(self) -> dict[str, OrderRow]:

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "LOG_START",
+    "AccountBalance",
     "BalanceChange",
     "BalanceTotals",
     "Checkpoint",
@@ -18,9 +19,12 @@ __all__ = [
     "DisputeQuery",
     "KeyClaim",
     "KeyRecord",
+    "MoneyOutQuery",
+    "MoneyOutRow",
     "NewEvent",
     "OrderQuery",
     "OrderRow",
+    "Posting",
     "RecordedEvent",
     "StoredAnswer",
 ]
@@ -121,6 +125,69 @@ class BalanceTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class Posting:
+    """One leg of a ledger transfer: ``amount`` (signed, in ISO 4217 minor units) on
+    ``account``. A transfer's legs sum to zero. ``phase`` is TigerBeetle's: ``pending`` holds
+    money on its way out; ``posted`` (with ``pending_id``) settles it, ``voided`` releases it;
+    ``posted`` without one is money that simply moved. ``id`` is given by the store."""
+
+    transfer_id: str
+    order_id: str
+    event_id: str
+    at: datetime
+    account: str
+    currency: str
+    amount: int
+    phase: str
+    pending_id: str | None = None
+    legacy: bool = False
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    """An account's posted and pending sums in one currency."""
+
+    account: str
+    currency: str
+    posted: int
+    pending: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyOutRow:
+    """A payout (``kind`` payout, ``party_id`` who is paid) or a refund (``kind`` refund,
+    ``party_id`` the buyer, through ``payment_provider_ref``) as it stands."""
+
+    id: str
+    kind: str
+    order_id: str
+    party_id: str
+    currency: str
+    amount: int
+    status: str
+    provider_ref: str | None
+    failure_reason: str | None
+    payment_provider_ref: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyOutQuery:
+    """A page of payouts or refunds, newest first, before (created_at, id); ``parties`` keeps
+    those whose party (who is paid, or the refunded buyer) is one of them (None: every one)."""
+
+    kind: str
+    limit: int
+    parties: frozenset[str] | None = None
+    status: str | None = None
+    party_id: str | None = None
+    order_id: str | None = None
+    before: tuple[datetime, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredAnswer:
     """An HTTP answer kept under an Idempotency-Key: status, body, the headers to replay, the
     hash of the request body it answers, and (completing a claim) the claim's holder."""
@@ -148,6 +215,8 @@ class Commit:
     balances: list[BalanceChange]
     recorded_at: datetime
     answer: StoredAnswer | None = None
+    postings: list[Posting] = field(default_factory=list)
+    money_out: list[MoneyOutRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,48 @@ party_balances = sa.Table(
     sqlite_autoincrement=True,
 )
 
+money_out = sa.Table(
+    "money_out",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("party_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("provider_ref", sa.Text, nullable=True),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("payment_provider_ref", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("kind IN ('payout', 'refund')", name="money_out_kind_check"),
+    sa.Index("money_out_kind_idx", "kind", "created_at", "id"),
+    sa.Index("money_out_party_idx", "party_id", "kind", "created_at", "id"),
+    sa.Index("money_out_order_idx", "order_id"),
+)
+
+ledger_postings = sa.Table(
+    "ledger_postings",
+    metadata,
+    sa.Column("id", BigKey, sa.Identity(always=True), primary_key=True),
+    sa.Column("transfer_id", sa.Text, nullable=False),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("phase", sa.Text, nullable=False),
+    sa.Column("pending_id", sa.Text, nullable=True),
+    sa.Column("legacy", sa.Boolean, nullable=False),
+    sa.CheckConstraint(
+        "phase IN ('pending', 'posted', 'voided')", name="ledger_postings_phase_check"
+    ),
+    sa.Index("ledger_postings_account_idx", "account", "id"),
+    sqlite_autoincrement=True,
+)
+
 service_clock = sa.Table(
     "service_clock",
     metadata,

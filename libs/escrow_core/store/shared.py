@@ -13,21 +13,28 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from escrow_core.store import event_sql as ev
+from escrow_core.store import money_statements as mq
 from escrow_core.store import statements as q
 from escrow_core.store.bookkeeping import BookkeepingStore
 from escrow_core.store.errors import translating_unavailable
 from escrow_core.store.migrations import schema_is_current
 from escrow_core.store.records import (
+    AccountBalance,
     BalanceChange,
     BalanceTotals,
     Checkpoint,
     DisputeQuery,
+    MoneyOutQuery,
+    MoneyOutRow,
     NewEvent,
     OrderQuery,
     OrderRow,
+    Posting,
     RecordedEvent,
 )
 from escrow_core.store.schema import (
+    ledger_postings,
+    money_out,
     order_view,
     party_balances,
 )
@@ -165,6 +172,68 @@ class CoreStore(BookkeepingStore):
         async with self.read() as conn:
             rows = await conn.execute(sa.select(order_view))
         return {row.order_id: OrderRow(**row._mapping) for row in rows}
+
+    # --- money out and the ledger ---------------------------------------------------------
+    async def find_money_out(self, object_id: str, kind: str) -> MoneyOutRow | None:
+        async with self.read() as conn:
+            row = (await conn.execute(mq.find_money_out(object_id, kind))).first()
+        return None if row is None else mq.money_out_row(row)
+
+    async def list_money_out(self, query: MoneyOutQuery) -> list[MoneyOutRow]:
+        async with self.read() as conn:
+            return [mq.money_out_row(row) for row in await conn.execute(mq.money_out_page(query))]
+
+    async def ledger_of(
+        self, accounts: Sequence[str], *, after: int | None, limit: int
+    ) -> list[Posting]:
+        async with self.read() as conn:
+            rows = await conn.execute(mq.ledger_page(accounts, after, limit))
+            return [mq.posting(row) for row in rows]
+
+    async def account_balances(
+        self, accounts: Sequence[str] | None, *, before: datetime | None = None
+    ) -> list[AccountBalance]:
+        async with self.read() as conn:
+            return mq.balances(await conn.execute(mq.account_balances(accounts, before)))
+
+    async def all_postings(
+        self, *, batch_size: int, since: datetime | None = None
+    ) -> AsyncIterator[list[Posting]]:
+        after = 0
+        while True:
+            async with self.read() as conn:
+                rows = await conn.execute(mq.postings_after(after, batch_size, since))
+                batch = [mq.posting(row) for row in rows]
+            if not batch:
+                return
+            yield batch
+            after = batch[-1].id or after
+
+    async def ledger_check(
+        self,
+    ) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, str, int, int]]]:
+        async with self.read() as conn:
+            unbalanced = [
+                (row[0], row[1], int(row[2]))
+                for row in await conn.execute(mq.unbalanced_transfers())
+            ]
+            sums = [
+                (row[0], row[1], row[2], int(row[3]), int(row[4]))
+                for row in await conn.execute(mq.order_account_sums())
+            ]
+        return unbalanced, sums
+
+    async def write_money_out(
+        self, conn: AsyncConnection, postings: Sequence[Posting], rows: Sequence[MoneyOutRow]
+    ) -> None:
+        """Insert ledger postings and upsert payouts/refunds in ``conn``'s transaction."""
+        if postings:
+            await conn.execute(
+                ledger_postings.insert(), [mq.posting_values(posting) for posting in postings]
+            )
+        if rows:
+            statement, values = mq.upsert_money_out(self.upsert(money_out), rows)
+            await conn.execute(statement, values)
 
     async def find_party(self, party_id: str) -> dict[str, Any] | None:
         async with self.read() as conn:

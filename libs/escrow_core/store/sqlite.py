@@ -28,7 +28,9 @@ from escrow_core.store.records import (
     Checkpoint,
     Commit,
     KeyRecord,
+    MoneyOutRow,
     OrderRow,
+    Posting,
     RecordedEvent,
     StoredAnswer,
 )
@@ -100,11 +102,16 @@ class SqliteStore(CoreStore):
 
     # --- projections ----------------------------------------------------------------------
     async def write_projections(
-        self, rows: Sequence[OrderRow], balances: Sequence[BalanceChange]
+        self,
+        rows: Sequence[OrderRow],
+        balances: Sequence[BalanceChange],
+        postings: Sequence[Posting] = (),
+        money_out: Sequence[MoneyOutRow] = (),
     ) -> None:
         async with self.transaction() as conn:
             await self.upsert_rows(conn, rows)
             await self.insert_balances(conn, balances)
+            await self.write_money_out(conn, postings, money_out)
 
     async def upsert_rows(self, conn: AsyncConnection, rows: Sequence[OrderRow]) -> None:
         if not rows:
@@ -174,6 +181,7 @@ class SqliteSession:
                 for change in commit.balances
             ],
         )
+        await self.store.write_money_out(self.conn, commit.postings, commit.money_out)
         return recorded
 
     async def save_answer(self, answer: StoredAnswer) -> None:

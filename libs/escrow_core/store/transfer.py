@@ -35,6 +35,11 @@ CARRIED = (
 LEFT_BEHIND = {
     "order_view": "a projection: rebuilt from the log after the import",
     "party_balances": "a projection: rebuilt from the log after the import",
+    "money_out": "a projection (payouts and refunds as they stand): rebuilt after the import",
+    "ledger_postings": (
+        "a projection of the log's money events: rebuilt after the import (posting ids are "
+        "the new database's)"
+    ),
     "idempotency_keys": (
         "answers kept for a day for clients retrying a request; an import is a cut-over, and "
         "a command retried after it is decided on the imported orders like any other"

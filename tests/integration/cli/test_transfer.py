@@ -15,7 +15,7 @@ import json
 import stat
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from api.world import TOTAL, World, build_world, fast_dispute_api
 from escrow_core.application.transfer import import_from
 from escrow_core.application.upcasting import event_upcasters
 from escrow_core.projections.verify import verify
-from escrow_core.store import Store, open_store
+from escrow_core.store import Posting, Store, open_store
 from escrow_core.store.schema import (
     api_keys,
     events,
@@ -66,6 +66,7 @@ class Source:
     rows: dict[str, list[dict[str, Any]]]  # parties, keys, endpoints, deliveries (pending)
     last_position: int
     revision: str  # the source's alembic revision
+    ledger: list[Posting]  # every posting, without its id (the importer's database numbers them)
 
 
 async def read_all(api: Api, path: str, headers: dict[str, str]) -> list[Any]:
@@ -128,6 +129,14 @@ async def drive(world: World) -> list[str]:
     return [*order_ids, by_offer, settled, refunded, euros]
 
 
+async def ledger_of(store: Store) -> list[Posting]:
+    """The whole ledger without posting ids, in a stable order."""
+    postings = [
+        replace(p, id=None) async for batch in store.all_postings(batch_size=1000) for p in batch
+    ]
+    return sorted(postings, key=lambda p: (p.transfer_id, p.account, p.phase))
+
+
 async def dispatch_through(store: Store, position: int) -> int:
     """Run the webhook dispatcher until it has read the log through ``position``; returns
     the events it read. (On PostgreSQL it waits while events are held back behind any older
@@ -168,6 +177,7 @@ async def source(
                 revision = await schema_revision(conn)
             assert await dispatch_through(store, last_position) == last_position
             rows = await carried(store)
+            ledger = await ledger_of(store)
         finally:
             await store.dispose()
         seen = await everything(api, order_ids, party_ids)
@@ -184,6 +194,7 @@ async def source(
             rows,
             int(last_position or 0),
             revision,
+            ledger,
         )
     await test_databases.drop(url)
 
@@ -242,6 +253,9 @@ async def check_imported(source: Source, url: str) -> None:
         # Parties, key hashes, endpoints with their secrets, the deliveries still owed (all of
         # them: no sender ran at the source) and the sandbox clock came along as they were
         assert await carried(store) == source.rows
+        # The ledger, a projection, was rebuilt from the log: the same postings
+        assert source.ledger
+        assert await ledger_of(store) == source.ledger
         assert len(source.rows["webhook_deliveries"]) == source.last_position
         async with store.read() as conn:
             assert await conn.scalar(sa.select(service_clock.c.offset_seconds)) == CLOCK_OFFSET

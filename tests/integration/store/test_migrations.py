@@ -99,6 +99,7 @@ SQLITE_ONLY_DIFFERENCES = {
     ("add_index", "events_transaction_id_position_idx"),
     ("modify_default", "events", "position"),  # IDENTITY vs INTEGER PRIMARY KEY AUTOINCREMENT
     ("modify_default", "party_balances", "id"),
+    ("modify_default", "ledger_postings", "id"),
 }
 
 

@@ -21,7 +21,7 @@ import pytest
 from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
 from escrow_core.domain.errors import DomainError
-from escrow_core.domain.order import OrderState, decide, fold
+from escrow_core.domain.order import NewIds, OrderState, decide, fold
 from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import SYSTEM, Actor, Role
 from escrow_core.domain.terms import (
@@ -29,10 +29,13 @@ from escrow_core.domain.terms import (
     ExtendableDeadline,
     LineItem,
     PaymentMethod,
+    RefundReason,
     Tranche,
 )
 
 History = Sequence[e.AnyEvent]
+# Predictable ids for what a decision creates: po_t1, rf_t1 ...
+IDS = NewIds("t")
 E = TypeVar("E", bound=DomainError)
 
 # --- who ------------------------------------------------------------------------------------
@@ -153,6 +156,26 @@ def paid(amount: int, held_total: int, ref: str = "pay_1", at: datetime = PAID_A
     ]
 
 
+def refund_issued(
+    amount: int, reason: RefundReason, at: datetime, split: Sequence[tuple[str, int]] = ()
+) -> e.RefundIssued:
+    """``refund.issued`` as decided: ``split`` over the payments (default: all through pay_1),
+    with the predictable ids of ``IDS``, numbered after ``first``."""
+    split = split or [("pay_1", amount)]
+    refunds = tuple(
+        e.NewRefund(id=IDS.nth("rf", n), payment_provider_ref=ref, amount=part)
+        for n, (ref, part) in enumerate(split, start=1)
+    )
+    return e.RefundIssued(at=at, amount=amount, reason=reason, refunds=refunds)
+
+
+def funds_released(gross: int, fee: int, at: datetime, first: int = 1) -> e.FundsReleased:
+    """``funds.released`` as decided: the net paid out to the supplier by payout ``first``."""
+    net = gross - fee
+    payouts = (e.NewPayout(id=IDS.nth("po", first), party_id=SUPPLIER_ID, amount=net),)
+    return e.FundsReleased(at=at, gross=gross, fee=fee, net=net, payouts=payouts if net else ())
+
+
 def order_shipped(at: datetime = SHIPPED_AT) -> e.OrderShipped:
     return e.OrderShipped(at=at, carrier="Maersk", tracking_number="MAEU1234567")
 
@@ -203,7 +226,7 @@ def state_of(given: History) -> OrderState:
 
 def when(given: History, command: c.Command, at: datetime) -> list[e.AnyEvent]:
     """The events ``command`` causes at ``at`` on the order folded from ``given``."""
-    return decide(fold(given), command, at)
+    return decide(fold(given), command, at, IDS)
 
 
 def refused(given: History, command: c.Command, at: datetime, error: type[E]) -> E:

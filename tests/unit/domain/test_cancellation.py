@@ -9,7 +9,7 @@ from escrow_core.domain import events as e
 from escrow_core.domain.errors import CancellationNotAllowed, NotPermitted
 from escrow_core.domain.order import Amounts, Status
 from escrow_core.domain.roles import SYSTEM, Actor, Role
-from escrow_core.domain.terms import ExtendableDeadline
+from escrow_core.domain.terms import ExtendableDeadline, RefundReason
 
 from .scenario import (
     ACCEPTED,
@@ -33,6 +33,7 @@ from .scenario import (
     TOTAL,
     History,
     day,
+    refund_issued,
     refused,
     state_of,
     when,
@@ -78,7 +79,7 @@ def test_after_payment_the_supplier_or_an_admin_cancels_and_the_held_money_is_re
 ) -> None:
     events = when(given, cancel(actor), NOW)
 
-    assert events == [cancelled(actor.role), e.RefundIssued(at=NOW, amount=held)]
+    assert events == [cancelled(actor.role), refund_issued(held, RefundReason.CANCELLATION, NOW)]
     state = state_of([*given, *events])
     assert state.status is Status.CANCELLED
     assert state.amounts == Amounts(paid=held, refunded=held)
@@ -95,7 +96,7 @@ def test_after_payment_the_buyer_may_not_cancel_before_the_shipment_is_overdue(
 def test_once_the_shipment_is_overdue_the_buyer_cancels_and_is_refunded() -> None:
     events = when(OVERDUE, cancel(BUYER), NOW)
 
-    assert events == [cancelled(Role.BUYER), e.RefundIssued(at=NOW, amount=TOTAL)]
+    assert events == [cancelled(Role.BUYER), refund_issued(TOTAL, RefundReason.CANCELLATION, NOW)]
     assert state_of([*OVERDUE, *events]).amounts == Amounts(paid=TOTAL, refunded=TOTAL)
 
 

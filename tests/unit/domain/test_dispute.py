@@ -22,7 +22,7 @@ from escrow_core.domain.errors import (
 from escrow_core.domain.order import Amounts, DisputeStatus, Status, deadlines
 from escrow_core.domain.order.state import Offer
 from escrow_core.domain.roles import SYSTEM, Actor, Role, Side
-from escrow_core.domain.terms import DeadlineKind, DisputeReason
+from escrow_core.domain.terms import DeadlineKind, DisputeReason, RefundReason
 
 from .scenario import (
     ADMIN,
@@ -47,7 +47,9 @@ from .scenario import (
     day,
     dispute_opened,
     escalated,
+    funds_released,
     open_dispute,
+    refund_issued,
     refused,
     state_of,
     when,
@@ -159,8 +161,8 @@ def test_the_supplier_accepts_the_buyers_opening_offer_and_the_dispute_settles()
             note="supplier accepted the buyer's offer",
             by=Role.SYSTEM,
         ),
-        e.RefundIssued(at=day(13), amount=50_000),
-        e.FundsReleased(at=day(13), gross=release, fee=1_875, net=release - 1_875),
+        refund_issued(50_000, RefundReason.DISPUTE, day(13)),
+        funds_released(release, 1_875, day(13), first=2),
     ]
     state = state_of([*DISPUTED, *events])
     assert state.status is Status.SETTLED
@@ -175,9 +177,7 @@ def test_the_buyer_accepts_the_suppliers_offer_of_nothing_and_the_order_complete
     events = when(given, c.AcceptOffer(actor=BUYER), day(14))
 
     assert events[0] == e.DisputeOfferAccepted(at=day(14), by=Side.BUYER, refund_amount=0)
-    assert events[-1] == e.FundsReleased(
-        at=day(14), gross=TOTAL, fee=FEE_ON_TOTAL, net=TOTAL - FEE_ON_TOTAL
-    )
+    assert events[-1] == funds_released(TOTAL, FEE_ON_TOTAL, day(14))
     assert not any(isinstance(event, e.RefundIssued) for event in events)
     assert state_of([*given, *events]).status is Status.COMPLETED
 
@@ -187,7 +187,7 @@ def test_accepting_a_full_refund_refunds_everything() -> None:
 
     events = when(given, c.AcceptOffer(actor=BUYER), day(14))
 
-    assert events[-1] == e.RefundIssued(at=day(14), amount=TOTAL)
+    assert events[-1] == refund_issued(TOTAL, RefundReason.DISPUTE, day(14))
     assert not any(isinstance(event, e.FundsReleased) for event in events)
     state = state_of([*given, *events])
     assert state.status is Status.REFUNDED
@@ -273,7 +273,7 @@ def test_a_refund_of_zero_releases_everything_and_completes_the_order() -> None:
             note="photos show leaks",
             by=Role.MEDIATOR,
         ),
-        e.FundsReleased(at=day(16), gross=TOTAL, fee=FEE_ON_TOTAL, net=TOTAL - FEE_ON_TOTAL),
+        funds_released(TOTAL, FEE_ON_TOTAL, day(16)),
     ]
     assert state_of([*ESCALATED, *events]).status is Status.COMPLETED
 
@@ -289,7 +289,7 @@ def test_a_refund_of_everything_refunds_the_order() -> None:
             note="photos show leaks",
             by=Role.ADMIN,
         ),
-        e.RefundIssued(at=day(16), amount=TOTAL),
+        refund_issued(TOTAL, RefundReason.DISPUTE, day(16)),
     ]
     state = state_of([*ESCALATED, *events])
     assert state.status is Status.REFUNDED
@@ -308,8 +308,8 @@ def test_a_refund_in_between_settles_with_the_rest_released_less_the_fee() -> No
             note="photos show leaks",
             by=Role.MEDIATOR,
         ),
-        e.RefundIssued(at=day(16), amount=25_000),
-        e.FundsReleased(at=day(16), gross=100_000, fee=2_500, net=97_500),
+        refund_issued(25_000, RefundReason.DISPUTE, day(16)),
+        funds_released(100_000, 2_500, day(16), first=2),
     ]
     state = state_of([*ESCALATED, *events])
     assert state.status is Status.SETTLED

@@ -8,7 +8,13 @@ from pydantic import ValidationError
 
 from escrow_core.domain import events as e
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import DisputeReason, Evidence, ExtendableDeadline, PaymentMethod
+from escrow_core.domain.terms import (
+    DisputeReason,
+    Evidence,
+    ExtendableDeadline,
+    PaymentMethod,
+    RefundReason,
+)
 
 from .scenario import T0, order_placed
 
@@ -35,6 +41,14 @@ DESIGN_EVENT_TYPES = {
     "shipment.overdue",
     "deadline.extended",
     "message.posted",
+    # DESIGN 7.1: money leaving escrow, tracked to the bank.
+    "payout.paid",
+    "payout.failed",
+    "payout.returned",
+    "payout.retried",
+    "refund.succeeded",
+    "refund.failed",
+    "refund.retried",
 }
 
 SAMPLES: list[e.Event] = [
@@ -65,7 +79,29 @@ SAMPLES: list[e.Event] = [
     e.DisputeEscalated(at=AT, by=Role.SYSTEM),
     e.DisputeResolved(at=AT, refund_amount=1, release_amount=2, note="split", by=Role.MEDIATOR),
     e.DisputeWithdrawn(at=AT),
-    e.RefundIssued(at=AT, amount=7),
+    e.RefundIssued(
+        at=AT,
+        amount=7,
+        reason=RefundReason.DISPUTE,
+        refunds=(
+            e.NewRefund(id="rf_2", payment_provider_ref="pi_2", amount=5),
+            e.NewRefund(id="rf_1", payment_provider_ref="pi_1", amount=2),
+        ),
+    ),
+    e.FundsReleased(
+        at=AT,
+        gross=1_000,
+        fee=25,
+        net=975,
+        payouts=(e.NewPayout(id="po_1", party_id="pty_s", amount=975),),
+    ),
+    e.PayoutPaid(at=AT, payout_id="po_1", provider_ref="tr_9"),
+    e.PayoutFailed(at=AT, payout_id="po_1", reason="account closed"),
+    e.PayoutReturned(at=AT, payout_id="po_1", reason="R03 no account"),
+    e.PayoutRetried(at=AT, payout_id="po_1"),
+    e.RefundSucceeded(at=AT, refund_id="rf_1", provider_ref="re_1"),
+    e.RefundFailed(at=AT, refund_id="rf_1", reason="card expired"),
+    e.RefundRetried(at=AT, refund_id="rf_1"),
     e.OrderCancelled(at=AT, reason="late", by=Role.ADMIN),
     e.ShipmentOverdue(at=AT, ship_by_at=datetime(2025, 3, 4, tzinfo=UTC)),
     e.DeadlineExtended(
@@ -102,7 +138,14 @@ def test_an_event_round_trips_through_its_stored_json(event: e.AnyEvent) -> None
 
 def test_money_is_stored_as_integers_and_times_with_their_offset() -> None:
     data = e.event_to_data(e.FundsReleased(at=AT, gross=1_000, fee=25, net=975))
-    assert data == {"at": "2025-03-04T10:30:15.123456Z", "gross": 1_000, "fee": 25, "net": 975}
+    assert data == {
+        "at": "2025-03-04T10:30:15.123456Z",
+        "gross": 1_000,
+        "fee": 25,
+        "agency_fee": 0,
+        "net": 975,
+        "payouts": [],
+    }
 
 
 def test_unknown_types_and_unknown_fields_are_refused() -> None:
@@ -113,6 +156,6 @@ def test_unknown_types_and_unknown_fields_are_refused() -> None:
 
 
 def test_events_are_frozen() -> None:
-    event = e.RefundIssued(at=AT, amount=7)
+    event = e.RefundIssued(at=AT, amount=7, reason=RefundReason.CANCELLATION)
     with pytest.raises(ValidationError):
         event.amount = 8  # type: ignore[misc]

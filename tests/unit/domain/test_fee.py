@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from escrow_core.domain import commands as c
-from escrow_core.domain import events as e
 from escrow_core.domain.money import fee_for
 from escrow_core.domain.terms import LineItem, Tranche
 
@@ -17,6 +16,7 @@ from .scenario import (
     PAID_AT,
     History,
     day,
+    funds_released,
     order_accepted,
     order_placed,
     order_shipped,
@@ -89,11 +89,11 @@ def test_a_release_keeps_the_half_even_fee_from_the_suppliers_share(
 
     events = when(given, c.ConfirmReceipt(actor=BUYER), day(10))
 
-    assert events[-1] == e.FundsReleased(at=day(10), gross=total, fee=fee, net=net)
+    assert events[-1] == funds_released(total, fee, day(10))
 
 
 def test_the_fee_in_force_when_the_order_was_placed_applies() -> None:
     # The order's own fee_bps (captured in order.placed) decides, whatever the setting is now.
     given = _shipped_order_of(10_000, fee_bps=125)
     released = when(given, c.ConfirmReceipt(actor=BUYER), day(10))[-1]
-    assert released == e.FundsReleased(at=day(10), gross=10_000, fee=125, net=9_875)
+    assert released == funds_released(10_000, 125, day(10))

@@ -39,6 +39,7 @@ from .scenario import (
     TOTAL,
     History,
     day,
+    funds_released,
     refused,
     state_of,
     then_state,
@@ -178,7 +179,7 @@ def test_the_buyer_confirms_receipt_and_the_held_total_is_released_less_the_fee(
 
     assert events == [
         e.ReceiptConfirmed(at=day(10), auto=False),
-        e.FundsReleased(at=day(10), gross=TOTAL, fee=FEE_ON_TOTAL, net=TOTAL - FEE_ON_TOTAL),
+        funds_released(TOTAL, FEE_ON_TOTAL, day(10)),
     ]
     state = state_of([*given, *events])
     assert state.status is Status.COMPLETED

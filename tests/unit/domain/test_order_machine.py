@@ -46,6 +46,7 @@ from .scenario import (
     ALL_ACTORS,
     BUYER,
     BUYER_ID,
+    IDS,
     MEDIATOR,
     OTHER_BUYER,
     OTHER_SUPPLIER,
@@ -145,7 +146,7 @@ class OrderMachine(RuleBasedStateMachine):
         snapshot = state.model_dump() if state is not None else None
         refusal: DomainError | None = None
         try:
-            new_events = decide(state, command, self.now)
+            new_events = decide(state, command, self.now, IDS)
         except DomainError as error:
             refusal = error
         if refusal is not None:
@@ -156,7 +157,7 @@ class OrderMachine(RuleBasedStateMachine):
             assert (state.model_dump() if state is not None else None) == snapshot
             return []
         assert command.actor not in WRONG_PARTIES
-        assert decide(state, command, self.now) == new_events  # pure: same input, same answer
+        assert decide(state, command, self.now, IDS) == new_events  # pure: same input, same answer
         if not new_events:
             # The only command that may succeed by doing nothing: a payment retried by the
             # provider with the same reference and amount.
@@ -273,7 +274,7 @@ class OrderMachine(RuleBasedStateMachine):
     @rule()
     def place_again(self) -> None:
         try:
-            decide(self.state, c.PlaceOrder.model_validate(self._placed_terms()), self.now)
+            decide(self.state, c.PlaceOrder.model_validate(self._placed_terms()), self.now, IDS)
         except OrderAlreadyExists:
             return
         raise AssertionError("an order was placed twice")

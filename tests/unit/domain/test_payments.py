@@ -8,15 +8,13 @@ from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
 from escrow_core.domain.errors import (
     DeadlineNotReached,
-    InvalidState,
     InvalidValue,
     NotPermitted,
-    Overpayment,
     ProviderRefConflict,
 )
 from escrow_core.domain.order import Amounts, Status, deadlines
 from escrow_core.domain.roles import SYSTEM, Actor, Role
-from escrow_core.domain.terms import DeadlineKind, ExtendableDeadline, PaymentMethod
+from escrow_core.domain.terms import DeadlineKind, ExtendableDeadline, PaymentMethod, RefundReason
 
 from .scenario import (
     ACCEPTED,
@@ -37,6 +35,7 @@ from .scenario import (
     order_placed,
     paid,
     pay,
+    refund_issued,
     refused,
     state_of,
     then_state,
@@ -72,15 +71,30 @@ def test_the_payment_that_completes_the_total_makes_the_order_held() -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "amount"),
-    [(ACCEPTED, TOTAL + 1), (PARTIALLY_PAID, 75_001)],
+    ("given", "amount", "owed"),
+    [(ACCEPTED, TOTAL + 1, TOTAL), (PARTIALLY_PAID, 75_001, 75_000)],
     ids=["whole_total", "rest"],
 )
-def test_paying_more_than_is_unpaid_is_refused(given: History, amount: int) -> None:
-    error = refused(given, pay(amount, ref="pay_2"), day(3), Overpayment)
-    assert error.code == "overpayment"
-    assert error.field == "amount"
-    assert isinstance(error, InvalidValue)  # a value problem whatever the state: 422
+def test_an_overpayment_holds_what_is_owed_and_refunds_the_rest(
+    given: History, amount: int, owed: int
+) -> None:
+    events = when(given, pay(amount, ref="pay_2"), day(3))
+
+    excess = amount - owed
+    assert events == [
+        e.PaymentReceived(
+            at=day(3), amount=amount, method=PaymentMethod.BANK_TRANSFER, provider_ref="pay_2"
+        ),
+        refund_issued(excess, RefundReason.OVERPAYMENT, day(3), [("pay_2", excess)]),
+        e.FundsHeld(at=day(3), amount=owed, held_total=TOTAL),
+    ]
+    state = state_of([*given, *events])
+    assert state.status is Status.HELD
+    assert state.amounts.paid == TOTAL + excess
+    assert (state.amounts.held, state.amounts.refunded) == (TOTAL, excess)
+    assert [(r.id, r.amount, r.payment_provider_ref) for r in state.refunds] == [
+        ("rf_t1", excess, "pay_2")
+    ]
 
 
 @pytest.mark.parametrize("amount", [0, -100])
@@ -90,13 +104,29 @@ def test_a_payment_must_be_positive(amount: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "given",
-    [PLACED, CANCELLED, HELD, SHIPPED],
+    ("given", "reason"),
+    [
+        (PLACED, RefundReason.ORDER_NOT_PAYABLE),
+        (CANCELLED, RefundReason.ORDER_NOT_PAYABLE),
+        (HELD, RefundReason.OVERPAYMENT),
+        (SHIPPED, RefundReason.OVERPAYMENT),
+    ],
     ids=["before_acceptance", "after_cancellation", "fully_held", "shipped"],
 )
-def test_a_payment_in_a_state_that_takes_none_is_refused(given: History) -> None:
-    error = refused(given, pay(1, ref="pay_new"), day(4), InvalidState)
-    assert error.code == "invalid_state"
+def test_a_payment_the_order_cannot_take_is_refunded_whole(
+    given: History, reason: RefundReason
+) -> None:
+    before = state_of(given)
+    events = when(given, pay(700, ref="pay_new"), day(4))
+
+    assert events[1:] == [refund_issued(700, reason, day(4), [("pay_new", 700)])]
+    after = state_of([*given, *events])
+    assert after.status is before.status
+    assert after.amounts.held == before.amounts.held
+    assert after.amounts.refunded == before.amounts.refunded + 700
+    assert after.funded == before.funded
+    # The same report again is a no-op, not a second refund.
+    assert when([*given, *events], pay(700, ref="pay_new"), day(5)) == []
 
 
 @pytest.mark.parametrize(

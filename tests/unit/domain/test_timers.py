@@ -16,7 +16,7 @@ from escrow_core.domain.order import (
     next_timer_at,
 )
 from escrow_core.domain.roles import Role
-from escrow_core.domain.terms import DeadlineKind, ExtendableDeadline, Tranche
+from escrow_core.domain.terms import DeadlineKind, ExtendableDeadline, RefundReason, Tranche
 
 from .scenario import (
     ACCEPTED,
@@ -30,6 +30,7 @@ from .scenario import (
     ESCALATION_ALLOWED_AT,
     FEE_ON_TOTAL,
     HELD,
+    IDS,
     INSPECTION_ENDS_AT,
     OVERDUE,
     PARTIALLY_PAID,
@@ -39,9 +40,11 @@ from .scenario import (
     TOTAL,
     History,
     day,
+    funds_released,
     order_accepted,
     order_placed,
     paid,
+    refund_issued,
     refused,
     state_of,
     when,
@@ -236,7 +239,7 @@ def test_auto_cancel_unaccepted_cancels_as_the_system_with_nothing_to_refund() -
 def test_auto_cancel_unpaid_refunds_the_partial_payment() -> None:
     events = when(PARTIALLY_PAID, c.AutoCancelUnpaid(), PAY_BY)
 
-    assert events[1:] == [e.RefundIssued(at=PAY_BY, amount=50_000)]
+    assert events[1:] == [refund_issued(50_000, RefundReason.CANCELLATION, PAY_BY)]
     state = state_of([*PARTIALLY_PAID, *events])
     assert (state.amounts.held, state.amounts.refunded) == (0, 50_000)
 
@@ -258,7 +261,7 @@ def test_auto_confirm_and_auto_complete_confirm_receipt_automatically_and_releas
 
     assert when(given, command, due) == [
         e.ReceiptConfirmed(at=due, auto=True),
-        e.FundsReleased(at=due, gross=TOTAL, fee=FEE_ON_TOTAL, net=TOTAL - FEE_ON_TOTAL),
+        funds_released(TOTAL, FEE_ON_TOTAL, due),
     ]
 
 
@@ -282,4 +285,4 @@ def test_every_command_the_worker_is_told_to_fire_is_accepted(given: History) ->
     state = state_of(given)
     for deadline in deadlines(state):
         for command in due_timer_commands(state, deadline.at):
-            assert decide(state, command, deadline.at) != []
+            assert decide(state, command, deadline.at, IDS) != []

@@ -7,8 +7,9 @@ import pytest
 from escrow_core.application.upcasting import event_upcasters
 from escrow_core.domain import events as e
 from escrow_core.domain.order import evolve
+from escrow_core.projections import order_view
 
-from .scenario import SHIPPED, TOTAL, order_placed, state_of
+from .scenario import DISPUTED, SHIPPED, TOTAL, order_placed, state_of
 
 DELIVERED_AT = datetime(2025, 3, 9, 8, tzinfo=UTC)
 
@@ -61,3 +62,39 @@ def test_current_data_is_left_as_it_is() -> None:
         "inspection_starts_at": "2025-03-10T12:00:00Z",
     }
     assert event_upcasters().upcast("order.delivered", 2, stored_v2) == (2, stored_v2)
+
+
+def _v1_completed_and_partly_refunded() -> list[e.AnyEvent]:
+    """A v1 order as replayed: schema 1 refund and release, upcast."""
+    upcast = event_upcasters().upcast
+    refund = upcast("refund.issued", 1, {"at": "2025-03-20T09:00:00Z", "amount": 25_000})[1]
+    release = upcast(
+        "funds.released",
+        1,
+        {"at": "2025-03-20T09:00:00Z", "gross": 100_000, "fee": 2_500, "net": 97_500},
+    )[1]
+    return [
+        *DISPUTED,
+        e.event_from_data("refund.issued", refund),
+        e.event_from_data("funds.released", release),
+    ]
+
+
+def test_v1_releases_and_refunds_count_as_paid_out_and_refunded_untracked() -> None:
+    state = state_of(_v1_completed_and_partly_refunded())
+
+    assert (state.payouts, state.refunds) == ((), ())
+    assert state.amounts.paid_out == 97_500
+    assert state.amounts.refunds_completed == 25_000
+    assert state.amounts.held == 0
+
+
+def test_a_snapshot_written_before_money_out_reads_as_its_replay() -> None:
+    replayed = state_of(_v1_completed_and_partly_refunded())
+    document = order_view.to_document(replayed)
+    for untracked in ("paid_out", "refunds_completed", "agency_fees", "retained"):
+        del document["amounts"][untracked]
+    for field in ("payouts", "refunds", "unexpected"):
+        del document[field]
+
+    assert order_view.from_document(document) == replayed

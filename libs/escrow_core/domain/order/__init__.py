@@ -3,12 +3,17 @@
 from escrow_core.domain.order.actions import allowed_actions
 from escrow_core.domain.order.decide import decide
 from escrow_core.domain.order.evolve import evolve, fold
+from escrow_core.domain.order.money_out import NewIds
 from escrow_core.domain.order.state import (
     TERMINAL,
     Amounts,
     Dispute,
     DisputeStatus,
     OrderState,
+    Payout,
+    PayoutStatus,
+    Refund,
+    RefundStatus,
     Shipment,
     Status,
 )
@@ -26,7 +31,12 @@ __all__ = [
     "Deadline",
     "Dispute",
     "DisputeStatus",
+    "NewIds",
     "OrderState",
+    "Payout",
+    "PayoutStatus",
+    "Refund",
+    "RefundStatus",
     "Shipment",
     "Status",
     "allowed_actions",

@@ -9,12 +9,14 @@ from datetime import datetime
 from escrow_core.domain import commands as c
 from escrow_core.domain.errors import DomainError
 from escrow_core.domain.order.decide import decide
+from escrow_core.domain.order.money_out import NewIds
 from escrow_core.domain.order.rules import TRANSITIONS
 from escrow_core.domain.order.state import OrderState
 from escrow_core.domain.roles import Actor
 from escrow_core.domain.terms import DisputeReason, ExtendableDeadline, PaymentMethod
 
 _PROBE_REF = "\x00allowed-actions-probe"
+_PROBE_IDS = NewIds("probe")
 
 
 # Each action's command, and the probes that try it (built only when the transition table
@@ -60,7 +62,7 @@ def allowed_actions(state: OrderState, actor: Actor, now: datetime) -> list[str]
             continue  # decide would refuse it: spare building and deciding the probes
         for probe in probes(state, actor):
             try:
-                decide(state, probe, now)
+                decide(state, probe, now, _PROBE_IDS)
             except DomainError:
                 continue
             allowed.append(action)

@@ -28,6 +28,7 @@ from escrow_core.domain.order.state import (
 )
 from escrow_core.domain.order.timers import escalation_allowed_at, fired
 from escrow_core.domain.roles import Role, Side
+from escrow_core.domain.terms import RefundReason
 
 
 def open_dispute(state: OrderState, cmd: c.OpenDispute, now: datetime) -> list[e.AnyEvent]:
@@ -101,7 +102,7 @@ def _settle(
         e.DisputeResolved(
             at=now, refund_amount=refund_amount, release_amount=release_amount, note=note, by=by
         ),
-        *refund(refund_amount, now),
+        *refund(refund_amount, RefundReason.DISPUTE, now),
         *release(state, release_amount, now),
     ]
 

@@ -4,10 +4,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from escrow_core.domain import events as e
-from escrow_core.domain.order import dispute, lifecycle, payments, timers
+from escrow_core.domain.order import dispute, lifecycle, money_out, payments, timers
 from escrow_core.domain.order.state import OrderState
 
 Mutator = Callable[[OrderState, Any], OrderState]
+
+
+def _both(first: Mutator, then: Mutator) -> Mutator:
+    return lambda state, event: then(first(state, event), event)
+
 
 MUTATORS: dict[type[e.Event], Mutator] = {
     e.OrderAccepted: lifecycle.accepted,
@@ -16,18 +21,25 @@ MUTATORS: dict[type[e.Event], Mutator] = {
     e.OrderShipped: lifecycle.shipped,
     e.OrderDelivered: lifecycle.delivered,
     e.ReceiptConfirmed: lifecycle.receipt_confirmed,
-    e.FundsReleased: payments.funds_released,
+    e.FundsReleased: _both(payments.funds_released, money_out.payouts_created),
     e.DisputeOpened: dispute.dispute_opened,
     e.DisputeOfferMade: dispute.offer_made,
     e.DisputeOfferAccepted: dispute.offer_accepted,
     e.DisputeEscalated: dispute.escalated,
     e.DisputeResolved: dispute.resolved,
     e.DisputeWithdrawn: dispute.withdrawn,
-    e.RefundIssued: payments.refund_issued,
+    e.RefundIssued: _both(payments.refund_issued, money_out.refunds_created),
     e.OrderCancelled: lifecycle.cancelled,
     e.ShipmentOverdue: lifecycle.shipment_overdue,
     e.DeadlineExtended: timers.deadline_extended,
     e.MessagePosted: lifecycle.message_posted,
+    e.PayoutPaid: money_out.payout_paid,
+    e.PayoutFailed: money_out.payout_failed,
+    e.PayoutReturned: money_out.payout_returned,
+    e.PayoutRetried: money_out.payout_retried,
+    e.RefundSucceeded: money_out.refund_succeeded,
+    e.RefundFailed: money_out.refund_failed,
+    e.RefundRetried: money_out.refund_retried,
 }
 
 

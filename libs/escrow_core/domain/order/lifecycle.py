@@ -20,7 +20,7 @@ from escrow_core.domain.order.state import OrderState, Shipment, Status
 from escrow_core.domain.order.timers import fired
 from escrow_core.domain.policy import FEE_BPS_MAX, INSPECTION_DAYS_MAX, INSPECTION_DAYS_MIN
 from escrow_core.domain.roles import Role
-from escrow_core.domain.terms import Terms, Tranche, end_of_day
+from escrow_core.domain.terms import RefundReason, Terms, Tranche, end_of_day
 
 
 def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
@@ -116,7 +116,7 @@ def cancel(state: OrderState, cmd: c.CancelOrder, now: datetime) -> list[e.AnyEv
             + ("; open a dispute instead" if state.shipment else "")
         )
     role = cmd.actor.role
-    if state.amounts.paid > 0 and role is Role.BUYER and not state.shipment_overdue:
+    if state.funded > 0 and role is Role.BUYER and not state.shipment_overdue:
         raise CancellationNotAllowed(
             "once paid, the buyer may cancel only after the shipment is overdue"
         )
@@ -124,7 +124,10 @@ def cancel(state: OrderState, cmd: c.CancelOrder, now: datetime) -> list[e.AnyEv
 
 
 def _cancelled(state: OrderState, reason: str, by: Role, now: datetime) -> list[e.AnyEvent]:
-    return [e.OrderCancelled(at=now, reason=reason, by=by), *refund(state.amounts.held, now)]
+    return [
+        e.OrderCancelled(at=now, reason=reason, by=by),
+        *refund(state.amounts.held, RefundReason.CANCELLATION, now),
+    ]
 
 
 def post_message(state: OrderState, cmd: c.PostMessage, now: datetime) -> list[e.AnyEvent]:

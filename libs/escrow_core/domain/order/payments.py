@@ -1,15 +1,24 @@
-"""Money in and out: payments into escrow, releases to the supplier, refunds to the buyer."""
+"""Money in and out: payments into escrow, releases to the supplier, refunds to the buyer.
+
+Unexpected money is never refused: what the order still owes is held, the rest goes straight
+back to the buyer in the same command.
+"""
 
 from datetime import datetime, timedelta
 
 from escrow_core.domain import events as e
 from escrow_core.domain.commands import RecordPayment
-from escrow_core.domain.errors import InvalidValue, Overpayment, ProviderRefConflict
+from escrow_core.domain.errors import InvalidValue, ProviderRefConflict
 from escrow_core.domain.money import fee_for
-from escrow_core.domain.order.rules import check_role, check_status
-from escrow_core.domain.order.state import Amounts, OrderState, Status
+from escrow_core.domain.order.rules import check_role
+from escrow_core.domain.order.state import TERMINAL, OrderState, Status
 from escrow_core.domain.roles import Role
-from escrow_core.domain.terms import ExtendableDeadline, end_of_day
+from escrow_core.domain.terms import ExtendableDeadline, RefundReason, end_of_day
+
+# Where a payment is owed; in any other status all of it is unexpected.
+PAYABLE = frozenset({Status.ACCEPTED, Status.PARTIALLY_PAID})
+# Refunds of money the order never took: they leave ``held`` alone.
+UNEXPECTED = frozenset({RefundReason.OVERPAYMENT, RefundReason.ORDER_NOT_PAYABLE})
 
 
 def record_payment(state: OrderState, cmd: RecordPayment, now: datetime) -> list[e.AnyEvent]:
@@ -23,19 +32,19 @@ def record_payment(state: OrderState, cmd: RecordPayment, now: datetime) -> list
         raise ProviderRefConflict(
             f"provider_ref {cmd.provider_ref!r} was already recorded with amount {seen}"
         )
-    check_status(state, cmd)
-    if cmd.amount > state.unpaid:
-        raise Overpayment(
-            f"payment of {cmd.amount} exceeds the unpaid {state.unpaid}", field="amount"
-        )
-    held_total = state.amounts.held + cmd.amount
+    payable = state.status in PAYABLE
+    owed = min(cmd.amount, state.unpaid) if payable else 0
+    excess = cmd.amount - owed
     events: list[e.AnyEvent] = [
         e.PaymentReceived(
             at=now, amount=cmd.amount, method=cmd.method, provider_ref=cmd.provider_ref
         ),
-        e.FundsHeld(at=now, amount=cmd.amount, held_total=held_total),
+        *refund(excess, _unexpected_reason(state), now),
     ]
-    fully_held = cmd.amount == state.unpaid
+    if not owed:
+        return events
+    events.append(e.FundsHeld(at=now, amount=owed, held_total=state.amounts.held + owed))
+    fully_held = owed == state.unpaid
     if fully_held and now >= state.ship_by_at and state.accepted_at is not None:
         # Lateness is the supplier's only if the money came in time: from the moment it did,
         # the supplier gets the lead time the contract gave it (the terms' ship-by minus
@@ -49,17 +58,27 @@ def record_payment(state: OrderState, cmd: RecordPayment, now: datetime) -> list
     return events
 
 
+def _unexpected_reason(state: OrderState) -> RefundReason:
+    """An order that cannot take money (not yet accepted, or ended) sends it all back; one
+    that is paid up sends back the excess."""
+    if state.status is Status.PLACED or state.status in TERMINAL:
+        return RefundReason.ORDER_NOT_PAYABLE
+    return RefundReason.OVERPAYMENT
+
+
 def release(state: OrderState, gross: int, now: datetime) -> list[e.AnyEvent]:
-    """Pay ``gross`` out to the supplier, keeping the platform fee; nothing if zero."""
+    """Pay ``gross`` out to the supplier, keeping the platform fee; nothing if zero. The
+    payouts are named when the decision is complete (``decide``)."""
     if gross == 0:
         return []
     fee = fee_for(gross, state.terms.fee_bps)
     return [e.FundsReleased(at=now, gross=gross, fee=fee, net=gross - fee)]
 
 
-def refund(amount: int, now: datetime) -> list[e.AnyEvent]:
-    """Return ``amount`` to the buyer; nothing if zero."""
-    return [e.RefundIssued(at=now, amount=amount)] if amount else []
+def refund(amount: int, reason: RefundReason, now: datetime) -> list[e.AnyEvent]:
+    """Return ``amount`` to the buyer; nothing if zero. Its allocation over the payments is
+    made when the decision is complete (``decide``)."""
+    return [e.RefundIssued(at=now, amount=amount, reason=reason)] if amount else []
 
 
 # --- evolve ----------------------------------------------------------------------------------
@@ -71,25 +90,40 @@ def payment_received(state: OrderState, event: e.PaymentReceived) -> OrderState:
 
 def funds_held(state: OrderState, event: e.FundsHeld) -> OrderState:
     amounts = state.amounts.model_copy(update={"held": event.held_total})
-    status = Status.HELD if amounts.paid == state.terms.total else Status.PARTIALLY_PAID
-    return state.model_copy(update={"amounts": amounts, "status": status})
+    after = state.model_copy(update={"amounts": amounts})
+    status = Status.HELD if after.unpaid == 0 else Status.PARTIALLY_PAID
+    return after.model_copy(update={"status": status})
 
 
 def funds_released(state: OrderState, event: e.FundsReleased) -> OrderState:
     a = state.amounts
-    amounts = Amounts(
-        paid=a.paid,
-        held=a.held - event.gross,
-        released=a.released + event.gross,
-        refunded=a.refunded,
-        fees=a.fees + event.fee,
+    untracked = event.net if event.payouts is None else 0  # paid out before payouts existed
+    amounts = a.model_copy(
+        update={
+            "held": a.held - event.gross,
+            "released": a.released + event.gross,
+            "fees": a.fees + event.fee,
+            "agency_fees": a.agency_fees + event.agency_fee,
+            "paid_out": a.paid_out + untracked,
+        }
     )
     return state.model_copy(update={"amounts": amounts})
 
 
 def refund_issued(state: OrderState, event: e.RefundIssued) -> OrderState:
     a = state.amounts
+    unexpected = event.reason in UNEXPECTED
+    untracked = event.amount if event.refunds is None else 0  # refunded before refunds existed
     amounts = a.model_copy(
-        update={"held": a.held - event.amount, "refunded": a.refunded + event.amount}
+        update={
+            "held": a.held if unexpected else a.held - event.amount,
+            "refunded": a.refunded + event.amount,
+            "refunds_completed": a.refunds_completed + untracked,
+        }
     )
-    return state.model_copy(update={"amounts": amounts})
+    return state.model_copy(
+        update={
+            "amounts": amounts,
+            "unexpected": state.unexpected + (event.amount if unexpected else 0),
+        }
+    )

@@ -34,6 +34,14 @@ TRANSITIONS: dict[type[c.Command], tuple[frozenset[Role], frozenset[Status]]] = 
     c.AutoConfirmReceipt: (frozenset({R.SYSTEM}), frozenset({S.DELIVERED})),
     c.AutoCompleteUndelivered: (frozenset({R.SYSTEM}), frozenset({S.SHIPPED})),
     c.AutoEscalateDispute: (frozenset({R.SYSTEM}), frozenset({S.DISPUTED})),
+    # Money out goes on after the order has ended: these are not order actions.
+    c.ReportPayoutPaid: (frozenset({R.PAYMENTS}), ANY_STATUS),
+    c.ReportPayoutFailed: (frozenset({R.PAYMENTS}), ANY_STATUS),
+    c.ReportPayoutReturned: (frozenset({R.PAYMENTS}), ANY_STATUS),
+    c.RetryPayout: (frozenset({R.PAYMENTS, R.ADMIN}), ANY_STATUS),
+    c.ReportRefundSucceeded: (frozenset({R.PAYMENTS}), ANY_STATUS),
+    c.ReportRefundFailed: (frozenset({R.PAYMENTS}), ANY_STATUS),
+    c.RetryRefund: (frozenset({R.PAYMENTS, R.ADMIN}), ANY_STATUS),
 }
 
 

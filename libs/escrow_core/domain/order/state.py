@@ -85,6 +85,52 @@ class Amounts(_Frozen):
     released: int = 0
     refunded: int = 0
     fees: int = 0
+    agency_fees: int = 0
+    retained: int = 0  # part of ``held``
+    paid_out: int = 0  # payouts paid (a returned one leaves it), and pre-1.1 releases' nets
+    refunds_completed: int = 0  # refunds succeeded, and pre-1.1 refunds
+
+
+class PayoutStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    RETURNED = "returned"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Payout(_Frozen):
+    """Money on its way out to a party. ``attempt`` counts the times it went pending (the
+    first, then each retry): the ledger names each attempt's pending transfer by it."""
+
+    id: str
+    party_id: str
+    amount: int
+    status: PayoutStatus = PayoutStatus.PENDING
+    provider_ref: str | None = None
+    failure_reason: str | None = None
+    attempt: int = 1
+    created_at: datetime
+    updated_at: datetime
+
+
+class Refund(_Frozen):
+    """Money on its way back to the buyer through one of its payments."""
+
+    id: str
+    payment_provider_ref: str
+    amount: int
+    status: RefundStatus = RefundStatus.PENDING
+    provider_ref: str | None = None
+    failure_reason: str | None = None
+    attempt: int = 1
+    created_at: datetime
+    updated_at: datetime
 
 
 class OrderState(_Frozen):
@@ -106,10 +152,30 @@ class OrderState(_Frozen):
     auto_complete_at: datetime | None = None
     dispute: Dispute | None = None
     cancellation_reason: str | None = None
+    payouts: tuple[Payout, ...] = ()
+    refunds: tuple[Refund, ...] = ()
+    # Money paid that the order could not take (an overpayment, a payment on an order not
+    # payable), refunded as it came in: counted in ``amounts.paid`` but not toward the total.
+    unexpected: int = 0
+
+    @property
+    def funded(self) -> int:
+        """What has been paid toward the total."""
+        return self.amounts.paid - self.unexpected
 
     @property
     def unpaid(self) -> int:
-        return self.terms.total - self.amounts.paid
+        return self.terms.total - self.funded
+
+    def payout(self, payout_id: str) -> Payout | None:
+        return next((p for p in self.payouts if p.id == payout_id), None)
+
+    def refund(self, refund_id: str) -> Refund | None:
+        return next((r for r in self.refunds if r.id == refund_id), None)
+
+    def refunded_through(self, provider_ref: str) -> int:
+        """What has gone back (or is on its way back) through the payment ``provider_ref``."""
+        return sum(r.amount for r in self.refunds if r.payment_provider_ref == provider_ref)
 
     def moved_to(self, status: Status, **changes: object) -> "OrderState":
         """The order in ``status``; its own timers (inspection, auto-complete) stop unless

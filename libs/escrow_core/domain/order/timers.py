@@ -55,7 +55,7 @@ def deadlines(state: OrderState) -> list[Deadline]:
     if (
         state.status in (Status.ACCEPTED, Status.PARTIALLY_PAID)
         and state.accepted_at is not None
-        and state.amounts.paid < state.terms.payment_schedule[0].amount
+        and state.funded < state.terms.payment_schedule[0].amount
     ):
         found.append(Deadline(kind=K.PAY_BY, at=state.accepted_at + _days(policy.pay_days)))
     if state.status is Status.HELD and not state.shipment_overdue:

@@ -8,6 +8,7 @@ nothing more), in two round trips. A race lost at the unique key aborts the whol
 import asyncio
 import hashlib
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,14 @@ from escrow_core.store import event_sql as ev
 from escrow_core.store.bookkeeping import key_record
 from escrow_core.store.errors import ConcurrencyError, KeyBusy
 from escrow_core.store.postgres import sql
-from escrow_core.store.records import Commit, KeyRecord, RecordedEvent, StoredAnswer
+from escrow_core.store.records import (
+    Commit,
+    KeyRecord,
+    MoneyOutRow,
+    Posting,
+    RecordedEvent,
+    StoredAnswer,
+)
 from escrow_core.store.schema import EVENT_ID_KEY, STREAM_VERSION_KEY
 
 if TYPE_CHECKING:
@@ -154,5 +162,38 @@ def commit_values(commit: Commit) -> dict[str, Any]:
         "b_released": [b.released for b in balances],
         "b_refunded": [b.refunded for b in balances],
         "b_fees": [b.fees for b in balances],
+        **posting_values(commit.postings),
+        **money_out_values(commit.money_out),
         **answer_values(commit.answer),
+    }
+
+
+def posting_values(postings: Sequence[Posting]) -> dict[str, Any]:
+    return {
+        "p_transfer_ids": [p.transfer_id for p in postings],
+        "p_event_ids": [p.event_id for p in postings],
+        "p_ats": [p.at for p in postings],
+        "p_accounts": [p.account for p in postings],
+        "p_currencies": [p.currency for p in postings],
+        "p_amounts": [p.amount for p in postings],
+        "p_phases": [p.phase for p in postings],
+        "p_pending_ids": [p.pending_id for p in postings],
+        "p_legacy": [p.legacy for p in postings],
+    }
+
+
+def money_out_values(rows: Sequence[MoneyOutRow]) -> dict[str, Any]:
+    return {
+        "m_ids": [r.id for r in rows],
+        "m_kinds": [r.kind for r in rows],
+        "m_orders": [r.order_id for r in rows],
+        "m_parties": [r.party_id for r in rows],
+        "m_currencies": [r.currency for r in rows],
+        "m_amounts": [r.amount for r in rows],
+        "m_statuses": [r.status for r in rows],
+        "m_provider_refs": [r.provider_ref for r in rows],
+        "m_failure_reasons": [r.failure_reason for r in rows],
+        "m_payment_refs": [r.payment_provider_ref for r in rows],
+        "m_created_ats": [r.created_at for r in rows],
+        "m_updated_ats": [r.updated_at for r in rows],
     }

@@ -110,7 +110,8 @@ WHERE idempotency_keys.status <> 'done' OR idempotency_keys.expires_at < EXCLUDE
 # Everything a command writes, in ONE statement, atomic by itself: the events (only if the
 # stream is still at the version the command was decided on and, with an Idempotency-Key, no
 # live answer is kept under the key yet), the order's row, the balance changes (each with its
-# event's position) and the Idempotency-Key answer. When the stream has moved or the key has
+# event's position), the ledger postings, the payouts and refunds it creates or changes, and
+# the Idempotency-Key answer. When the stream has moved or the key has
 # its answer, ``inserted`` is empty and so is every other part.
 COMMIT = NamedSQL("""
 WITH kept AS (
@@ -168,8 +169,50 @@ WITH kept AS (
                 :b_fees::bigint[])
         AS b(version, party_id, currency, held, released, refunded, fees)
     JOIN inserted i ON i.version = b.version
+), postings AS (
+    INSERT INTO ledger_postings (transfer_id, order_id, event_id, at, account, currency, amount,
+                                 phase, pending_id, legacy)
+    SELECT p.transfer_id, :order_id, p.event_id, p.at, p.account, p.currency, p.amount,
+           p.phase, p.pending_id, p.legacy
+    FROM unnest(:p_transfer_ids::text[], :p_event_ids::text[], :p_ats::timestamptz[],
+                :p_accounts::text[], :p_currencies::text[], :p_amounts::bigint[],
+                :p_phases::text[], :p_pending_ids::text[], :p_legacy::boolean[])
+        WITH ORDINALITY AS p(transfer_id, event_id, at, account, currency, amount, phase,
+                             pending_id, legacy, n)
+    WHERE EXISTS (SELECT FROM inserted)
+    ORDER BY p.n
+), money AS (
+    INSERT INTO money_out (id, kind, order_id, party_id, currency, amount, status,
+                           provider_ref, failure_reason, payment_provider_ref, created_at,
+                           updated_at)
+    SELECT m.id, m.kind, :order_id, m.party_id, m.currency, m.amount, m.status,
+           m.provider_ref, m.failure_reason, m.payment_provider_ref, m.created_at,
+           m.updated_at
+    FROM unnest(:m_ids::text[], :m_kinds::text[], :m_parties::text[], :m_currencies::text[],
+                :m_amounts::bigint[], :m_statuses::text[], :m_provider_refs::text[],
+                :m_failure_reasons::text[], :m_payment_refs::text[],
+                :m_created_ats::timestamptz[], :m_updated_ats::timestamptz[])
+        AS m(id, kind, party_id, currency, amount, status, provider_ref, failure_reason,
+             payment_provider_ref, created_at, updated_at)
+    WHERE EXISTS (SELECT FROM inserted)
+    ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+        provider_ref = EXCLUDED.provider_ref, failure_reason = EXCLUDED.failure_reason,
+        updated_at = EXCLUDED.updated_at
 )
 SELECT position, version, transaction_id FROM inserted
+""")
+
+# A rebuild's payouts and refunds as they stand at the end of a batch.
+UPSERT_MONEY_OUT = NamedSQL("""
+INSERT INTO money_out (id, kind, order_id, party_id, currency, amount, status, provider_ref,
+                       failure_reason, payment_provider_ref, created_at, updated_at)
+SELECT * FROM unnest(:m_ids::text[], :m_kinds::text[], :m_orders::text[], :m_parties::text[],
+                     :m_currencies::text[], :m_amounts::bigint[], :m_statuses::text[],
+                     :m_provider_refs::text[], :m_failure_reasons::text[],
+                     :m_payment_refs::text[], :m_created_ats::timestamptz[],
+                     :m_updated_ats::timestamptz[])
+ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, provider_ref = EXCLUDED.provider_ref,
+    failure_reason = EXCLUDED.failure_reason, updated_at = EXCLUDED.updated_at
 """)
 
 # A rebuild's batch of rows in one statement (its balance changes go by COPY).

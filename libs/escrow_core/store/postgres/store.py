@@ -17,15 +17,18 @@ from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.engines import engine_options, replace_closed_connections
 from escrow_core.store.errors import translating_unavailable
+from escrow_core.store.money_statements import POSTING_COLUMNS
 from escrow_core.store.postgres import restore, sql
-from escrow_core.store.postgres.session import PostgresSession, json_text
+from escrow_core.store.postgres.session import PostgresSession, json_text, money_out_values
 from escrow_core.store.records import (
     LOG_START,
     BalanceChange,
     Checkpoint,
     KeyClaim,
     KeyRecord,
+    MoneyOutRow,
     OrderRow,
+    Posting,
     RecordedEvent,
 )
 from escrow_core.store.schema import events
@@ -211,7 +214,11 @@ class PostgresStore(CoreStore):
 
     # --- projections ----------------------------------------------------------------------
     async def write_projections(
-        self, rows: Sequence[OrderRow], balances: Sequence[BalanceChange]
+        self,
+        rows: Sequence[OrderRow],
+        balances: Sequence[BalanceChange],
+        postings: Sequence[Posting] = (),
+        money_out: Sequence[MoneyOutRow] = (),
     ) -> None:
         async with self.raw() as connection, connection.transaction():
             if rows:
@@ -229,6 +236,17 @@ class PostgresStore(CoreStore):
                 ]  # fmt: skip
                 await connection.copy_records_to_table(
                     "party_balances", records=records, columns=list(_BALANCE_COLUMNS)
+                )
+            if postings:
+                await connection.copy_records_to_table(
+                    "ledger_postings",
+                    records=[tuple(getattr(p, name) for name in POSTING_COLUMNS) for p in postings],
+                    columns=list(POSTING_COLUMNS),
+                )
+            if money_out:
+                values = money_out_values(money_out)
+                await connection.execute(
+                    sql.UPSERT_MONEY_OUT.sql, *sql.UPSERT_MONEY_OUT.args(values)
                 )
 
     # --- escrow import --------------------------------------------------------------------
