@@ -15,6 +15,7 @@ edit here.
 """
 
 import copy
+import json
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
@@ -104,7 +105,7 @@ def _data_schemas(
     classes: list[type[BaseModel]], schemas: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
     """Each class's data schema by class name; the models and enums they use join ``schemas``
-    (a name already there must mean the same schema)."""
+    (one whose name the API already uses for another schema is named ``<Name>InEvent``)."""
     _, top = models_json_schema(
         [(cls, "serialization") for cls in classes], ref_template=SCHEMAS + "{model}"
     )
@@ -124,10 +125,20 @@ def _data_schemas(
             f" {' '.join(own.split())}" if own else ""
         )
         datas[name] = data
+    clashes = {
+        name: f"{name}InEvent"
+        for name, definition in definitions.items()
+        if name in schemas and _meaning(schemas[name]) != _meaning(definition)
+    }
+    if clashes:
+        text = json.dumps({"datas": datas, "definitions": definitions})
+        for old, new in clashes.items():
+            text = text.replace(f'"{SCHEMAS}{old}"', f'"{SCHEMAS}{new}"')
+        renamed = json.loads(text)
+        datas = renamed["datas"]
+        definitions = {clashes.get(n, n): d for n, d in renamed["definitions"].items()}
     for name, definition in definitions.items():
-        known = schemas.setdefault(name, definition)
-        if _meaning(known) != _meaning(definition):
-            raise ValueError(f"two different schemas are named {name} in the document")
+        schemas.setdefault(name, definition)
     return datas
 
 

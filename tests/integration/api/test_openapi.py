@@ -21,6 +21,7 @@ import httpx
 import jsonschema_rs
 import pytest
 
+from escrow_api import openapi_events
 from escrow_api.app import create_app
 from escrow_api.openapi import PUBLIC_PATHS
 from escrow_api.openapi_export import render, settings
@@ -340,3 +341,13 @@ def test_the_document_names_servers_and_its_version(document: dict[str, Any]) ->
     assert document["servers"]
     assert all(s["url"] for s in document["servers"])
     assert document["info"]["version"] == "1.1.0"
+
+
+def test_a_schema_an_event_uses_never_replaces_another_of_the_same_name() -> None:
+    """A model of the domain's events named like one of the API's is renamed, not merged."""
+    schemas: dict[str, Any] = {"LineItem": {"type": "string", "title": "LineItem"}}
+    datas = openapi_events._data_schemas(openapi_events.event_classes(), schemas)
+    assert schemas["LineItem"] == {"type": "string", "title": "LineItem"}
+    assert schemas["LineItemInEvent"]["type"] == "object"
+    items = datas["OrderPlaced"]["properties"]["items"]["items"]
+    assert items == {"$ref": "#/components/schemas/LineItemInEvent"}
