@@ -4,6 +4,8 @@ PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
+# openapi-typescript and tsc, pinned by package-lock.json, for the generated-clients test.
+TS_CLIENT := clients/typescript
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .DEFAULT_GOAL := help
@@ -20,7 +22,11 @@ $(VENV)/.installed: $(BIN)/uv pyproject.toml uv.lock
 	$(BIN)/uv sync --frozen --quiet
 	@touch $@
 
-install: $(VENV)/.installed ## Create ./.venv and install the locked dependencies
+$(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package.json $(TS_CLIENT)/package-lock.json
+	cd $(TS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.installed $(TS_CLIENT)/node_modules/.installed ## Create ./.venv and install the locked dependencies (and the TypeScript tools: npm ci)
 
 migrate: install ## Apply the database migrations (ESCROW_DATABASE_URL, default ./var/escrow.db)
 	$(BIN)/escrow migrate
@@ -50,4 +56,4 @@ bench: install ## Run the benchmarks on PostgreSQL (not part of make test)
 	$(BIN)/python -m bench.run
 
 clean: ## Remove the virtualenv, caches and local data
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(TS_CLIENT)/node_modules

@@ -7,24 +7,39 @@
   operation are declared on every operation they apply to, so no route can forget them;
 - the response headers every client relies on are declared: ``X-Request-Id`` everywhere,
   ``ETag`` on orders, ``Location`` on creations, ``Idempotent-Replayed`` on replayable POSTs,
-  ``Retry-After`` on 503 database_unavailable.
+  ``Retry-After`` on 503 database_unavailable;
+- every operation has a ``default`` response, a Problem, so a generated client parses any
+  status it was not told of (a 500 internal_error) instead of returning nothing;
+- the events are typed one schema per event type, and the webhooks are described
+  (escrow_api.openapi_events); enums, optional bodies and integer bounds are made fit for
+  generators (escrow_api.openapi_generators).
 
 Operation ids are set on the routes themselves (snake_case, stable: generated clients name
 their methods after them).
 """
 
-import json
 import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from escrow_api import openapi_generators as generators
+from escrow_api.openapi_events import add_events
 from escrow_api.responses import DATABASE_UNAVAILABLE, PROBLEM_REF, error_response
 
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
 BODY_METHODS = ("post", "put", "patch")
 ORDER_REF = "#/components/schemas/Order"
+SERVERS = [
+    {
+        "url": "http://127.0.0.1:8000",
+        "description": "`make run` on this machine; point a client at your deployment's URL.",
+    }
+]
+DEFAULT_RESPONSE = (
+    "Any other error, e.g. 500 internal_error: a problem+json like every error, with its code."
+)
 
 DESCRIPTION = """\
 Trade-Assurance-style escrow for cross-border B2B orders.
@@ -89,6 +104,7 @@ def install_openapi(app: FastAPI) -> None:
             summary=app.summary,
             description=DESCRIPTION,
             routes=app.routes,
+            servers=SERVERS,
         )
         complete(schema)
         app.openapi_schema = schema
@@ -106,10 +122,21 @@ def complete(schema: dict[str, Any]) -> None:
         "description": "An API key: Authorization: Bearer esk_...",
     }
     components["headers"] = HEADERS
-    _rename_pages(schema)
+    pages = {
+        name: f"{match.group(1)}Page"
+        for name in components["schemas"]
+        if (match := re.fullmatch(r"Page_(\w+)_", name))  # Page[Order] -> OrderPage
+    }
+    generators.rename(schema, {**pages, **generators.RENAMES})
+    generators.add_enums(schema)
+    add_events(schema)
+    generators.optional_bodies(schema)
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             _complete_operation(path, method, operation)
+    exact = generators.integer_bounds(schema)
+    schema.clear()
+    schema.update(exact)
 
 
 def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> None:
@@ -136,11 +163,12 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> No
         responses.setdefault(str(code), error_response(code))
     if not public:  # every authenticated operation reads or writes the database
         responses.setdefault("503", error_response(503, DATABASE_UNAVAILABLE))
+    responses["default"] = error_response(500, DEFAULT_RESPONSE)
 
     for status, response in responses.items():
         headers = response.setdefault("headers", {})
         headers["X-Request-Id"] = {"$ref": "#/components/headers/RequestId"}
-        code = int(status)
+        code = 500 if status == "default" else int(status)
         if code >= 400:
             response["content"] = {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
             if code == 401:
@@ -152,32 +180,10 @@ def _complete_operation(path: str, method: str, operation: dict[str, Any]) -> No
                 headers["ETag"] = {"$ref": "#/components/headers/ETag"}
             if code == 201 and (path.endswith("/parties") or path.endswith("/orders")):
                 headers["Location"] = {"$ref": "#/components/headers/Location"}
-        if idempotent and code not in (400, 401, 413, 415, 429):
+        if idempotent and code not in (400, 401, 413, 415, 429, 500):
             # A replay answers with whatever the first request got: success or refusal.
             headers["Idempotent-Replayed"] = {"$ref": "#/components/headers/IdempotentReplayed"}
     operation["responses"] = dict(sorted(responses.items()))
-
-
-def _rename_pages(schema: dict[str, Any]) -> None:
-    """``OrderPage`` rather than pydantic's ``Page_Order_`` for ``Page[Order]``."""
-    schemas = schema["components"]["schemas"]
-    renames = {
-        name: f"{match.group(1)}Page"
-        for name in schemas
-        if (match := re.fullmatch(r"Page_(\w+)_", name))
-    }
-    if not renames:
-        return
-    text = json.dumps(schema)
-    for old, new in renames.items():
-        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
-    renamed = json.loads(text)
-    for old, new in renames.items():
-        renamed["components"]["schemas"][new] = renamed["components"]["schemas"].pop(old)
-        renamed["components"]["schemas"][new]["title"] = new
-    renamed["components"]["schemas"] = dict(sorted(renamed["components"]["schemas"].items()))
-    schema.clear()
-    schema.update(renamed)
 
 
 def _not_nullable(parameter: dict[str, Any]) -> None:

@@ -11,14 +11,15 @@ from escrow_api.presenters import iso, page_response
 from escrow_api.schemas.common import Page
 from escrow_core.application import disputes
 from escrow_core.domain.order import Dispute
+from escrow_core.domain.terms import DisputeReason
 
 router = APIRouter(prefix="/v1/disputes", tags=["disputes"])
 
 
 class DisputeSummary(BaseModel):
     order_id: str
-    status: str
-    reason: str
+    status: Literal["open", "escalated"]
+    reason: DisputeReason
     requested_refund: int
     opened_at: str
     escalated_at: str | None

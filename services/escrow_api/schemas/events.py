@@ -5,9 +5,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from escrow_api.schemas.enums import EventTypeName
+from escrow_core.domain.roles import Role
+
 
 class ActorOut(BaseModel):
-    role: str
+    role: Role
     party_id: str | None
     on_behalf_of: str | None
 
@@ -16,7 +19,7 @@ class Event(BaseModel):
     """One fact in an order's life (timeline and feed)."""
 
     id: str
-    type: str
+    type: EventTypeName
     order_id: str | None = Field(description="The order's id; null if the event is no order's.")
     sequence: int
     position: int

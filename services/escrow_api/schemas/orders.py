@@ -19,7 +19,10 @@ from escrow_api.schemas.common import (
     RequestBody,
     ShortText,
 )
-from escrow_core.domain.terms import DisputeReason, ExtendableDeadline, PaymentMethod
+from escrow_api.schemas.enums import OrderActionName
+from escrow_core.domain.order import DisputeStatus, Status
+from escrow_core.domain.roles import Role, Side
+from escrow_core.domain.terms import DeadlineKind, DisputeReason, ExtendableDeadline, PaymentMethod
 
 
 class Incoterm(StrEnum):
@@ -223,7 +226,7 @@ class ShipmentOut(BaseModel):
 
 
 class OfferOut(BaseModel):
-    by: str
+    by: Side
     refund_amount: int
 
 
@@ -231,7 +234,7 @@ class ResolutionOut(BaseModel):
     refund_amount: int
     release_amount: int
     note: str
-    by: str
+    by: Role
     resolved_at: datetime
 
 
@@ -242,8 +245,8 @@ class EvidenceOut(BaseModel):
 
 
 class DisputeOut(BaseModel):
-    status: str
-    reason: str
+    status: DisputeStatus
+    reason: DisputeReason
     description: str
     requested_refund: int
     evidence: list[EvidenceOut]
@@ -254,7 +257,7 @@ class DisputeOut(BaseModel):
 
 
 class DeadlineOut(BaseModel):
-    kind: str
+    kind: DeadlineKind
     at: datetime
 
 
@@ -263,7 +266,7 @@ class Order(BaseModel):
 
     id: str
     version: int
-    status: str
+    status: Status
     buyer_id: str
     supplier_id: str
     currency: str
@@ -275,7 +278,7 @@ class Order(BaseModel):
     items: list[LineItemOut]
     shipping_fee: int
     total: int
-    incoterm: str
+    incoterm: Incoterm
     quality_terms: str
     ship_by: date
     inspection_days: int
@@ -289,6 +292,6 @@ class Order(BaseModel):
     cancellation_reason: str | None
     deadlines: list[DeadlineOut]
     next_deadline_at: datetime | None
-    allowed_actions: list[str]
+    allowed_actions: list[OrderActionName]
     created_at: datetime
     updated_at: datetime

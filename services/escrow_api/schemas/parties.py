@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, StrictBool
 
 from escrow_api.schemas.common import RequestBody, ShortText
-from escrow_core.accounts import PartyKind
+from escrow_core.accounts import KeyRole, PartyKind
 
 
 class RegisterPartyRequest(RequestBody):
@@ -37,7 +37,7 @@ class CreateApiKeyRequest(RequestBody):
 
 class Party(BaseModel):
     id: str
-    kind: str
+    kind: PartyKind
     name: str
     trade_assurance: bool
     managed_by: str | None
@@ -49,7 +49,7 @@ class ApiKey(BaseModel):
 
     id: str
     key: str | None
-    role: str
+    role: KeyRole
     party_id: str | None
     created_at: datetime
     revoked_at: datetime | None = None

@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from escrow_api.schemas.common import IsoDateTime, RequestBody
+from escrow_api.schemas.enums import EventTypeName, SubscriptionName, named_enum
 from escrow_core.webhooks.endpoints import ALL_EVENTS, SUBSCRIBABLE
 from escrow_core.webhooks.ssrf import UnsafeUrl, target_of
 
@@ -55,6 +56,7 @@ EventType = Annotated[
         description='An event type ("order.placed", "funds.released" ...) or "*" for all.',
     ),
     AfterValidator(_subscribable),
+    named_enum("EventSubscription"),  # documented as the enum; refused here with its name
 ]
 EventTypes = Annotated[list[EventType], Field(max_length=MAX_EVENT_TYPES)]
 
@@ -118,7 +120,7 @@ class WebhookEndpoint(BaseModel):
 
     id: str
     url: str
-    event_types: list[str]
+    event_types: list[SubscriptionName]
     enabled: bool
     disabled_reason: str | None
     owner_party_id: str | None = Field(description="The owning party; null for an admin's.")
@@ -139,7 +141,7 @@ class WebhookAttempt(BaseModel):
 class WebhookDelivery(BaseModel):
     id: str
     event_id: str
-    event_type: str
+    event_type: EventTypeName
     order_id: str | None
     sequence: int
     position: int

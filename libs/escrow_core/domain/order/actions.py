@@ -52,6 +52,8 @@ _ACTIONS: dict[str, tuple[type[c.Command], Callable[[OrderState, Actor], list[c.
     "resolve": (c.ResolveDispute, lambda s, a: [c.ResolveDispute(actor=a, refund_amount=0)]),
     "withdraw": (c.WithdrawDispute, lambda s, a: [c.WithdrawDispute(actor=a)]),
 }
+#: Every action ``allowed_actions`` can name (the API documents them as a closed enum).
+ACTION_NAMES: tuple[str, ...] = tuple(_ACTIONS)
 
 
 def allowed_actions(state: OrderState, actor: Actor, now: datetime) -> list[str]:
