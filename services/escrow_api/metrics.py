@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from escrow_api.deps import RuntimeDep
 from escrow_core.application.gauges import GaugeReader
+from escrow_core.application.runtime import Runtime
 from escrow_core.metrics import REGISTRY, StoreCollector, scrape_registry
 
 __all__ = ["COMMANDS", "REGISTRY", "REQUESTS", "command_outcome", "router"]
@@ -40,11 +40,13 @@ def command_outcome(command: str, outcome: str) -> None:
     COMMANDS.labels(command, outcome).inc()
 
 
-def gauge_reader(request: Request, runtime: RuntimeDep) -> GaugeReader:
+def gauge_reader(request: Request) -> GaugeReader:
     """The app's reader of the database gauges (one per app, made on the first scrape)."""
+    # Not deps.RuntimeDep: deps imports this module (through idempotency).
     state = request.app.state
     reader: GaugeReader | None = getattr(state, "gauge_reader", None)
-    if reader is None or reader.store is not runtime.store:
+    if reader is None:
+        runtime: Runtime = state.runtime
         reader = state.gauge_reader = GaugeReader(runtime.store)
     return reader
 

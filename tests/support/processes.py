@@ -110,9 +110,12 @@ def serve(
 
 
 @contextmanager
-def worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Iterator[Process]:
-    """``escrow worker``; the caller stops or kills it."""
-    process = _spawn([str(BIN / "escrow"), "worker"], env, log_dir / f"{name}.log")
+def worker(
+    env: dict[str, str], log_dir: Path, name: str = "worker", *, extra_args: tuple[str, ...] = ()
+) -> Iterator[Process]:
+    """``escrow worker [extra_args]``; the caller stops or kills it."""
+    command = [str(BIN / "escrow"), "worker", *extra_args]
+    process = _spawn(command, env, log_dir / f"{name}.log")
     try:
         yield process
     finally:
