@@ -35,7 +35,7 @@ async def eventually(
     read: Callable[[], Awaitable[Samples]],
     condition: Callable[[Samples], bool],
     *,
-    within: float = 15.0,
+    within: float = 30.0,
     what: str = "",
 ) -> Samples:
     """Scrape until ``condition`` holds; the last scrape is in the failure message."""

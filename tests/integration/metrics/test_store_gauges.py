@@ -132,7 +132,8 @@ async def test_the_gauges_read_no_whole_table(store: Store) -> None:
                 lines = [row[0] for row in plan]
             finally:
                 await conn.execute(sa.text("RESET enable_seqscan"))
-            assert lines and not [line for line in lines if "Seq Scan" in line], lines
+            assert lines
+            assert not [line for line in lines if "Seq Scan" in line], lines
             for table in ("webhook_deliveries", "order_view", "webhook_dispatch_checkpoint"):
                 # Pending deliveries: either partial index on pending rows will do.
                 assert any(f" on {table}" in line and "Index" in line for line in lines), lines
@@ -141,7 +142,8 @@ async def test_the_gauges_read_no_whole_table(store: Store) -> None:
             lines = [row[-1] for row in plan]
             tables = [line for line in lines if line.startswith(("SCAN", "SEARCH"))]
             scans = [line for line in tables if line != "SCAN CONSTANT ROW"]
-            assert len(scans) == 3 and all("INDEX" in line for line in scans), lines
+            assert len(scans) == 3, lines
+            assert all("INDEX" in line for line in scans), lines
 
 
 def _literal(query: sa.Select[Any], conn: Any) -> str:
