@@ -204,6 +204,10 @@ def serve(
             http="escrow_api.http_protocol:BoundedHeadProtocol",
             log_config=None,
             access_log=False,
+            # A worker process answers the supervisor's ping only once it has imported this
+            # CLI again (spawn): seconds on a busy host, past uvicorn's 5 s, and a worker
+            # killed for it is started again and killed again, for good.
+            timeout_worker_healthcheck=30,
         )
 
 
