@@ -92,5 +92,8 @@ async def _fire(
     if on_fired is not None and result.events:
         # due[0] is the command of the soonest running timer deadline (both soonest first).
         deadline = next(d for d in deadlines(state) if d.kind in TIMER_COMMANDS)
-        on_fired(FiredTimer(deadline.kind.value, deadline.at, result.at))
+        try:
+            on_fired(FiredTimer(deadline.kind.value, deadline.at, result.at))
+        except Exception:  # a listener's fault must not hold back the other timers
+            log.exception("a fired timer's listener failed", extra={"order_id": order_id})
     return result
