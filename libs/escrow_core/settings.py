@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     # `escrow serve` runs the worker inside the server process unless --no-worker.
     embedded_worker: bool = True
+    # `escrow worker` serves /metrics on metrics_host:metrics_port when a port is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     # Requests a second per party key (bursts of twice that), in each server process; 0 = off.
     rate_limit_per_second: int = Field(default=100, ge=0)
 

@@ -24,6 +24,7 @@ from escrow_api.routes import (
 )
 from escrow_core import logs
 from escrow_core.application.runtime import Runtime, open_runtime
+from escrow_core.metrics import process_exiting
 from escrow_core.settings import Settings, get_settings
 
 FULL_COLLECTION_THRESHOLD = 1000  # generation-1 collections per full one (default 10)
@@ -42,10 +43,13 @@ def create_app(settings: Settings | None = None, background: Background | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings) as runtime:
-            app.state.runtime = runtime
-            async with background(runtime) if background else nullcontext():
-                yield
+        try:
+            async with open_runtime(settings) as runtime:
+                app.state.runtime = runtime
+                async with background(runtime) if background else nullcontext():
+                    yield
+        finally:
+            process_exiting()  # escrow serve --workers N: this process's live gauges go
 
     app = FastAPI(
         title="Escrow API",

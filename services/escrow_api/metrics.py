@@ -1,20 +1,22 @@
 """Prometheus metrics: requests by route, method and status; commands by type and outcome.
 
-The registry is the process's own (not the global default), so tests and several apps in one
-process do not collide on metric names; ``GET /metrics`` serves it in the text format.
+They live in the process's registry (``escrow_core.metrics``), beside the worker's when it
+runs inside the server; ``GET /metrics`` serves them with the database gauges read for the
+scrape (``escrow_core.application.gauges``), summed over every server process when there
+are several (``escrow serve --workers N``).
 """
 
-from fastapi import APIRouter
-from fastapi.responses import Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from typing import Annotated
 
-REGISTRY = CollectorRegistry(auto_describe=True)
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from escrow_core.application.gauges import GaugeReader
+from escrow_core.application.runtime import Runtime
+from escrow_core.metrics import REGISTRY, StoreCollector, scrape_registry
+
+__all__ = ["COMMANDS", "REGISTRY", "REQUESTS", "command_outcome", "router"]
 
 REQUESTS = Histogram(
     "escrow_http_request_duration_seconds",
@@ -38,6 +40,17 @@ def command_outcome(command: str, outcome: str) -> None:
     COMMANDS.labels(command, outcome).inc()
 
 
+def gauge_reader(request: Request) -> GaugeReader:
+    """The app's reader of the database gauges (one per app, made on the first scrape)."""
+    # Not deps.RuntimeDep: deps imports this module (through idempotency).
+    state = request.app.state
+    reader: GaugeReader | None = getattr(state, "gauge_reader", None)
+    if reader is None:
+        runtime: Runtime = state.runtime
+        reader = state.gauge_reader = GaugeReader(runtime.store)
+    return reader
+
+
 @router.get(
     "/metrics",
     operation_id="get_metrics",
@@ -49,6 +62,8 @@ def command_outcome(command: str, outcome: str) -> None:
         }
     },
 )
-async def metrics() -> Response:
-    """Prometheus metrics of this process: requests and order commands."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+async def metrics(reader: Annotated[GaugeReader, Depends(gauge_reader)]) -> Response:
+    """Prometheus metrics: requests, order commands, the worker's, and the database gauges."""
+    found = await reader.read()
+    registry = scrape_registry(StoreCollector(lambda: found))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -188,36 +188,59 @@ def serve(
     Refuses to start, with a one-line reason, on a database that is not migrated."""
     import uvicorn
 
+    from escrow_cli.metrics_dir import shared_metrics
+
     _refuse_unless_migrated()
     # The app factory reads the settings again, in this process or in uvicorn's workers.
     os.environ["ESCROW_EMBEDDED_WORKER"] = str(embedded_worker).lower()
     get_settings.cache_clear()
-    uvicorn.run(
-        "escrow_cli.main:served_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        # httptools with a bound on the request head: uvicorn sets none of its own.
-        http="escrow_api.http_protocol:BoundedHeadProtocol",
-        log_config=None,
-        access_log=False,
-    )
+    with shared_metrics(workers):  # /metrics sums the N processes
+        uvicorn.run(
+            "escrow_cli.main:served_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            # httptools with a bound on the request head: uvicorn sets none of its own.
+            http="escrow_api.http_protocol:BoundedHeadProtocol",
+            log_config=None,
+            access_log=False,
+            # A worker process answers the supervisor's ping only once it has imported this
+            # CLI again (spawn): seconds on a busy host, past uvicorn's 5 s, and a worker
+            # killed for it is started again and killed again, for good.
+            timeout_worker_healthcheck=30,
+        )
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65_535, help="Serve /metrics on this port (ESCROW_METRICS_PORT; off)."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(help="Address for /metrics (ESCROW_METRICS_HOST; 127.0.0.1)."),
+    ] = None,
+) -> None:
     """Run the worker: webhook delivery and deadline timers (stop with SIGTERM or Ctrl-C).
 
     Refuses to start, with a one-line reason, on a database that is not migrated."""
     from escrow_core import logs
+    from escrow_worker.metrics_server import MetricsUnavailable
     from escrow_worker.worker import run
 
-    settings = _settings()
+    chosen = {"metrics_port": metrics_port, "metrics_host": metrics_host}
+    settings = _settings().model_copy(update={k: v for k, v in chosen.items() if v is not None})
     _refuse_unless_migrated()
     logs.configure(settings.log_level)
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except MetricsUnavailable as error:
+        raise _fail(error) from None
 
 
 @app.command()

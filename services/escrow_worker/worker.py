@@ -18,7 +18,8 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
+from datetime import datetime
 
 import httpx
 import structlog
@@ -29,9 +30,11 @@ from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.application.timers import fire_due_timers
 from escrow_core.settings import Settings
 from escrow_core.webhooks.dispatcher import dispatch_once
-from escrow_core.webhooks.sender import Attempt, Claimed, Sender, SenderSettings
+from escrow_core.webhooks.sender import Attempt, Claimed, Outcome, Sender, SenderSettings
 from escrow_core.webhooks.ssrf import Resolver, system_resolver
 from escrow_core.webhooks.transport import delivery_client
+from escrow_worker import metrics
+from escrow_worker.metrics_server import serving_metrics
 
 TIMER_POLL_SECONDS = 0.25
 PURGE_POLL_SECONDS = 60.0
@@ -140,7 +143,7 @@ class Worker:
         return purged == PURGE_BATCH
 
     async def _fire_timers(self) -> bool:
-        await fire_due_timers(self.runtime.commands)
+        await fire_due_timers(self.runtime.commands, on_fired=metrics.timer_fired)
         return False
 
     async def _send_loop(self) -> None:
@@ -193,16 +196,28 @@ class Worker:
 
     async def _record(self, batch: list[Attempt]) -> None:
         try:
-            await self.sender.record(batch)
-            return
+            outcomes = await self.sender.record(batch)
         except Exception:
             if len(batch) == 1:
                 # Unrecorded: the lease runs out and the delivery is posted again.
                 log.exception("recording an attempt failed", delivery=batch[0].claimed.delivery_id)
                 return
+        else:
+            await self._count(batch, outcomes)
+            return
         # One bad attempt must not cost the whole batch a second send: record them one by one.
         for attempt in batch:
             await self._record([attempt])
+
+    async def _count(self, batch: list[Attempt], outcomes: list[Outcome]) -> None:
+        """The metrics of recorded attempts (outside ``_record``'s retry: never recorded twice)."""
+        now: datetime | None = None
+        if any(outcome.state == "succeeded" for outcome in outcomes):
+            try:
+                now = await self.runtime.store.now()  # the sandbox clock costs a read
+            except Exception as error:
+                log.warning("no clock for the webhook lag", error=repr(error))
+        metrics.attempts_recorded(batch, outcomes, now)
 
     async def _drain(self) -> None:
         """On stop: let posts in flight finish (up to the timeout); the recorder records them."""
@@ -231,10 +246,15 @@ async def embedded(runtime: Runtime) -> AsyncIterator[Worker | None]:
 
 
 async def run(settings: Settings) -> None:
-    """``escrow worker``: run until SIGTERM or SIGINT, then stop cleanly."""
+    """``escrow worker``: run until SIGTERM or SIGINT, then stop cleanly; with
+    ``metrics_port`` set, serve /metrics on ``metrics_host`` meanwhile."""
     async with open_runtime(settings) as runtime:
         worker = Worker(runtime)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
-        await worker.run()
+        port = settings.metrics_port
+        async with (
+            serving_metrics(runtime.store, settings.metrics_host, port) if port else nullcontext()
+        ):
+            await worker.run()

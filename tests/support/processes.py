@@ -95,7 +95,11 @@ def wait_ready(process: Process, timeout: float = 30.0) -> None:
 
 @contextmanager
 def serve(
-    env: dict[str, str], log_dir: Path, *, extra_args: tuple[str, ...] = ()
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    extra_args: tuple[str, ...] = (),
+    ready_within: float = 30.0,
 ) -> Iterator[Process]:
     """``escrow serve`` as the Dockerfile runs it, on a free port; yields once it is ready."""
     port = free_port()
@@ -103,16 +107,19 @@ def serve(
     process = _spawn(command, env, log_dir / f"serve-{port}.log")
     process.base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(process)
+        wait_ready(process, ready_within)
         yield process
     finally:
         process.stop()
 
 
 @contextmanager
-def worker(env: dict[str, str], log_dir: Path, name: str = "worker") -> Iterator[Process]:
-    """``escrow worker``; the caller stops or kills it."""
-    process = _spawn([str(BIN / "escrow"), "worker"], env, log_dir / f"{name}.log")
+def worker(
+    env: dict[str, str], log_dir: Path, name: str = "worker", *, extra_args: tuple[str, ...] = ()
+) -> Iterator[Process]:
+    """``escrow worker [extra_args]``; the caller stops or kills it."""
+    command = [str(BIN / "escrow"), "worker", *extra_args]
+    process = _spawn(command, env, log_dir / f"{name}.log")
     try:
         yield process
     finally:

@@ -1,6 +1,8 @@
 """Deadlines fire as ordinary commands, each carrying the version its timer saw."""
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from escrow_core.application.commands import (
@@ -10,13 +12,32 @@ from escrow_core.application.commands import (
     VersionMismatch,
 )
 from escrow_core.domain.errors import DomainError
-from escrow_core.domain.order import due_timer_commands
+from escrow_core.domain.order import deadlines, due_timer_commands
+from escrow_core.domain.order.timers import TIMER_COMMANDS
 
 TIMER_CONTEXT = CommandContext(principal={"role": "system", "timer": True})
 log = logging.getLogger("escrow.timers")
 
 
-async def fire_due_timers(commands: CommandService, *, limit: int = 100) -> list[CommandResult]:
+@dataclass(frozen=True, slots=True)
+class FiredTimer:
+    """A deadline whose timer fired (for the worker's metrics)."""
+
+    kind: str  # the deadline kind: accept_by, ship_by, inspection_ends ...
+    deadline_at: datetime
+    fired_at: datetime  # the service clock when its command was decided
+
+    @property
+    def lag_seconds(self) -> float:
+        return max(0.0, (self.fired_at - self.deadline_at).total_seconds())
+
+
+async def fire_due_timers(
+    commands: CommandService,
+    *,
+    limit: int = 100,
+    on_fired: Callable[[FiredTimer], None] | None = None,
+) -> list[CommandResult]:
     """Fire every deadline due now, each as a system command carrying the version it saw.
 
     A person acting at the same moment gets exactly one outcome: if the order moves first
@@ -24,6 +45,7 @@ async def fire_due_timers(commands: CommandService, *, limit: int = 100) -> list
     first the person's command is re-decided on the new state. One order's trouble (a
     refusal, contention, a lost connection) is logged and skipped, never allowed to hold
     back the rest: every due order is visited, ``limit`` at a time, soonest first.
+    ``on_fired`` hears of every timer that fired, with its deadline.
     """
     store = commands.store
     fired: list[CommandResult] = []
@@ -38,7 +60,7 @@ async def fire_due_timers(commands: CommandService, *, limit: int = 100) -> list
             if (order_id, version) in visited:
                 continue
             visited.add((order_id, version))
-            result = await _fire(commands, order_id, version, now)
+            result = await _fire(commands, order_id, version, now, on_fired)
             if result is not None:
                 fired.append(result)
         if len(due) < window:
@@ -46,7 +68,11 @@ async def fire_due_timers(commands: CommandService, *, limit: int = 100) -> list
 
 
 async def _fire(
-    commands: CommandService, order_id: str, version: int, now: datetime
+    commands: CommandService,
+    order_id: str,
+    version: int,
+    now: datetime,
+    on_fired: Callable[[FiredTimer], None] | None,
 ) -> CommandResult | None:
     state = await commands.get_order(order_id)
     if state is None or state.version != version:
@@ -55,7 +81,7 @@ async def _fire(
     if not due:
         return None
     try:
-        return await commands.execute(
+        result = await commands.execute(
             order_id, due[0], context=TIMER_CONTEXT, expected_version=version
         )
     except (VersionMismatch, DomainError):
@@ -63,3 +89,11 @@ async def _fire(
     except Exception:
         log.exception("timer failed", extra={"order_id": order_id})
         return None
+    if on_fired is not None and result.events:
+        # due[0] is the command of the soonest running timer deadline (both soonest first).
+        deadline = next(d for d in deadlines(state) if d.kind in TIMER_COMMANDS)
+        try:
+            on_fired(FiredTimer(deadline.kind.value, deadline.at, result.at))
+        except Exception:  # a listener's fault must not hold back the other timers
+            log.exception("a fired timer's listener failed", extra={"order_id": order_id})
+    return result

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from escrow_core.store import Store
+from escrow_core.store import RecordedEvent, Store
 from escrow_core.store.event_sql import event_columns, recorded
 from escrow_core.store.schema import events, webhook_deliveries, webhook_endpoints
 from escrow_core.webhooks import payload
@@ -42,6 +42,7 @@ class Claimed:
     secrets: tuple[str, ...]
     message_id: str
     body: bytes
+    event_recorded_at: datetime  # the event's commit (service clock): the lag metric's start
 
 
 def _due(d: Any, wall_now: datetime) -> sa.ColumnElement[bool]:
@@ -112,7 +113,7 @@ async def _prepare(
         sa.select(webhook_endpoints).where(_e.id.in_({row.endpoint_id for row in rows}))
     )
     endpoints: dict[str, Endpoint] = {e.id: e for e in map(endpoint_from_row, found)}
-    bodies = await _bodies(conn, store, [row.event_id for row in rows])
+    claimed_events = await _events(conn, store, [row.event_id for row in rows])
     return [
         Claimed(
             delivery_id=row.id,
@@ -122,14 +123,17 @@ async def _prepare(
             url=endpoints[row.endpoint_id].url,
             secrets=tuple(endpoints[row.endpoint_id].signing_secrets(wall_now)),
             message_id=payload.event_id(row.event_id),
-            body=bodies[row.event_id],
+            body=payload.encode(payload.document(claimed_events[row.event_id])),
+            event_recorded_at=claimed_events[row.event_id].recorded_at,
         )
         for row in rows
     ]
 
 
-async def _bodies(conn: AsyncConnection, store: Store, event_ids: list[Any]) -> dict[Any, bytes]:
-    """The webhook body of each event, by event id."""
+async def _events(
+    conn: AsyncConnection, store: Store, event_ids: list[Any]
+) -> dict[Any, RecordedEvent]:
+    """The claimed deliveries' events (upcast), by event id."""
     query = sa.select(*event_columns(sa.literal(0))).where(events.c.event_id.in_(event_ids))
     found = [recorded(row, store.upcasters) for row in await conn.execute(query)]
-    return {event.event_id: payload.encode(payload.document(event)) for event in found}
+    return {event.event_id: event for event in found}
