@@ -437,9 +437,7 @@ ORDER_6600: History = [
 ]
 
 
-def test_an_overpayment_of_one_dollar_is_refunded_and_leaves_the_order_otherwise_untouched() -> (
-    None
-):
+def test_an_overpayment_of_1_00_is_refunded_and_the_order_otherwise_untouched() -> None:
     events = when(ORDER_6600, pay(660_100, ref="pay_1"), day(2))
 
     assert events == [
