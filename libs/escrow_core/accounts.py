@@ -6,7 +6,8 @@ not passwords, so a fast hash is right: a lookup is one indexed equality.
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,13 @@ class KeyRole(StrEnum):
     SUPPLIER = "supplier"
 
 
+class KeyScope(StrEnum):
+    """What a key may do: everything its role may (``full``), or only read (``read``)."""
+
+    FULL = "full"
+    READ = "read"
+
+
 PARTYLESS_ROLES = frozenset({KeyRole.ADMIN, KeyRole.MEDIATOR, KeyRole.PAYMENTS})
 
 
@@ -47,6 +55,8 @@ class Party:
     trade_assurance: bool
     managed_by: str | None
     created_at: datetime
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    deactivated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,12 @@ class ApiKey:
     created_by: str | None
     created_at: datetime
     revoked_at: datetime | None
+    scope: KeyScope = KeyScope.FULL
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None  # to the minute (application.keys.touch)
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +95,9 @@ async def create_party(
     trade_assurance: bool,
     managed_by: str | None,
     now: datetime,
+    metadata: Mapping[str, str] | None = None,
 ) -> Party:
-    party = Party(new_id("pty"), kind, name, trade_assurance, managed_by, now)
+    party = Party(new_id("pty"), kind, name, trade_assurance, managed_by, now, dict(metadata or {}))
     await conn.execute(
         parties.insert().values(
             id=party.id,
@@ -89,6 +106,7 @@ async def create_party(
             trade_assurance=trade_assurance,
             managed_by=managed_by,
             created_at=now,
+            metadata=dict(party.metadata),
         )
     )
     return party
@@ -105,6 +123,11 @@ async def find_party(store: Store, party_id: str) -> Party | None:
     return None if row is None else _party(row)
 
 
+async def find_parties(store: Store, party_ids: Sequence[str]) -> dict[str, Party]:
+    """Several parties by id in one round trip (placing an order: its buyer and supplier)."""
+    return {row["id"]: _party(row) for row in await store.find_parties(party_ids)}
+
+
 def _party(row: Any) -> Party:
     return Party(
         row["id"],
@@ -113,15 +136,66 @@ def _party(row: Any) -> Party:
         bool(row["trade_assurance"]),
         row["managed_by"],
         row["created_at"],
+        dict(row["metadata"] or {}),
+        row["deactivated_at"],
     )
 
 
-async def set_trade_assurance(conn: AsyncConnection, party_id: str, enabled: bool) -> Party | None:
-    """Turn Trade Assurance on or off for a party (placed orders keep what they captured)."""
+async def update_party(
+    conn: AsyncConnection,
+    party_id: str,
+    *,
+    name: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    trade_assurance: bool | None = None,
+) -> Party | None:
+    """Set what is given (``metadata`` whole, already merged); None if there is no party."""
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name
+    if metadata is not None:
+        values["metadata"] = dict(metadata)
+    if trade_assurance is not None:
+        values["trade_assurance"] = trade_assurance
+    if values:
+        await conn.execute(parties.update().where(parties.c.id == party_id).values(values))
+    return await get_party(conn, party_id)
+
+
+async def deactivate_party(conn: AsyncConnection, party_id: str, now: datetime) -> Party | None:
+    """Deactivate the party (again: keeps the first time); None if there is no party."""
     await conn.execute(
-        parties.update().where(parties.c.id == party_id).values(trade_assurance=enabled)
+        parties.update()
+        .where(parties.c.id == party_id, parties.c.deactivated_at.is_(None))
+        .values(deactivated_at=now)
     )
     return await get_party(conn, party_id)
+
+
+async def list_parties(
+    conn: AsyncConnection,
+    *,
+    limit: int,
+    kind: PartyKind | None = None,
+    managed_by: str | None = None,
+    before: tuple[datetime, str] | None = None,
+) -> list[Party]:
+    """Parties newest first, after ``before`` (created_at, id); ``managed_by`` one agent's."""
+    c = parties.c
+    query = sa.select(parties).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+    if kind is not None:
+        query = query.where(c.kind == kind.value)
+    if managed_by is not None:
+        query = query.where(c.managed_by == managed_by)
+    if before is not None:
+        query = query.where(_before(c.created_at, c.id, before))
+    return [_party(row._mapping) for row in await conn.execute(query)]
+
+
+def _before(
+    created_at: sa.ColumnElement[datetime], id_: sa.ColumnElement[str], key: tuple[datetime, str]
+) -> sa.ColumnElement[bool]:
+    return sa.or_(created_at < key[0], sa.and_(created_at == key[0], id_ < key[1]))
 
 
 async def managed_party_ids(conn: AsyncConnection, agent_id: str) -> frozenset[str]:
@@ -136,9 +210,11 @@ async def create_api_key(
     party_id: str | None,
     created_by: str | None,
     now: datetime,
+    scope: KeyScope = KeyScope.FULL,
+    expires_at: datetime | None = None,
 ) -> IssuedKey:
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(new_id("key"), role, party_id, created_by, now, None)
+    key = ApiKey(new_id("key"), role, party_id, created_by, now, None, scope, expires_at)
     await conn.execute(
         api_keys.insert().values(
             id=key.id,
@@ -147,6 +223,8 @@ async def create_api_key(
             party_id=party_id,
             created_by=created_by,
             created_at=now,
+            scope=scope.value,
+            expires_at=expires_at,
         )
     )
     return IssuedKey(key, secret)
@@ -154,16 +232,62 @@ async def create_api_key(
 
 def _key(row: sa.Row[tuple[object, ...]]) -> ApiKey:
     return ApiKey(
-        row.id, KeyRole(row.role), row.party_id, row.created_by, row.created_at, row.revoked_at
+        row.id,
+        KeyRole(row.role),
+        row.party_id,
+        row.created_by,
+        row.created_at,
+        row.revoked_at,
+        KeyScope(row.scope),
+        row.expires_at,
+        row.last_used_at,
     )
 
 
-async def find_active_key(conn: AsyncConnection, secret: str) -> ApiKey | None:
-    query = sa.select(api_keys).where(
-        api_keys.c.key_hash == hash_secret(secret), api_keys.c.revoked_at.is_(None)
+async def find_active_key(conn: AsyncConnection, secret: str, now: datetime) -> ApiKey | None:
+    """The key with this secret, unless it is revoked, expired or its party deactivated."""
+    k = api_keys.c
+    query = (
+        sa.select(api_keys)
+        .select_from(api_keys.outerjoin(parties, parties.c.id == k.party_id))
+        .where(
+            k.key_hash == hash_secret(secret),
+            k.revoked_at.is_(None),
+            sa.or_(k.expires_at.is_(None), k.expires_at > now),
+            parties.c.deactivated_at.is_(None),
+        )
     )
     row = (await conn.execute(query)).first()
     return None if row is None else _key(row)
+
+
+async def list_api_keys(
+    conn: AsyncConnection,
+    *,
+    limit: int,
+    party_id: str | None = None,
+    before: tuple[datetime, str] | None = None,
+) -> list[ApiKey]:
+    """Keys newest first, after ``before`` (created_at, id); ``party_id``: one party's."""
+    k = api_keys.c
+    query = sa.select(api_keys).order_by(k.created_at.desc(), k.id.desc()).limit(limit)
+    if party_id is not None:
+        query = query.where(k.party_id == party_id)
+    if before is not None:
+        query = query.where(_before(k.created_at, k.id, before))
+    return [_key(row) for row in await conn.execute(query)]
+
+
+async def touch_api_key(conn: AsyncConnection, key: ApiKey, minute: datetime) -> ApiKey:
+    """Record use at ``minute``; never moves ``last_used_at`` back (another process's write
+    of a later minute wins)."""
+    k = api_keys.c
+    await conn.execute(
+        api_keys.update()
+        .where(k.id == key.id, sa.or_(k.last_used_at.is_(None), k.last_used_at < minute))
+        .values(last_used_at=minute)
+    )
+    return replace(key, last_used_at=minute)
 
 
 async def get_api_key(conn: AsyncConnection, key_id: str) -> ApiKey | None:

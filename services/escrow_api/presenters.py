@@ -133,7 +133,9 @@ def party_json(party: Party) -> dict[str, Any]:
         "name": party.name,
         "trade_assurance": party.trade_assurance,
         "managed_by": party.managed_by,
+        "metadata": dict(party.metadata),
         "created_at": party.created_at,
+        "deactivated_at": party.deactivated_at,
     }
 
 
@@ -143,8 +145,11 @@ def key_json(key: ApiKey, secret: str | None) -> dict[str, Any]:
         "key": secret,
         "role": key.role.value,
         "party_id": key.party_id,
+        "scope": key.scope.value,
         "created_at": key.created_at,
+        "expires_at": key.expires_at,
         "revoked_at": key.revoked_at,
+        "last_used_at": key.last_used_at,
     }
 
 

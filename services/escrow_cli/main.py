@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -17,7 +18,7 @@ from rich.progress import Progress, TaskID
 
 from escrow_cli import ledger
 from escrow_core import accounts
-from escrow_core.accounts import KeyRole
+from escrow_core.accounts import KeyRole, KeyScope
 from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.projections.rebuild import rebuild
 from escrow_core.projections.verify import verify as verify_log
@@ -283,11 +284,27 @@ def create_key(
         str | None,
         typer.Option(help="The party the key acts as, pty_...; its kind must be the role."),
     ] = None,
+    scope: Annotated[
+        KeyScope,
+        typer.Option(
+            help="full (default), or read: a key that may only read.", case_sensitive=False
+        ),
+    ] = KeyScope.FULL,
+    expires_at: Annotated[
+        datetime | None,
+        typer.Option(
+            help="When the key stops working, an ISO 8601 date-time (UTC unless it names an "
+            "offset); it must be in the future.",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the key as the API shows it, in JSON.")
     ] = False,
 ) -> None:
     """Make an API key and print its id and secret: the secret is shown this once only."""
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
     if role in accounts.PARTYLESS_ROLES and party is not None:
         raise typer.BadParameter(f"{_a(role)} key has no party: leave out --party")
     if role not in accounts.PARTYLESS_ROLES and party is None:
@@ -305,8 +322,16 @@ def create_key(
                         f"{party} is {_a(found.kind)}: its keys have role {found.kind.value}, "
                         f"not {role.value}"
                     )
+            if expires_at is not None and expires_at <= now:
+                raise CannotMakeKey("--expires-at is not in the future")
             return await accounts.create_api_key(
-                conn, role=role, party_id=party, created_by="cli", now=now
+                conn,
+                role=role,
+                party_id=party,
+                created_by="cli",
+                now=now,
+                scope=scope,
+                expires_at=expires_at,
             )
 
     try:
@@ -320,7 +345,11 @@ def create_key(
             "key": issued.secret,
             "role": key.role.value,
             "party_id": key.party_id,
+            "scope": key.scope.value,
             "created_at": key.created_at.isoformat().replace("+00:00", "Z"),
+            "expires_at": (
+                key.expires_at.isoformat().replace("+00:00", "Z") if key.expires_at else None
+            ),
         }
         print(json.dumps(shown))
     else:

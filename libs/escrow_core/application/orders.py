@@ -61,7 +61,11 @@ async def place(
 ) -> CommandResult:
     """Place an order for the calling buyer with a Trade-Assurance supplier."""
     actor = principal.actor_on_new_order()
-    supplier = await accounts.find_party(runtime.store, new.supplier_id)
+    buyer_id = actor.party_id or ""
+    # Both in one round trip: a deactivated buyer or supplier is party to no new order (the
+    # buyer's key was checked when it was looked up, but that may be a few seconds ago).
+    found = await accounts.find_parties(runtime.store, [buyer_id, new.supplier_id])
+    supplier = found.get(new.supplier_id)
     if supplier is None or supplier.kind is not accounts.PartyKind.SUPPLIER:
         raise Invalid(
             "supplier_not_found",
@@ -70,10 +74,19 @@ async def place(
             where="body",
             message="no such supplier",
         )
+    for party, field in ((found.get(buyer_id), None), (supplier, "supplier_id")):
+        if party is not None and party.deactivated_at is not None:
+            raise Invalid(
+                "party_deactivated",
+                f"The {party.kind.value} is deactivated: it cannot be party to a new order.",
+                field=field,
+                where="body" if field else None,
+                message="the party is deactivated",
+            )
     settings = runtime.settings
     command = PlaceOrder(
         actor=actor,
-        buyer_id=actor.party_id or "",
+        buyer_id=buyer_id,
         supplier_id=supplier.id,
         supplier_trade_assurance=supplier.trade_assurance,
         currency=new.currency,

@@ -1,14 +1,15 @@
 """Who is calling, and what that lets it see and do.
 
 A key acts in its role for its party; an agent may name a party it registered
-(``on_behalf_of``) and then acts exactly as that party. Admins, mediators and payments see
-every order; a party sees its own; an agent acting as itself sees its parties'.
+(``on_behalf_of``) and then acts exactly as that party, unless that party is deactivated.
+Admins, mediators and payments see every order; a party sees its own; an agent acting as
+itself sees its parties'. A read-only key reads what its role may read and does nothing.
 """
 
 from dataclasses import dataclass
 
 from escrow_core import accounts
-from escrow_core.accounts import ApiKey, KeyRole, PartyKind
+from escrow_core.accounts import ApiKey, KeyRole, KeyScope, PartyKind
 from escrow_core.application.errors import Forbidden
 from escrow_core.application.ids import well_formed
 from escrow_core.domain.order import OrderState
@@ -25,6 +26,7 @@ class Principal:
     party_id: str | None  # the party this request acts as
     agent_id: str | None = None  # the agent party behind an Escrow-On-Behalf-Of request
     managed: frozenset[str] = frozenset()  # parties an agent (acting as itself) manages
+    read_only: bool = False  # a key of scope ``read``: no action is allowed to it
 
     @property
     def on_behalf_of(self) -> str | None:
@@ -80,8 +82,9 @@ class Principal:
         return Actor(role=Role.BUYER, party_id=self.party_id)
 
     def viewer_on(self, order: OrderState) -> Actor | None:
-        """The role ``allowed_actions`` is computed for; None for an agent acting as itself."""
-        if self.role is KeyRole.AGENT:
+        """The role ``allowed_actions`` is computed for; None for an agent acting as itself
+        and for a read-only key (it may do nothing)."""
+        if self.role is KeyRole.AGENT or self.read_only:
             return None
         return self.actor_on(order)
 
@@ -101,12 +104,13 @@ class Principal:
 
 async def acting_as(store: Store, key: ApiKey, on_behalf_of: str | None) -> Principal:
     """The principal of a request made with ``key``, naming ``on_behalf_of`` if given."""
+    read_only = key.scope is KeyScope.READ
     if on_behalf_of is None:
         managed: frozenset[str] = frozenset()
         if key.role is KeyRole.AGENT and key.party_id is not None:
             async with store.read() as conn:
                 managed = await accounts.managed_party_ids(conn, key.party_id)
-        return Principal(key.id, key.role, key.party_id, managed=managed)
+        return Principal(key.id, key.role, key.party_id, managed=managed, read_only=read_only)
     if key.role is not KeyRole.AGENT:
         raise Forbidden(
             "on_behalf_of_not_allowed", "Only an agent key may send Escrow-On-Behalf-Of."
@@ -116,4 +120,8 @@ async def acting_as(store: Store, key: ApiKey, on_behalf_of: str | None) -> Prin
         party = await accounts.find_party(store, on_behalf_of)
     if party is None or party.managed_by != key.party_id or party.kind is PartyKind.AGENT:
         raise Forbidden("party_not_managed", "This agent does not manage the party it names.")
-    return Principal(key.id, KeyRole(party.kind.value), party.id, agent_id=key.party_id)
+    if party.deactivated_at is not None:
+        raise Forbidden("party_deactivated", "The party this agent names is deactivated.")
+    return Principal(
+        key.id, KeyRole(party.kind.value), party.id, agent_id=key.party_id, read_only=read_only
+    )

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from escrow_core.accounts import KeyRole, PartyKind
+from escrow_core.accounts import KeyRole, KeyScope, PartyKind
 
 FORMAT: Final = "escrow-export"
 FORMAT_VERSION = 1
@@ -64,6 +64,9 @@ class Party(Record):
     trade_assurance: bool
     managed_by: str | None
     created_at: AwareDatetime
+    # Migration 0007; files written before it have neither.
+    metadata: dict[str, str] = {}
+    deactivated_at: AwareDatetime | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
@@ -86,6 +89,10 @@ class ApiKey(Record):
     created_by: str | None
     created_at: AwareDatetime
     revoked_at: AwareDatetime | None
+    # Migration 0007; files written before it have none of them.
+    scope: KeyScope = KeyScope.FULL
+    expires_at: AwareDatetime | None = None
+    last_used_at: AwareDatetime | None = None
 
 
 class WebhookEndpoint(Record):

@@ -198,6 +198,10 @@ class Store(ABC):
     async def find_party(self, party_id: str) -> dict[str, Any] | None:
         """The ``parties`` row (a hot lookup: every order placed, every agent request)."""
 
+    @abstractmethod
+    async def find_parties(self, party_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The ``parties`` rows of those ids that exist, in one round trip."""
+
     # --- the log --------------------------------------------------------------------------
     @abstractmethod
     async def read_log(self, after: Checkpoint, *, limit: int = 1000) -> list[RecordedEvent]:

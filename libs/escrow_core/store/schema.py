@@ -150,8 +150,13 @@ parties = sa.Table(
     sa.Column("trade_assurance", sa.Boolean, nullable=False),
     sa.Column("managed_by", sa.Text, sa.ForeignKey("parties.id"), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # migration 0007
+    sa.Column("metadata", JSONDocument, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("deactivated_at", UTCDateTime, nullable=True),
     sa.CheckConstraint("kind IN ('buyer', 'supplier', 'agent')", name="parties_kind_check"),
     sa.Index("parties_managed_by_idx", "managed_by"),
+    sa.Index("parties_created_idx", "created_at", "id"),
+    sa.Index("parties_kind_idx", "kind", "created_at", "id"),
 )
 
 api_keys = sa.Table(
@@ -164,11 +169,18 @@ api_keys = sa.Table(
     sa.Column("created_by", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime, nullable=True),
+    # migration 0007
+    sa.Column("scope", sa.Text, nullable=False, server_default=sa.text("'full'")),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("key_hash", name="api_keys_key_hash_key"),
     sa.CheckConstraint(
         "role IN ('admin', 'mediator', 'payments', 'agent', 'buyer', 'supplier')",
         name="api_keys_role_check",
     ),
+    sa.CheckConstraint("scope IN ('full', 'read')", name="api_keys_scope_check"),
+    sa.Index("api_keys_created_idx", "created_at", "id"),
+    sa.Index("api_keys_party_idx", "party_id", "created_at", "id"),
 )
 
 idempotency_keys = sa.Table(

@@ -240,6 +240,11 @@ class CoreStore(BookkeepingStore):
             row = (await conn.execute(q.PARTY, {"party_id": party_id})).first()
         return None if row is None else dict(row._mapping)
 
+    async def find_parties(self, party_ids: Sequence[str]) -> list[dict[str, Any]]:
+        async with self.read() as conn:
+            rows = await conn.execute(q.PARTIES, {"party_ids": list(party_ids)})
+        return [dict(row._mapping) for row in rows]
+
     async def count_events(self) -> int:
         async with self.read() as conn:
             return int((await conn.execute(ev.COUNT_EVENTS)).scalar_one())

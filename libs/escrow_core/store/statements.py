@@ -134,14 +134,20 @@ def balance_row(change: BalanceChange) -> dict[str, Any]:
 
 
 # --- parties, the clock ------------------------------------------------------------------------
-PARTY = sa.select(
+PARTY_COLUMNS = (
     parties.c.id,
     parties.c.kind,
     parties.c.name,
     parties.c.trade_assurance,
     parties.c.managed_by,
     parties.c.created_at,
-).where(parties.c.id == sa.bindparam("party_id", type_=sa.Text))
+    parties.c["metadata"],
+    parties.c.deactivated_at,
+)
+PARTY = sa.select(*PARTY_COLUMNS).where(parties.c.id == sa.bindparam("party_id", type_=sa.Text))
+PARTIES = sa.select(*PARTY_COLUMNS).where(
+    parties.c.id.in_(sa.bindparam("party_ids", expanding=True))
+)
 
 CLOCK_OFFSET = sa.select(service_clock.c.offset_seconds).where(service_clock.c.id == 1)
 ADVANCE_CLOCK = (

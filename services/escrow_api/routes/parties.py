@@ -1,15 +1,17 @@
-"""Parties and their keys and balances."""
+"""Parties: register, list, change, deactivate; their keys and balances."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from escrow_api import responses as r
-from escrow_api.deps import CallerDep, WriteDep
+from escrow_api.auth import key_cache
+from escrow_api.deps import CallerDep, Cursor, Limit, WriteDep
 from escrow_api.jsonresponse import JSONResponse
-from escrow_api.presenters import issued_key, party_json
+from escrow_api.presenters import issued_key, page_response, party_json
 from escrow_api.schemas import parties as s
-from escrow_core.accounts import Party
+from escrow_api.schemas.common import Page
+from escrow_core.accounts import Party, PartyKind
 from escrow_core.application import parties
 from escrow_core.currency import exponent
 
@@ -22,6 +24,10 @@ def _created(party: Party) -> tuple[Response, None]:
     return JSONResponse(party_json(party), status_code=201, headers=headers), None
 
 
+def _shown(party: Party) -> tuple[Response, None]:
+    return JSONResponse(party_json(party)), None
+
+
 @r.creating(router, "", "register_party", s.Party)
 async def register_party(body: s.RegisterPartyRequest, call: WriteDep) -> Response:
     """Register a buyer, supplier or agent (an agent registers the parties it acts for)."""
@@ -32,10 +38,25 @@ async def register_party(body: s.RegisterPartyRequest, call: WriteDep) -> Respon
             kind=body.kind,
             name=body.name,
             trade_assurance=body.trade_assurance,
+            metadata=body.metadata,
             keep=keep,
         ),
         _created,
     )
+
+
+@r.listing(router, "", "list_parties", Page[s.Party], 403)
+async def list_parties(
+    call: CallerDep,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    kind: Annotated[PartyKind | None, Query(description="Only parties of this kind.")] = None,
+) -> Response:
+    """Parties newest first: all for an admin, the parties it registered for an agent."""
+    page = await parties.list_page(
+        call.runtime, call.principal, limit=limit, cursor=cursor, kind=kind
+    )
+    return page_response(page, party_json)
 
 
 @router.get(
@@ -53,22 +74,62 @@ async def get_party(party_id: PartyId, call: CallerDep) -> Response:
     "/{party_id}",
     operation_id="update_party",
     response_model=s.Party,
-    responses=r.errors(400, 401, 403, 404, 413, 415, 422),
+    responses=r.errors(*r.WRITE_ERRORS, 404),
 )
-async def update_party(party_id: PartyId, body: s.UpdatePartyRequest, call: CallerDep) -> Response:
-    """Set a supplier's Trade Assurance (admin only); orders already placed keep theirs."""
-    party = await parties.set_trade_assurance(
-        call.runtime, call.principal, party_id, body.trade_assurance
+async def update_party(party_id: PartyId, body: s.UpdatePartyRequest, call: WriteDep) -> Response:
+    """Rename, merge metadata (a key set to "" is removed), or set a supplier's Trade
+    Assurance (admin only; orders already placed keep theirs)."""
+    parties.check_party_id(party_id)  # before the Idempotency-Key is claimed for this path
+    return await call.once(
+        lambda keep: parties.update(
+            call.runtime,
+            call.principal,
+            party_id,
+            name=body.name,
+            metadata=body.metadata,
+            trade_assurance=body.trade_assurance,
+            keep=keep,
+        ),
+        _shown,
     )
-    return JSONResponse(party_json(party))
+
+
+@router.post(
+    "/{party_id}/deactivate",
+    operation_id="deactivate_party",
+    response_model=s.Party,
+    responses=r.errors(*r.WRITE_ERRORS, 404),
+)
+async def deactivate_party(party_id: PartyId, request: Request, call: WriteDep) -> Response:
+    """Deactivate a party (admin): its keys stop working, its agent can no longer act for it
+    and it cannot be party to new orders; its running orders go on. Again is a no-op."""
+    parties.check_party_id(party_id)
+    response = await call.once(
+        lambda keep: parties.deactivate(call.runtime, call.principal, party_id, keep), _shown
+    )
+    if response.status_code == 200:
+        key_cache(request).forget_party(party_id)
+    return response
 
 
 @r.creating(router, "/{party_id}/api-keys", "create_party_api_key", s.ApiKey, 404)
-async def create_party_api_key(party_id: PartyId, call: WriteDep) -> Response:
-    """A key for the party (admin, or its agent); the secret is shown once."""
+async def create_party_api_key(
+    party_id: PartyId, call: WriteDep, body: s.CreatePartyApiKeyRequest | None = None
+) -> Response:
+    """A key for the party (admin, or its agent); the secret is shown once. ``scope`` read
+    makes a key that only reads; ``expires_at`` one that stops working then."""
     parties.check_party_id(party_id)  # before the Idempotency-Key is claimed for this path
+    options = body or s.CreatePartyApiKeyRequest()
     return await call.once(
-        lambda keep: parties.create_key(call.runtime, call.principal, party_id, keep), issued_key
+        lambda keep: parties.create_key(
+            call.runtime,
+            call.principal,
+            party_id,
+            scope=options.scope,
+            expires_at=options.expires_at,
+            keep=keep,
+        ),
+        issued_key,
     )
 
 

@@ -1,18 +1,47 @@
 """Parties, API keys and balances."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, WithJsonSchema, model_validator
 
-from escrow_api.schemas.common import RequestBody, ShortText
-from escrow_core.accounts import KeyRole, PartyKind
+from escrow_api.schemas.common import IsoDateTime, RequestBody, ShortText
+from escrow_core.accounts import KeyRole, KeyScope, PartyKind
+from escrow_core.application.party_metadata import MAX_KEY_LENGTH, MAX_KEYS, MAX_VALUE_LENGTH
+
+_METADATA_RULES = (
+    f"Up to {MAX_KEYS} keys of 1-{MAX_KEY_LENGTH} characters, each value a string of at most "
+    f"{MAX_VALUE_LENGTH}; any broken rule is 422 invalid_metadata."
+)
+# Checked by the application (escrow_core.application.party_metadata), so that every broken
+# rule answers the one code invalid_metadata; the schema documents the same rules.
+MetadataChange = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_LENGTH},
+            "propertyNames": {"minLength": 1, "maxLength": MAX_KEY_LENGTH},
+            "description": f'{_METADATA_RULES} A key set to "" is removed; others are kept.',
+            "examples": [{"erp_id": "V-1042", "region": "south"}],
+        }
+    ),
+]
+KeyExpiry = Annotated[
+    IsoDateTime | None,
+    Field(description="The key stops working at this moment (401); must be in the future."),
+]
+KeyScopeField = Annotated[
+    KeyScope,
+    Field(description="full (default) acts as the role may; read only reads (403 read_only_key)."),
+]
 
 
 class RegisterPartyRequest(RequestBody):
     kind: PartyKind
     name: ShortText
     trade_assurance: StrictBool = False
+    metadata: MetadataChange = Field(default_factory=dict)
 
     model_config = {
         "json_schema_extra": {
@@ -24,15 +53,34 @@ class RegisterPartyRequest(RequestBody):
 
 
 class UpdatePartyRequest(RequestBody):
-    trade_assurance: StrictBool
+    """Name and metadata (admin, or the party's agent); trade_assurance (admin, suppliers)."""
 
-    model_config = {"json_schema_extra": {"examples": [{"trade_assurance": True}]}}
+    name: ShortText | None = None
+    metadata: MetadataChange | None = None
+    trade_assurance: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> "UpdatePartyRequest":
+        if self.name is None and self.metadata is None and self.trade_assurance is None:
+            raise ValueError("name at least one of name, metadata, trade_assurance")
+        return self
+
+    model_config = {"json_schema_extra": {"examples": [{"metadata": {"erp_id": "V-1042"}}]}}
 
 
 class CreateApiKeyRequest(RequestBody):
     role: Literal["admin", "mediator", "payments"]
+    scope: KeyScopeField = KeyScope.FULL
+    expires_at: KeyExpiry = None
 
     model_config = {"json_schema_extra": {"examples": [{"role": "payments"}]}}
+
+
+class CreatePartyApiKeyRequest(RequestBody):
+    scope: KeyScopeField = KeyScope.FULL
+    expires_at: KeyExpiry = None
+
+    model_config = {"json_schema_extra": {"examples": [{"scope": "read"}]}}
 
 
 class Party(BaseModel):
@@ -41,7 +89,11 @@ class Party(BaseModel):
     name: str
     trade_assurance: bool
     managed_by: str | None
+    metadata: dict[str, str]
     created_at: datetime
+    deactivated_at: datetime | None = Field(
+        description="Set once the party is deactivated: its keys no longer work."
+    )
 
 
 class ApiKey(BaseModel):
@@ -51,8 +103,13 @@ class ApiKey(BaseModel):
     key: str | None
     role: KeyRole
     party_id: str | None
+    scope: KeyScope
     created_at: datetime
+    expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    last_used_at: datetime | None = Field(
+        default=None, description="When the key was last used, to the minute."
+    )
 
 
 class Balance(BaseModel):

@@ -39,7 +39,10 @@ async def test_a_key_is_stored_as_its_sha256_and_shown_only_once(api: Api) -> No
     secret = made["key"]
     assert secret.startswith("esk_")
     assert len(secret) >= 40
-    assert set(made) == {"id", "key", "role", "party_id", "created_at", "revoked_at"}
+    assert set(made) == {
+        "id", "key", "role", "party_id", "scope", "created_at", "expires_at", "revoked_at",
+        "last_used_at",
+    }  # fmt: skip
     assert (made["role"], made["party_id"]) == ("buyer", buyer["id"])
 
     replay = await api.client.post(

@@ -276,11 +276,15 @@ BAD_PARTY_BODIES: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/parties", _party(trade_assurance="yes"), "trade_assurance"),
     ("POST", "/v1/parties", _party(trade_assurance=1), "trade_assurance"),
     ("POST", "/v1/parties", _party(managed_by="pty_x"), "managed_by"),
-    ("PATCH", "/v1/parties/{supplier}", {}, "trade_assurance"),
+    ("PATCH", "/v1/parties/{supplier}", {}, "body"),  # name at least one field
     ("PATCH", "/v1/parties/{supplier}", {"trade_assurance": "true"}, "trade_assurance"),
-    ("PATCH", "/v1/parties/{supplier}", {"trade_assurance": True, "name": "x"}, "name"),
+    ("PATCH", "/v1/parties/{supplier}", {"trade_assurance": True, "kind": "x"}, "kind"),
+    ("PATCH", "/v1/parties/{supplier}", {"name": ""}, "name"),
     ("POST", "/v1/api-keys", {}, "role"),
     ("POST", "/v1/api-keys", {"role": "payments", "party_id": "pty_x"}, "party_id"),
+    ("POST", "/v1/api-keys", {"role": "payments", "scope": "write"}, "scope"),
+    ("POST", "/v1/api-keys", {"role": "payments", "expires_at": "soon"}, "expires_at"),
+    ("POST", "/v1/parties/{supplier}/api-keys", {"scope": "all"}, "scope"),
 ]
 
 

@@ -66,11 +66,13 @@ async def test_a_partyless_key_and_a_party_key_work_as_their_role(
     assert buyer.returncode == 0, buyer.stderr
     shown = json.loads(buyer.stdout)
     assert shown == {**shown, "role": "buyer", "party_id": buyer_id}
-    assert set(shown) == {"id", "key", "role", "party_id", "created_at"}
+    assert set(shown) == {"id", "key", "role", "party_id", "scope", "created_at", "expires_at"}
+    assert (shown["scope"], shown["expires_at"]) == ("full", None)
 
+    now = await fresh_store.now()
     async with fresh_store.read() as conn:
-        found_payments = await accounts.find_active_key(conn, secret)
-        found_buyer = await accounts.find_active_key(conn, shown["key"])
+        found_payments = await accounts.find_active_key(conn, secret, now)
+        found_buyer = await accounts.find_active_key(conn, shown["key"], now)
         stored = (await conn.execute(sa.select(api_keys.c.key_hash))).scalars().all()
     assert found_payments is not None
     assert (found_payments.id, found_payments.role, found_payments.party_id) == (
@@ -82,6 +84,32 @@ async def test_a_partyless_key_and_a_party_key_work_as_their_role(
     assert (found_buyer.role, found_buyer.party_id) == (KeyRole.BUYER, buyer_id)
     assert secret not in stored  # only the hash is kept
     assert accounts.hash_secret(secret) in stored
+
+
+@pytest.mark.sqlite_only
+async def test_scope_and_expiry_are_kept_and_an_expiry_past_is_refused(fresh_store: Store) -> None:
+    made = await escrow(
+        fresh_store,
+        "keys", "create", "--role", "mediator", "--scope", "read",
+        "--expires-at", "2999-01-31T12:00:00Z", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    shown = json.loads(made.stdout)
+    assert (shown["scope"], shown["expires_at"]) == ("read", "2999-01-31T12:00:00Z")
+    async with fresh_store.read() as conn:
+        key = await accounts.get_api_key(conn, shown["id"])
+    assert key is not None
+    assert (key.scope, key.expires_at) == (
+        accounts.KeyScope.READ,
+        datetime(2999, 1, 31, 12, tzinfo=UTC),
+    )
+
+    past = await escrow(
+        fresh_store, "keys", "create", "--role", "mediator", "--expires-at", "2001-01-01"
+    )
+    assert past.returncode == 1
+    assert "not in the future" in past.stderr
+    assert await count_keys(fresh_store) == 1
 
 
 @pytest.mark.sqlite_only

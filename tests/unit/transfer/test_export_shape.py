@@ -29,6 +29,8 @@ def test_a_party_keeps_its_kind_apart_from_the_records_kind() -> None:
         "trade_assurance": True,
         "managed_by": "pty_agent",
         "created_at": NOW,
+        "metadata": {"erp_id": "V-1"},
+        "deactivated_at": NOW,
     }
 
     record = f.Party.from_row(row)
@@ -38,6 +40,11 @@ def test_a_party_keeps_its_kind_apart_from_the_records_kind() -> None:
     assert record.party_kind == "supplier"
     assert read_back == record
     assert read_back.row() == row
+    # A file written before parties had metadata (migration 0007) reads as none, active.
+    before = f.Party.from_row(
+        {k: v for k, v in row.items() if k not in ("metadata", "deactivated_at")}
+    )
+    assert before.row() == {**row, "metadata": {}, "deactivated_at": None}
 
 
 def event(position: int, transaction_id: int) -> RecordedEvent:

@@ -36,9 +36,14 @@ SELECT position, stream_id, version, event_id, type, schema_version, data, metad
        recorded_at, transaction_id::text
 FROM events WHERE stream_id = :stream_id ORDER BY version
 """)
-PARTY = NamedSQL(
-    "SELECT id, kind, name, trade_assurance, managed_by, created_at FROM parties WHERE id = :id"
-)
+PARTY = NamedSQL("""
+SELECT id, kind, name, trade_assurance, managed_by, created_at, metadata, deactivated_at
+FROM parties WHERE id = :id
+""")
+PARTIES = NamedSQL("""
+SELECT id, kind, name, trade_assurance, managed_by, created_at, metadata, deactivated_at
+FROM parties WHERE id = ANY(:ids::text[])
+""")
 CLOCK_OFFSET = NamedSQL("SELECT offset_seconds FROM service_clock WHERE id = 1")
 
 # Commit-order-safe tailing.

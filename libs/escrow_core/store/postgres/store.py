@@ -151,6 +151,11 @@ class PostgresStore(CoreStore):
             row = await connection.fetchrow(sql.PARTY.sql, party_id)
         return None if row is None else dict(row)
 
+    async def find_parties(self, party_ids: Sequence[str]) -> list[dict[str, Any]]:
+        async with self.raw() as connection:
+            rows = await connection.fetch(sql.PARTIES.sql, list(party_ids))
+        return [dict(row) for row in rows]
+
     async def now_raw(self, connection: asyncpg.Connection) -> Any:
         wall = q.wall_clock()
         if not self.sandbox:
