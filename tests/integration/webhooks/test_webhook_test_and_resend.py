@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from escrow_core.webhooks.matching import is_money_event
-from support.api import auth
 
 from .conftest import Cast, Hooks
 

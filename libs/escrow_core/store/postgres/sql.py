@@ -78,23 +78,24 @@ CROSS JOIN LATERAL (
       AND (transaction_id, position) > (CAST(CAST(:transaction_id AS text) AS xid8),
                                         CAST(:position AS bigint))
       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      AND (CAST(:stream_id AS text) IS NULL OR stream_id = :stream_id)
-    ORDER BY transaction_id, position
+    ORDER BY events.transaction_id, events.position  -- the xid8, not the text column
     LIMIT :limit
 ) found
 ORDER BY found.xid, found.position
 LIMIT :limit
 """)
-# One order: its stream through the (stream_id, version) key, a few dozen rows sorted.
+# One order (of some types, if any are named): its stream through the (stream_id, version)
+# key, a few dozen rows sorted.
 READ_LOG_OF_STREAM = NamedSQL("""
 SELECT position, stream_id, version, event_id, type, schema_version, data, metadata,
        recorded_at, transaction_id::text
 FROM events
 WHERE stream_id = :stream_id
+  AND (cardinality(CAST(:types AS text[])) = 0 OR type = ANY(CAST(:types AS text[])))
   AND (transaction_id, position) > (CAST(CAST(:transaction_id AS text) AS xid8),
                                     CAST(:position AS bigint))
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, position
+ORDER BY events.transaction_id, events.position
 LIMIT :limit
 """)
 LOG_HEAD = NamedSQL("""

@@ -194,10 +194,10 @@ class PostgresStore(CoreStore):
             "types": list(only.types),
             "limit": limit,
         }
-        if only.types:
-            statement = sql.READ_LOG_OF_TYPES
-        elif only.stream_id is not None:
+        if only.stream_id is not None:
             statement = sql.READ_LOG_OF_STREAM
+        elif only.types:
+            statement = sql.READ_LOG_OF_TYPES
         else:
             return await self.read_log(after, limit=limit)
         async with self.raw() as connection:
