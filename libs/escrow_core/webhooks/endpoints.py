@@ -47,7 +47,6 @@ _c = webhook_endpoints.c
 class Endpoint:
     id: str
     owner_party_id: str | None
-    owner_role: str | None  # PAYMENTS_OWNER, or None (a party's or an admin's endpoint)
     url: str
     event_types: tuple[str, ...]
     enabled: bool
@@ -58,6 +57,7 @@ class Endpoint:
     failing_since: datetime | None
     created_at: datetime
     updated_at: datetime
+    owner_role: str | None = None  # PAYMENTS_OWNER, or None (a party's or an admin's endpoint)
 
     def subscribes_to(self, event_type: str) -> bool:
         return ALL_EVENTS in self.event_types or event_type in self.event_types
