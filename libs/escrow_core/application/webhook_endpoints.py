@@ -293,7 +293,9 @@ def _delivery_not_found() -> NotFound:
 
 def _replayable(endpoint: Endpoint) -> Endpoint:
     if not endpoint.enabled:
-        raise Conflict("webhook_endpoint_disabled", "Enable the endpoint before replaying to it.")
+        raise Conflict(
+            "webhook_endpoint_disabled", "Enable the endpoint before sending anything to it."
+        )
     return endpoint
 
 
