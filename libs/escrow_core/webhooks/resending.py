@@ -5,8 +5,9 @@ log), so a test or a resend is signed and retried like any other delivery.
 
 - A test is an event in the log: ``webhook.test`` on the endpoint's own stream (beside its
   ``webhook_endpoint.disabled``), naming the endpoint, so the body is built, upcast and signed
-  as every body is. Its delivery is written at once; the dispatcher, which matches a test to
-  the endpoint it names only, finds that delivery there and writes nothing more.
+  as every body is. It is never in the feed (``application/feed.py`` leaves it out). Its
+  delivery is written at once; the dispatcher, which matches a test to the endpoint it names
+  only, finds that delivery there and writes nothing more.
 - A resend makes the delivery pending again, due now, with a fresh retry schedule (its
   attempts so far stay in the history). The event and so the ``webhook-id`` are the same:
   a receiver deduplicates a resend like a retry.
@@ -33,12 +34,7 @@ async def append_test_event(
     store: Store, endpoint: Endpoint, *, now: datetime, metadata: dict[str, Any]
 ) -> RecordedEvent:
     """Put a ``webhook.test`` for ``endpoint`` in the log (its own stream)."""
-    data = {
-        "at": now.isoformat().replace("+00:00", "Z"),
-        "endpoint_id": endpoint.id,
-        "owner_party_id": endpoint.owner_party_id,
-        "url": endpoint.url,
-    }
+    data = {"at": now.isoformat().replace("+00:00", "Z"), "endpoint_id": endpoint.id}
     event = NewEvent(uuid.uuid4(), WEBHOOK_TEST, data, metadata)
     for _ in range(APPEND_ATTEMPTS):
         stream = await store.stream(endpoint.id)

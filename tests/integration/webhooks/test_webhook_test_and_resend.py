@@ -133,13 +133,15 @@ async def test_a_test_event_is_signed_sent_to_that_endpoint_only_and_resent_with
     assert len(hooks.receiver.all("/mine")) == 2, "another endpoint's test never reaches this one"
     assert hooks.receiver.unverified == []
 
-    # The test is in the feed, for its endpoint's owner only.
-    [event] = await feed(hooks, "/v1/events?type=webhook.test", cast.buyer_auth, 1)
-    assert event["id"] == delivery["event_id"]
-    assert event["correlation_id"] == "probe-1"
-    assert event["actor"]["party_id"] == cast.buyer["id"]
-    other = await feed(hooks, "/v1/events?type=webhook.test", cast.supplier_auth, 1)
-    assert [e["data"]["endpoint_id"] for e in other] == [theirs["id"]]
+    # The test is for its endpoint only: never in the feed; its metadata names the request.
+    assert received.payload["data"] == {"endpoint_id": mine["id"]}
+    for caller in (cast.buyer_auth, api.admin):
+        shown = await api.client.get("/v1/events?type=webhook.test&limit=100", headers=caller)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["data"] == []
+    [stored] = await hooks.store.stream(mine["id"])
+    assert (stored.type, stored.metadata["correlation_id"]) == ("webhook.test", "probe-1")
+    assert stored.metadata["principal"]["party_id"] == cast.buyer["id"]
 
 
 async def test_resend_refuses_what_is_not_the_endpoints(hooks: Hooks) -> None:
