@@ -84,6 +84,10 @@ class Write(Caller):
     request: Request
     idempotency_key: str | None
 
+    def trace(self) -> dict[str, str]:
+        """The request's ids that go into the metadata of what it writes."""
+        return request_trace(self.request)
+
     async def once(
         self, call: Callable[[Keep[T] | None], Awaitable[T]], show: Callable[[T], Shown]
     ) -> Response:
@@ -149,6 +153,15 @@ async def command_call(
 ) -> CommandCall:
     expected_version = parse_if_match(if_match)
     return CommandCall(principal, runtime, request, idempotency_key, order_id, expected_version)
+
+
+def request_trace(request: Request) -> dict[str, str]:
+    """``request_id`` and ``correlation_id`` (if sent) of a request, as the edge set them."""
+    found = {
+        "request_id": getattr(request.state, "request_id", None),
+        "correlation_id": getattr(request.state, "correlation_id", None),
+    }
+    return {name: value for name, value in found.items() if value is not None}
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -120,6 +120,7 @@ async def command(
         principal=principal.audit(),
         request_id=getattr(request.state, "request_id", None),
         idempotency_key=key,
+        correlation_id=getattr(request.state, "correlation_id", None),
     )
     try:
         result = await run(context, remember)

@@ -1,6 +1,9 @@
 """The HTTP edge, as one pure ASGI middleware: request id, body limits, metrics, access log.
 
 - ``X-Request-Id`` is taken from the request (or made), echoed, and put in event metadata.
+- ``Escrow-Correlation-Id``, when sent, is checked (printable ASCII, at most 200 characters,
+  else 422 ``invalid_correlation_id``), echoed, and put in the metadata of the events the
+  request writes as ``correlation_id``.
 - Bodies over ``MAX_BODY_BYTES`` get 413; a body that is not JSON gets 415.
 """
 
@@ -17,6 +20,8 @@ from escrow_api.problems import answer, problem
 
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID_MAX = 200
+CORRELATION_ID_MAX = 200
+CORRELATION_HEADER = b"escrow-correlation-id"
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 log = structlog.get_logger("escrow.http")
 
@@ -44,6 +49,11 @@ def _usable_request_id(value: str) -> bool:
     return len(value) <= REQUEST_ID_MAX and value.isascii() and value.isprintable()
 
 
+def _usable_correlation_id(value: str) -> bool:
+    """Printable ASCII, 1-200 characters: it is stored in event metadata and echoed."""
+    return 0 < len(value) <= CORRELATION_ID_MAX and value.isascii() and value.isprintable()
+
+
 def _is_json(content_type: str | None) -> bool:
     media = (content_type or "").split(";")[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
@@ -61,17 +71,22 @@ class EdgeMiddleware:
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _usable_request_id(incoming) else None
         request_id = request_id or f"req_{uuid.uuid4().hex}"
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        correlation_id = _header(scope, CORRELATION_HEADER)
+        usable_correlation = correlation_id is not None and _usable_correlation_id(correlation_id)
+        if usable_correlation:
+            state["correlation_id"] = correlation_id
         status = {"code": 500, "started": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["started"] = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                echoed = [(b"x-request-id", request_id.encode())]
+                if usable_correlation and correlation_id is not None:
+                    echoed.append((CORRELATION_HEADER, correlation_id.encode()))
+                message["headers"] = [*message.get("headers", []), *echoed]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -106,6 +121,21 @@ class EdgeMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
     def _reject(self, scope: Scope) -> Any:
+        correlation_id = _header(scope, CORRELATION_HEADER)
+        if correlation_id is not None and not _usable_correlation_id(correlation_id):
+            return problem(
+                422,
+                "invalid_correlation_id",
+                "Escrow-Correlation-Id must be 1-200 printable ASCII characters.",
+                errors=[
+                    {
+                        "field": "Escrow-Correlation-Id",
+                        "in": "header",
+                        "code": "invalid_correlation_id",
+                        "message": "1-200 printable ASCII characters",
+                    }
+                ],
+            )
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return _too_large()

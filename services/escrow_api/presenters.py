@@ -108,6 +108,8 @@ def event_json(recorded: StoredEvent) -> dict[str, Any]:
             "party_id": actor.get("party_id"),
             "on_behalf_of": principal.get("on_behalf_of"),
         },
+        "correlation_id": recorded.metadata.get("correlation_id"),
+        "causation_id": recorded.metadata.get("causation_id"),
     }
 
 

@@ -1,5 +1,12 @@
-"""Deadlines fire as ordinary commands, each carrying the version its timer saw."""
+"""Deadlines fire as ordinary commands, each carrying the version its timer saw.
 
+A timer's events name their cause: ``causation_id`` is the id of the event that set the
+deadline which fired (the latest event of the order after which that deadline ran at the time
+it fired: the placement, an acceptance, a delivery, an extension ...), and they carry that
+event's ``correlation_id`` on, so a client's correlation id follows what its request set off.
+"""
+
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,10 +17,12 @@ from escrow_core.application.commands import (
     CommandResult,
     CommandService,
     VersionMismatch,
+    decode,
 )
 from escrow_core.domain.errors import DomainError
-from escrow_core.domain.order import deadlines, due_timer_commands
+from escrow_core.domain.order import OrderState, deadlines, due_timer_commands, evolve
 from escrow_core.domain.order.timers import TIMER_COMMANDS
+from escrow_core.store import RecordedEvent, Store
 
 TIMER_CONTEXT = CommandContext(principal={"role": "system", "timer": True})
 log = logging.getLogger("escrow.timers")
@@ -81,8 +90,9 @@ async def _fire(
     if not due:
         return None
     try:
+        cause = await _cause(commands.store, order_id, version, due[0].kind)
         result = await commands.execute(
-            order_id, due[0], context=TIMER_CONTEXT, expected_version=version
+            order_id, due[0], context=_context(cause), expected_version=version
         )
     except (VersionMismatch, DomainError):
         return None  # someone acted first (or the deadline moved); their outcome stands
@@ -97,3 +107,29 @@ async def _fire(
         except Exception:  # a listener's fault must not hold back the other timers
             log.exception("a fired timer's listener failed", extra={"order_id": order_id})
     return result
+
+
+def _context(cause: RecordedEvent | None) -> CommandContext:
+    if cause is None:
+        return TIMER_CONTEXT
+    correlation_id = cause.metadata.get("correlation_id")
+    return dataclasses.replace(
+        TIMER_CONTEXT,
+        causation_id=f"evt_{cause.event_id.hex}",
+        correlation_id=correlation_id if isinstance(correlation_id, str) else None,
+    )
+
+
+async def _cause(store: Store, order_id: str, version: int, kind: str) -> RecordedEvent | None:
+    """The event that set the ``kind`` deadline as it runs at ``version``: one read of the
+    stream (a few dozen events) and a fold, only for a timer that fires."""
+    state: OrderState | None = None
+    running: datetime | None = None
+    cause: RecordedEvent | None = None
+    for recorded in await store.stream(order_id, up_to_version=version):
+        state = evolve(state, decode(recorded))
+        at = next((d.at for d in deadlines(state) if d.kind.value == kind), None)
+        if at is not None and at != running:
+            cause = recorded
+        running = at
+    return cause

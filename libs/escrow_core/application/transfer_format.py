@@ -112,6 +112,8 @@ class WebhookEndpoint(Record):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     deleted_at: AwareDatetime | None
+    # "payments" for a payments key's endpoint (migration 0008); absent from older files.
+    owner_role: str | None = None
 
 
 class WebhookDelivery(Record):

@@ -1,8 +1,10 @@
 """Webhook endpoints and their deliveries, as their owners manage them.
 
-Who: the owning party (or the agent that manages it), or an admin. An admin's endpoint may
+Who: the owning party (or the agent that manages it), the payments integration (any payments
+key, for the endpoints a payments key registered), or an admin. An admin's endpoint may
 receive every event; a party's, the events of its own orders; an agent's, those of the parties
-it manages. Anyone else gets "not found" for an endpoint, as for an order.
+it manages; a payments key's, the money events of every order. Anyone else gets "not found"
+for an endpoint, as for an order.
 """
 
 from collections.abc import Sequence
@@ -18,9 +20,9 @@ from escrow_core.application.pagination import Page, paginate, require
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.application.transactions import Keep, write
-from escrow_core.webhooks import deliveries, endpoints
+from escrow_core.webhooks import deliveries, endpoints, resending
 from escrow_core.webhooks.deliveries import Replayed
-from escrow_core.webhooks.endpoints import Endpoint
+from escrow_core.webhooks.endpoints import PAYMENTS_OWNER, Endpoint
 from escrow_core.webhooks.ssrf import UnsafeUrl, check_url
 
 OWNING_ROLES = frozenset({KeyRole.BUYER, KeyRole.SUPPLIER, KeyRole.AGENT})
@@ -39,19 +41,26 @@ def _not_found() -> NotFound:
     return NotFound("webhook_endpoint_not_found", "No such webhook endpoint.")
 
 
-def _owner_of_new(principal: Principal) -> str | None:
-    """Who owns an endpoint this caller registers: its party (the named one for an agent
-    acting on behalf), the agent itself, or nobody for an admin."""
+def _owner_of_new(principal: Principal) -> tuple[str | None, str | None]:
+    """Who owns an endpoint this caller registers, as (party, role): its party (the named one
+    for an agent acting on behalf), the agent itself, the payments role, or nobody for an
+    admin."""
     if principal.is_admin:
-        return None
+        return None, None
+    if principal.role is KeyRole.PAYMENTS:
+        return None, PAYMENTS_OWNER
     if principal.party_id is not None and principal.role in OWNING_ROLES:
-        return principal.party_id
-    raise Forbidden("forbidden", "Only a party, its agent or an admin registers webhook endpoints.")
+        return principal.party_id, None
+    raise Forbidden(
+        "forbidden", "Only a party, its agent, a payments key or an admin registers endpoints."
+    )
 
 
 def _may_access(principal: Principal, endpoint: Endpoint) -> bool:
     if principal.is_admin:
         return True
+    if endpoint.owner_role == PAYMENTS_OWNER or principal.role is KeyRole.PAYMENTS:
+        return endpoint.owner_role == PAYMENTS_OWNER and principal.role is KeyRole.PAYMENTS
     owner = endpoint.owner_party_id
     if owner is None:
         return False
@@ -84,13 +93,14 @@ async def create(
     keep: Keep[Endpoint] | None = None,
 ) -> Endpoint:
     """Register an endpoint; the result carries its signing secret."""
-    owner = _owner_of_new(principal)
+    owner, owner_role = _owner_of_new(principal)
     await _check_url(runtime, url)
 
     async def work(conn: AsyncConnection, now: datetime) -> Endpoint:
         return await endpoints.create(
             conn,
             owner_party_id=owner,
+            owner_role=owner_role,
             url=url,
             event_types=event_types,
             created_by=principal.key_id,
@@ -105,14 +115,19 @@ async def list_page(
 ) -> Page[Endpoint]:
     """The endpoints the caller owns (an agent: also its parties'; an admin: all)."""
     owners: frozenset[str] | None = None
-    if not principal.is_admin:
+    owner_role: str | None = None
+    if principal.role is KeyRole.PAYMENTS:
+        owner_role = PAYMENTS_OWNER
+    elif not principal.is_admin:
         if principal.party_id is None:
-            raise Forbidden("forbidden", "Only parties, agents and admins have endpoints.")
+            raise Forbidden("forbidden", "Only parties, agents, payments and admins own endpoints.")
         owners = principal.visible_parties
 
     async def fetch(after: str | None, limit: int) -> list[Endpoint]:
         async with runtime.store.read() as conn:
-            return await endpoints.list_page(conn, owners=owners, limit=limit, after=after)
+            return await endpoints.list_page(
+                conn, owners=owners, owner_role=owner_role, limit=limit, after=after
+            )
 
     return await paginate(
         fetch, limit=limit, cursor=cursor, parse=_endpoint_key, key=lambda e: e.id
@@ -215,9 +230,72 @@ async def replay(
     return await enqueue(last, enqueued, keep)
 
 
+async def send_test(
+    runtime: Runtime,
+    principal: Principal,
+    endpoint_id: str,
+    *,
+    trace: dict[str, str],
+    keep: Keep[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Send the endpoint a signed ``webhook.test`` through the normal delivery machinery;
+    returns its delivery (pending). ``trace`` (request and correlation ids) goes into the
+    event's metadata."""
+    async with runtime.store.read() as conn:
+        endpoint = _replayable(await _visible(conn, principal, endpoint_id))
+    metadata = {
+        "actor": {"role": principal.role.value, "party_id": principal.party_id},
+        "principal": principal.audit(),
+        **trace,
+    }
+    event = await resending.append_test_event(
+        runtime.store, endpoint, now=await runtime.store.now(), metadata=metadata
+    )
+
+    async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+        current = _replayable(await _visible(conn, principal, endpoint_id))
+        await resending.enqueue_test(conn, runtime.store, current, event)
+        delivery = await deliveries.of_event(conn, endpoint_id, event.event_id)
+        if delivery is None:
+            raise RuntimeError("the test's delivery was written and is gone")
+        return delivery
+
+    return await write(runtime.store, work, keep)
+
+
+async def resend(
+    runtime: Runtime,
+    principal: Principal,
+    endpoint_id: str,
+    delivery_id: int,
+    *,
+    keep: Keep[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Send one delivery again, due now: the same event, so the same ``webhook-id``."""
+
+    async def work(conn: AsyncConnection, now: datetime) -> dict[str, Any]:
+        _replayable(await _visible(conn, principal, endpoint_id))
+        if not 0 < delivery_id < MAX_DELIVERY_ID:
+            raise _delivery_not_found()  # no row has such an id (a bigint could not hold it)
+        if not await resending.resend(conn, endpoint_id, delivery_id):
+            raise _delivery_not_found()
+        delivery = await deliveries.one(conn, endpoint_id, delivery_id)
+        if delivery is None:
+            raise _delivery_not_found()
+        return delivery
+
+    return await write(runtime.store, work, keep)
+
+
+def _delivery_not_found() -> NotFound:
+    return NotFound("webhook_delivery_not_found", "No such delivery of this endpoint.")
+
+
 def _replayable(endpoint: Endpoint) -> Endpoint:
     if not endpoint.enabled:
-        raise Conflict("webhook_endpoint_disabled", "Enable the endpoint before replaying to it.")
+        raise Conflict(
+            "webhook_endpoint_disabled", "Enable the endpoint before sending anything to it."
+        )
     return endpoint
 
 

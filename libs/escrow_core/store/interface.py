@@ -25,6 +25,7 @@ from escrow_core.store.records import (
     DisputeQuery,
     KeyClaim,
     KeyRecord,
+    LogFilter,
     MoneyOutQuery,
     MoneyOutRow,
     OrderQuery,
@@ -210,6 +211,13 @@ class Store(ABC):
         On PostgreSQL an event whose transaction might still be running is held back, so an
         empty answer means "nothing safe to read yet", not the end of the log for good.
         """
+
+    @abstractmethod
+    async def read_log_matching(
+        self, after: Checkpoint, only: LogFilter, *, limit: int
+    ) -> list[RecordedEvent]:
+        """``read_log`` narrowed by ``only``, in the same commit-safe order: on PostgreSQL an
+        event whose transaction might still be running is held back alike."""
 
     @abstractmethod
     async def log_head(self) -> Checkpoint:

@@ -19,6 +19,7 @@ __all__ = [
     "DisputeQuery",
     "KeyClaim",
     "KeyRecord",
+    "LogFilter",
     "MoneyOutQuery",
     "MoneyOutRow",
     "NewEvent",
@@ -52,6 +53,14 @@ class Checkpoint(NamedTuple):
 
 
 LOG_START = Checkpoint(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """A narrowed read of the log: only these types (none: any), only this stream (None: any)."""
+
+    types: tuple[str, ...] = ()
+    stream_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,8 @@ events = sa.Table(
     sa.UniqueConstraint("stream_id", "version", name=STREAM_VERSION_KEY),
     sa.UniqueConstraint("event_id", name=EVENT_ID_KEY),
     sa.Index("events_transaction_id_position_idx", "transaction_id", "position"),  # PostgreSQL
+    # PostgreSQL (migration 0008): the feed's type filter, one ordered range per type.
+    sa.Index("events_type_idx", "type", "transaction_id", "position"),
     sqlite_autoincrement=True,
 )
 
@@ -213,6 +215,8 @@ webhook_endpoints = sa.Table(
     metadata,
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("owner_party_id", sa.Text, sa.ForeignKey("parties.id"), nullable=True),
+    # "payments" for a payments key's endpoint (migration 0008); NULL: a party's or an admin's.
+    sa.Column("owner_role", sa.Text, nullable=True),
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("event_types", JSONDocument, nullable=False),
     sa.Column("enabled", sa.Boolean, nullable=False),

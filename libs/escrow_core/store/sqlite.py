@@ -28,6 +28,7 @@ from escrow_core.store.records import (
     Checkpoint,
     Commit,
     KeyRecord,
+    LogFilter,
     MoneyOutRow,
     OrderRow,
     Posting,
@@ -88,6 +89,25 @@ class SqliteStore(CoreStore):
     async def read_log(self, after: Checkpoint, *, limit: int = 1000) -> list[RecordedEvent]:
         async with self.read() as conn:
             return await self.read_log_in(conn, after, limit)
+
+    async def read_log_matching(
+        self, after: Checkpoint, only: LogFilter, *, limit: int
+    ) -> list[RecordedEvent]:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        c = events.c
+        query = (
+            sa.select(*self.events.columns)
+            .where(c.position > after.position)
+            .order_by(c.position)
+            .limit(limit)
+        )
+        if only.types:
+            query = query.where(c.type.in_(only.types))
+        if only.stream_id is not None:
+            query = query.where(c.stream_id == only.stream_id)
+        async with self.read() as conn:
+            return [self.recorded(row) for row in await conn.execute(query)]
 
     async def log_head(self) -> Checkpoint:
         async with self.read() as conn:

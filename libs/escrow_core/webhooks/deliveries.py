@@ -70,6 +70,27 @@ async def list_page(
     if before is not None:
         query = query.where(_d.id < before)
     rows = (await conn.execute(query.order_by(_d.id.desc()).limit(limit))).all()
+    return await _shown(conn, rows)
+
+
+async def one(conn: AsyncConnection, endpoint_id: str, delivery_id: int) -> dict[str, Any] | None:
+    """One of the endpoint's deliveries, as ``list_page`` shows it."""
+    query = sa.select(webhook_deliveries).where(_d.endpoint_id == endpoint_id, _d.id == delivery_id)
+    rows = (await conn.execute(query)).all()
+    return next(iter(await _shown(conn, rows)), None)
+
+
+async def of_event(conn: AsyncConnection, endpoint_id: str, event_id: Any) -> dict[str, Any] | None:
+    """The endpoint's delivery of one event, as ``list_page`` shows it."""
+    query = sa.select(webhook_deliveries).where(
+        _d.endpoint_id == endpoint_id, _d.event_id == event_id
+    )
+    rows = (await conn.execute(query)).all()
+    return next(iter(await _shown(conn, rows)), None)
+
+
+async def _shown(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Delivery rows as the API shows them, each with its attempts (oldest first)."""
     attempts: dict[int, list[dict[str, Any]]] = {row.id: [] for row in rows}
     if rows:
         found = await conn.execute(

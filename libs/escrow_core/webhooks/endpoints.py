@@ -1,6 +1,7 @@
 """Webhook endpoints: who owns them, where they point, what they subscribe to, their secrets.
 
-An endpoint belongs to a party (buyer, supplier or agent) or, with no owner, to the operators
+An endpoint belongs to a party (buyer, supplier or agent), to the payments integration
+(``owner_role`` ``payments``: every order's money events) or, with no owner, to the operators
 (an admin's endpoint may receive every event). Secrets are kept as given (they sign, so they
 cannot be hashed); the previous secret keeps signing for ``ROTATION_OVERLAP`` after a rotation.
 Deleting an endpoint keeps its row and history (``deleted_at``); it is then gone from the API.
@@ -29,6 +30,10 @@ from escrow_core.webhooks.signing import new_secret
 ROTATION_OVERLAP = timedelta(hours=24)
 ALL_EVENTS = "*"
 ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+#: A signed test event sent to one endpoint on request (``POST .../test``), and only to it.
+WEBHOOK_TEST = "webhook.test"
+#: The owner role of an endpoint a payments key registered.
+PAYMENTS_OWNER = "payments"
 #: Names the ``webhook_endpoint.disabled`` event of one failure streak (see ``disable``).
 APPEND_ATTEMPTS = 3
 _DISABLED_EVENT_IDS = uuid.UUID("5d0c9a4e-8f0b-4a57-9a43-0f7c3f1f7b21")
@@ -52,6 +57,7 @@ class Endpoint:
     failing_since: datetime | None
     created_at: datetime
     updated_at: datetime
+    owner_role: str | None = None  # PAYMENTS_OWNER, or None (a party's or an admin's endpoint)
 
     def subscribes_to(self, event_type: str) -> bool:
         return ALL_EVENTS in self.event_types or event_type in self.event_types
@@ -89,10 +95,12 @@ async def create(
     event_types: Sequence[str] | None,
     created_by: str | None,
     now: datetime,
+    owner_role: str | None = None,
 ) -> Endpoint:
     values = {
         "id": new_id("whe"),
         "owner_party_id": owner_party_id,
+        "owner_role": owner_role,
         "url": url,
         "event_types": list(normalise_event_types(event_types)),
         "enabled": True,
@@ -112,12 +120,20 @@ async def get(conn: AsyncConnection, endpoint_id: str) -> Endpoint | None:
 
 
 async def list_page(
-    conn: AsyncConnection, *, owners: frozenset[str] | None, limit: int, after: str | None
+    conn: AsyncConnection,
+    *,
+    owners: frozenset[str] | None,
+    limit: int,
+    after: str | None,
+    owner_role: str | None = None,
 ) -> list[Endpoint]:
-    """Endpoints by id; ``owners`` limits them to those parties' (None: every endpoint)."""
+    """Endpoints by id; ``owners`` limits them to those parties', ``owner_role`` to that role's
+    (neither: every endpoint)."""
     query = sa.select(webhook_endpoints).where(_c.deleted_at.is_(None)).order_by(_c.id)
     if owners is not None:
         query = query.where(_c.owner_party_id.in_(owners))
+    if owner_role is not None:
+        query = query.where(_c.owner_role == owner_role)
     if after is not None:
         query = query.where(_c.id > after)
     return [endpoint_from_row(row) for row in await conn.execute(query.limit(limit))]

@@ -1,9 +1,11 @@
 """Which endpoints an event goes to.
 
 An admin's endpoint (no owner) may receive every event; a party's receives the events of its
-own orders; an agent's, those of the parties it manages. ``webhook_endpoint.disabled`` belongs
+own orders; an agent's, those of the parties it manages; a payments key's, the money events
+(``is_money_event``) of every order and nothing else. ``webhook_endpoint.disabled`` belongs
 to the endpoint's owner. Every endpoint further filters by its ``event_types``, and gets only
-events recorded once it existed (``replay`` reaches further back on request).
+events recorded once it existed (``replay`` reaches further back on request). A
+``webhook.test`` goes to the one endpoint it names, whatever that endpoint subscribes to.
 """
 
 from collections.abc import Collection
@@ -14,8 +16,23 @@ import sqlalchemy as sa
 from escrow_core.store import RecordedEvent, Store
 from escrow_core.store.schema import events as event_table
 from escrow_core.store.schema import parties
-from escrow_core.webhooks.endpoints import ENDPOINT_DISABLED, Endpoint
+from escrow_core.webhooks.endpoints import (
+    ENDPOINT_DISABLED,
+    PAYMENTS_OWNER,
+    WEBHOOK_TEST,
+    Endpoint,
+)
 from escrow_core.webhooks.payload import ORDER_STREAM_PREFIX
+
+#: What a payments key's endpoint receives: the money an order takes in, holds, releases and
+#: refunds, and every event of a payout or a refund (``payout.paid``, ``refund.failed`` ...,
+#: including types added later under these prefixes).
+MONEY_EVENT_TYPES = frozenset({"payment.received", "funds.held", "funds.released", "refund.issued"})
+MONEY_EVENT_PREFIXES = ("payout.", "refund.")
+
+
+def is_money_event(event_type: str) -> bool:
+    return event_type in MONEY_EVENT_TYPES or event_type.startswith(MONEY_EVENT_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +47,24 @@ class Audience:
 
 
 def matches(endpoint: Endpoint, event: RecordedEvent, audience: Audience, *, replay: bool) -> bool:
+    if event.type == WEBHOOK_TEST:
+        return event.data.get("endpoint_id") == endpoint.id
     return (
         endpoint.subscribes_to(event.type)
-        and audience.includes(endpoint.owner_party_id)
+        and _reaches(endpoint, event, audience)
         and (replay or event.recorded_at >= endpoint.created_at)
     )
 
 
+def _reaches(endpoint: Endpoint, event: RecordedEvent, audience: Audience) -> bool:
+    """Whether the endpoint's owner may have the event (DESIGN 5 and 7.6)."""
+    if endpoint.owner_role == PAYMENTS_OWNER:
+        return event.stream_id.startswith(ORDER_STREAM_PREFIX) and is_money_event(event.type)
+    return audience.includes(endpoint.owner_party_id)
+
+
 def _event_parties(event: RecordedEvent, owners: dict[str, tuple[str, str]]) -> frozenset[str]:
-    if event.type == ENDPOINT_DISABLED:
+    if event.type in (ENDPOINT_DISABLED, WEBHOOK_TEST):
         owner = event.data.get("owner_party_id")
         return frozenset({owner}) if isinstance(owner, str) else frozenset()
     return frozenset(owners.get(event.stream_id, ()))

@@ -1,4 +1,5 @@
-"""Webhook endpoints: register, list, change, delete, rotate the secret, replay, deliveries.
+"""Webhook endpoints: register, list, change, delete, rotate the secret, replay, deliveries,
+send a test, resend a delivery.
 
 Who: the owning party (or the agent that manages it), or an admin (the rules:
 escrow_core.application.webhook_endpoints).
@@ -21,6 +22,14 @@ from escrow_core.webhooks.endpoints import Endpoint
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
 EndpointId = Annotated[str, Path(max_length=100, description="The endpoint's id, whe_...")]
 DELIVERY_PREFIX = "whd_"
+DeliveryId = Annotated[
+    str,
+    Path(
+        max_length=30,
+        pattern=r"^whd_[0-9]{1,19}$",
+        description="The delivery's id, whd_... (from the endpoint's deliveries).",
+    ),
+]
 
 
 def endpoint_json(endpoint: Endpoint, secret: str | None = None) -> dict[str, Any]:
@@ -57,6 +66,10 @@ def _replayed(replay: Replay) -> tuple[Response, None]:
 
 def _delivery_json(delivery: dict[str, Any]) -> dict[str, Any]:
     return {**delivery, "id": f"{DELIVERY_PREFIX}{delivery['id']}"}
+
+
+def _queued(delivery: dict[str, Any]) -> tuple[Response, None]:
+    return JSONResponse(_delivery_json(delivery), status_code=202), None
 
 
 @r.creating(router, "", "create_webhook_endpoint", s.WebhookEndpoint)
@@ -182,3 +195,40 @@ async def list_webhook_deliveries(
         call.runtime, call.principal, endpoint_id, limit=limit, cursor=cursor, status=status
     )
     return page_response(page, _delivery_json)
+
+
+@router.post(
+    "/{endpoint_id}/test",
+    operation_id="test_webhook_endpoint",
+    status_code=202,
+    response_model=s.WebhookDelivery,
+    responses=r.errors(401, 404, 409, 422),
+)
+async def test_webhook_endpoint(endpoint_id: EndpointId, call: WriteDep) -> Response:
+    """Send the endpoint a signed webhook.test event now, retried and signed like any other;
+    answers its delivery (follow it in the endpoint's deliveries)."""
+    return await call.once(
+        lambda keep: endpoints.send_test(
+            call.runtime, call.principal, endpoint_id, trace=call.trace(), keep=keep
+        ),
+        _queued,
+    )
+
+
+@router.post(
+    "/{endpoint_id}/deliveries/{delivery_id}/resend",
+    operation_id="resend_webhook_delivery",
+    status_code=202,
+    response_model=s.WebhookDelivery,
+    responses=r.errors(401, 404, 409, 422),
+)
+async def resend_webhook_delivery(
+    endpoint_id: EndpointId, delivery_id: DeliveryId, call: WriteDep
+) -> Response:
+    """Send one delivery again now, on a fresh retry schedule: the same event and webhook-id,
+    so a receiver deduplicates it like a retry."""
+    number = int(delivery_id.removeprefix(DELIVERY_PREFIX))
+    return await call.once(
+        lambda keep: endpoints.resend(call.runtime, call.principal, endpoint_id, number, keep=keep),
+        _queued,
+    )

@@ -26,3 +26,11 @@ class Event(BaseModel):
     created_at: datetime
     data: dict[str, Any]
     actor: ActorOut
+    correlation_id: str | None = Field(
+        description="The Escrow-Correlation-Id of the request that wrote the event (for a "
+        "timer's event, that of the event which set the deadline), if one was sent."
+    )
+    causation_id: str | None = Field(
+        description="The event that caused this one: for a timer's event, the evt_ id of "
+        "the event that set the deadline which fired."
+    )

@@ -72,14 +72,16 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "list_disputes":        (200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
     "list_events":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
     # Webhook endpoints: "owner, admin"; the endpoint in a path is the order's buyer's.
-    "create_webhook":       (201, 403, 403, 201, 201, 201, 201, 201, 201, 201, 401, 401, 403),
-    "list_webhooks":        (200, 403, 403, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
+    "create_webhook":       (201, 403, 201, 201, 201, 201, 201, 201, 201, 201, 401, 401, 403),
+    "list_webhooks":        (200, 403, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
     "get_webhook":          (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "update_webhook":       (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "delete_webhook":       (204, 404, 404, 204, 204, 404, 204, 404, 404, 404, 401, 401, 403),
     "rotate_webhook_secret":(200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "replay_webhook":       (202, 404, 404, 202, 202, 404, 202, 404, 404, 404, 401, 401, 403),
     "list_deliveries":      (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "test_webhook":         (202, 404, 404, 202, 202, 404, 202, 404, 404, 404, 401, 401, 403),
+    "resend_delivery":      (202, 404, 404, 202, 202, 404, 202, 404, 404, 404, 401, 401, 403),
     # Sandbox mode only (the matrix app runs in it).
     "advance_clock":        (200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
 }
@@ -166,6 +168,10 @@ ROUTES: dict[str, Route] = {
         "POST", "/v1/webhook-endpoints/{endpoint}/replay", body={"since_position": 2**40}
     ),
     "list_deliveries": Route("GET", "/v1/webhook-endpoints/{endpoint}/deliveries"),
+    "test_webhook": Route("POST", "/v1/webhook-endpoints/{endpoint}/test"),
+    "resend_delivery": Route(
+        "POST", "/v1/webhook-endpoints/{endpoint}/deliveries/{delivery}/resend"
+    ),
     # One second at a time: the offset is kept in the shared session database.
     "advance_clock": Route("POST", "/v1/sandbox/clock", body={"advance_seconds": 1}),
 }
@@ -179,6 +185,7 @@ _PLACEHOLDERS = {
     "{party}": "{party_id}",
     "{key}": "{key_id}",
     "{endpoint}": "{endpoint_id}",
+    "{delivery}": "{delivery_id}",
 }
 
 
@@ -242,6 +249,17 @@ async def _path(
                 shared["endpoint"] = values["endpoint"]
         else:
             values["endpoint"] = shared["endpoint"]
+    if "{delivery}" in route.path:  # the endpoint's test event's delivery
+        if fresh or "delivery" not in shared:
+            sent = await world.call(
+                "POST", f"/v1/webhook-endpoints/{values['endpoint']}/test", world.admin
+            )
+            assert sent.status_code == 202, sent.text
+            values["delivery"] = sent.json()["id"]
+            if not fresh:
+                shared["delivery"] = values["delivery"]
+        else:
+            values["delivery"] = shared["delivery"]
     if route.state is not None:
         state = route.state
         if state == "offer_of_the_other_side":

@@ -97,6 +97,7 @@ def _diff_summary(diffs: list[Any]) -> set[tuple[str, ...]]:
 SQLITE_ONLY_DIFFERENCES = {
     ("add_column", "events", "transaction_id"),
     ("add_index", "events_transaction_id_position_idx"),
+    ("add_index", "events_type_idx"),
     ("modify_default", "events", "position"),  # IDENTITY vs INTEGER PRIMARY KEY AUTOINCREMENT
     ("modify_default", "party_balances", "id"),
     ("modify_default", "ledger_postings", "id"),

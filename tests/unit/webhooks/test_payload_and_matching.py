@@ -119,3 +119,27 @@ def test_the_previous_secret_signs_only_until_it_expires() -> None:
 
     assert rotating.signing_secrets(T0) == ["whsec_x", "whsec_old"]
     assert rotating.signing_secrets(T0 + timedelta(hours=24)) == ["whsec_x"]
+
+
+def test_a_payments_endpoint_takes_every_orders_money_events_only() -> None:
+    payments = replace(endpoint(None), owner_role="payments")
+    nobody = Audience(frozenset({"pty_buyer"}), frozenset())
+    for money in ("funds.released", "payment.received", "refund.issued", "payout.paid"):
+        assert matches(payments, recorded(money), nobody, replay=False), money
+    for other in ("order.placed", "dispute.opened", "webhook_endpoint.disabled"):
+        assert not matches(payments, recorded(other), nobody, replay=False), other
+    narrowed = replace(payments, event_types=("funds.released",))
+    assert not matches(narrowed, recorded("funds.held"), nobody, replay=False)
+    not_an_order = replace(recorded("refund.issued"), stream_id="whe_1")
+    assert not matches(payments, not_an_order, nobody, replay=False)
+
+
+def test_a_test_event_goes_to_the_endpoint_it_names_whatever_it_subscribes_to() -> None:
+    nobody = Audience(frozenset(), frozenset())
+    probe = replace(
+        recorded("webhook.test"), stream_id="whe_1", data={"endpoint_id": "whe_1"}, recorded_at=T0
+    )
+    only_releases = endpoint("pty_buyer", ("funds.released",))
+    assert matches(only_releases, probe, nobody, replay=False)
+    assert not matches(replace(only_releases, id="whe_2"), probe, nobody, replay=False)
+    assert not matches(replace(endpoint(None), id="whe_2"), probe, nobody, replay=False)

@@ -70,6 +70,39 @@ WHERE (transaction_id, position) > (CAST(CAST(:transaction_id AS text) AS xid8),
 ORDER BY events.transaction_id, events.position
 LIMIT :limit
 """)
+# The feed's filters (``GET /v1/events?type=...&order_id=...``), under the same two rules.
+# By type: one ordered range of ``events_type_idx`` (type, transaction_id, position) per wanted
+# type, each cut at ``limit``, merged; a rare type costs what it finds, not the log's length.
+READ_LOG_OF_TYPES = NamedSQL("""
+SELECT found.* FROM unnest(CAST(:types AS text[])) AS wanted(type)
+CROSS JOIN LATERAL (
+    SELECT position, stream_id, version, event_id, type, schema_version, data, metadata,
+           recorded_at, transaction_id::text AS transaction_id, transaction_id AS xid
+    FROM events
+    WHERE events.type = wanted.type
+      AND (transaction_id, position) > (CAST(CAST(:transaction_id AS text) AS xid8),
+                                        CAST(:position AS bigint))
+      AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY events.transaction_id, events.position  -- the xid8, not the text column
+    LIMIT :limit
+) found
+ORDER BY found.xid, found.position
+LIMIT :limit
+""")
+# One order (of some types, if any are named): its stream through the (stream_id, version)
+# key, a few dozen rows sorted.
+READ_LOG_OF_STREAM = NamedSQL("""
+SELECT position, stream_id, version, event_id, type, schema_version, data, metadata,
+       recorded_at, transaction_id::text
+FROM events
+WHERE stream_id = :stream_id
+  AND (cardinality(CAST(:types AS text[])) = 0 OR type = ANY(CAST(:types AS text[])))
+  AND (transaction_id, position) > (CAST(CAST(:transaction_id AS text) AS xid8),
+                                    CAST(:position AS bigint))
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.transaction_id, events.position
+LIMIT :limit
+""")
 LOG_HEAD = NamedSQL("""
 SELECT transaction_id::text, position FROM events
 WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())

@@ -26,6 +26,7 @@ from escrow_core.store.records import (
     Checkpoint,
     KeyClaim,
     KeyRecord,
+    LogFilter,
     MoneyOutRow,
     OrderRow,
     Posting,
@@ -188,6 +189,28 @@ class PostgresStore(CoreStore):
                 sql.READ_LOG.sql, *sql.READ_LOG.args({**values, "limit": limit})
             )
         return [self.recorded(row) for row in rows]
+
+    async def read_log_matching(
+        self, after: Checkpoint, only: LogFilter, *, limit: int
+    ) -> list[RecordedEvent]:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        values: dict[str, Any] = {
+            "transaction_id": str(after.transaction_id),
+            "position": after.position,
+            "stream_id": only.stream_id,
+            "types": list(only.types),
+            "limit": limit,
+        }
+        if only.stream_id is not None:
+            statement = sql.READ_LOG_OF_STREAM
+        elif only.types:
+            statement = sql.READ_LOG_OF_TYPES
+        else:
+            return await self.read_log(after, limit=limit)
+        async with self.raw() as connection:
+            rows = await connection.fetch(statement.sql, *statement.args(values))
+        return [self.recorded(tuple(row)[:10]) for row in rows]
 
     async def log_head(self) -> Checkpoint:
         async with self.raw() as connection:
