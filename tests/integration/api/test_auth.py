@@ -306,7 +306,8 @@ async def test_every_event_records_the_acting_key_and_party(api: Api) -> None:
     ]
     event = timeline.json()["data"][0]
     assert set(event) == {
-        "id", "type", "order_id", "sequence", "position", "created_at", "data", "actor"
+        "id", "type", "order_id", "sequence", "position", "created_at", "data", "actor",
+        "correlation_id", "causation_id",
     }  # fmt: skip
     assert event["id"] == f"evt_{stored[0].event_id.hex}"
     assert (event["order_id"], event["sequence"]) == (order_id, 1)

@@ -8,7 +8,7 @@
 - ``webhook_endpoints.owner_role``: ``payments`` for an endpoint a payments key registered (it
   receives every order's money events); NULL for a party's endpoint or an admin's.
 
-Revision ID: 0008_feed_filters_and_payments_endpoints
+Revision ID: 0008_feed_filters_payments
 Revises: 0007_party_and_key_management
 Create Date: 2026-11-28
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_feed_filters_and_payments_endpoints"
+revision: str = "0008_feed_filters_payments"
 down_revision: str | None = "0007_party_and_key_management"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
