@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from escrow_core.store import Store, open_store, upgrade_to_head
 from escrow_core.store.migrations import alembic_config, migrations_dir, schema_is_current
@@ -128,3 +129,15 @@ def test_the_migrations_are_found_from_the_package_or_the_environment(
     monkeypatch.setenv("ESCROW_MIGRATIONS_DIR", str(tmp_path))
 
     assert migrations_dir() == tmp_path.resolve()
+
+
+def test_every_revision_id_fits_alembic_version_and_the_chain_is_linear() -> None:
+    scripts = ScriptDirectory.from_config(alembic_config())
+    revisions = list(scripts.walk_revisions())
+
+    # alembic_version.version_num is VARCHAR(32) on PostgreSQL: a longer id cannot be stamped.
+    assert all(len(script.revision) <= 32 for script in revisions), [
+        script.revision for script in revisions if len(script.revision) > 32
+    ]
+    assert len(scripts.get_heads()) == 1
+    assert [script.down_revision for script in revisions][-1] is None
