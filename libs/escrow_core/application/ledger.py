@@ -11,7 +11,7 @@ from escrow_core.application.pagination import Page, paginate, require
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.projections import ledger
-from escrow_core.store import AccountBalance, Posting
+from escrow_core.store import AccountBalance, BalanceTotals, Posting
 
 # Who sees every party's ledger, besides the party and its agent.
 LEDGER_READERS = frozenset({KeyRole.ADMIN, KeyRole.PAYMENTS})
@@ -53,3 +53,12 @@ async def balances(runtime: Runtime, principal: Principal, party_id: str) -> lis
     """Posted and pending per account of the party's, per currency."""
     await _check(runtime, principal, party_id)
     return await runtime.store.account_balances(ledger.party_accounts(party_id))
+
+
+async def party_balances(
+    runtime: Runtime, principal: Principal, party_id: str
+) -> tuple[list[BalanceTotals], list[AccountBalance]]:
+    """The v1 totals over the party's orders per currency, and its accounts' balances."""
+    await _check(runtime, principal, party_id)
+    totals = await runtime.store.balances_of(party_id)
+    return totals, await runtime.store.account_balances(ledger.party_accounts(party_id))

@@ -10,7 +10,7 @@ from escrow_api.jsonresponse import JSONResponse
 from escrow_api.presenters import issued_key, party_json
 from escrow_api.schemas import parties as s
 from escrow_core.accounts import Party
-from escrow_core.application import parties
+from escrow_core.application import ledger, parties
 from escrow_core.currency import exponent
 
 router = APIRouter(prefix="/v1/parties", tags=["parties"])
@@ -79,8 +79,9 @@ async def create_party_api_key(party_id: PartyId, call: WriteDep) -> Response:
     responses=r.errors(401, 404, 422),
 )
 async def get_party_balances(party_id: PartyId, call: CallerDep) -> Response:
-    """Held, released (gross) and refunded per currency, with the fees kept on releases."""
-    balances = await parties.balances(call.runtime, call.principal, party_id)
+    """Held, released (gross) and refunded per currency, with the fees kept on releases, and
+    the party's ledger accounts (posted and pending)."""
+    balances, accounts = await ledger.party_balances(call.runtime, call.principal, party_id)
     return JSONResponse(
         {
             "party_id": party_id,
@@ -94,6 +95,15 @@ async def get_party_balances(party_id: PartyId, call: CallerDep) -> Response:
                     "fees": b.fees,
                 }
                 for b in balances
+            ],
+            "accounts": [
+                {
+                    "account": a.account,
+                    "currency": a.currency,
+                    "posted": a.posted,
+                    "pending": a.pending,
+                }
+                for a in accounts
             ],
         }
     )

@@ -19,6 +19,7 @@ from escrow_api.schemas.common import (
     RequestBody,
     ShortText,
 )
+from escrow_api.schemas.money_out import OrderPayout, OrderRefund
 from escrow_core.domain.terms import DisputeReason, ExtendableDeadline, PaymentMethod
 
 
@@ -213,6 +214,10 @@ class AmountsOut(BaseModel):
     released: int
     refunded: int
     fees: int
+    agency_fees: int
+    retained: int = Field(description="Part of held.")
+    paid_out: int = Field(description="Payouts paid (to the supplier and agent).")
+    refunds_completed: int = Field(description="Refunds the provider reported succeeded.")
 
 
 class ShipmentOut(BaseModel):
@@ -292,3 +297,10 @@ class Order(BaseModel):
     allowed_actions: list[str]
     created_at: datetime
     updated_at: datetime
+    payouts: list[OrderPayout] = Field(
+        default_factory=list,
+        description="Omitted for the buyer side (but an agent's own agency-fee payouts).",
+    )
+    refunds: list[OrderRefund] = Field(
+        default_factory=list, description="Omitted for the supplier side."
+    )
