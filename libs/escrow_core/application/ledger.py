@@ -27,7 +27,9 @@ async def _check(runtime: Runtime, principal: Principal, party_id: str) -> None:
         if party is None:
             raise party_not_found()
         return
-    if not well_formed(party_id, "pty") or not principal.can_see_party(party_id):
+    # A mediator sees every order, but no party's ledger (DESIGN 7.6).
+    own = principal.party_id == party_id or party_id in principal.managed
+    if not well_formed(party_id, "pty") or not own:
         raise party_not_found()
 
 
