@@ -44,9 +44,7 @@ def upgrade() -> None:
     )
     # GET /v1/payouts and /v1/refunds, newest first, with or without status / party filters.
     op.create_index("money_out_kind_idx", "money_out", ["kind", "created_at", "id"])
-    op.create_index(
-        "money_out_party_idx", "money_out", ["party_id", "kind", "created_at", "id"]
-    )
+    op.create_index("money_out_party_idx", "money_out", ["party_id", "kind", "created_at", "id"])
     # ?order_id= and an order's payouts and refunds.
     op.create_index("money_out_order_idx", "money_out", ["order_id"])
 

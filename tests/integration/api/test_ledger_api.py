@@ -113,7 +113,8 @@ async def test_a_refunded_buyers_accounts_and_who_may_read_a_ledger(world: World
             {"account": buyer_account, "currency": "USD", "posted": 0, "pending": 0}
         ], role
         ledger = await world.call("GET", f"/v1/parties/{world.buyer_id}/ledger", world.as_(role))
-        assert ledger.status_code == 200 and len(ledger.json()["data"]) == 3, role
+        assert ledger.status_code == 200, role
+        assert len(ledger.json()["data"]) == 3, role
     for role in ("supplier", "other_buyer", "mediator", "agent_for_supplier"):
         for what in ("ledger", "balances"):
             answer = await world.call(
@@ -159,7 +160,7 @@ def _endpoint(owner: str | None) -> Endpoint:
 
 
 async def test_the_feed_and_webhooks_show_money_out_per_side(world: World, store: Store) -> None:
-    order_id, order = await _paid_out(world)  # payout.paid
+    order_id, _order = await _paid_out(world)  # payout.paid
     paid = await world.pay(order_id, 100, "late")  # refund.issued (order_not_payable)
     (refund,) = paid["refunds"]
     failed = await world.call(

@@ -42,7 +42,8 @@ async def test_a_failed_payout_is_retried_then_paid_and_a_returned_one_retried(
 ) -> None:
     order_id, payout = await _completed_with_payout(world)
     payout_id = payout["id"]
-    assert payout["party_id"] == world.supplier_id and payout["status"] == "pending"
+    assert payout["party_id"] == world.supplier_id
+    assert payout["status"] == "pending"
 
     _problem(
         await _report(world, "payments", payout_id, RETURNED, {"reason": "x"}),
@@ -52,10 +53,14 @@ async def test_a_failed_payout_is_retried_then_paid_and_a_returned_one_retried(
     failed = await _report(world, "payments", payout_id, FAILED, {"reason": "account closed"})
     assert failed.status_code == 200, failed.text
     shown = failed.json()
-    assert shown["object"] == "payout" and shown["status"] == "failed"
-    assert shown["failure_reason"] == "account closed" and shown["order_id"] == order_id
-    assert shown["amount"] == payout["amount"] and shown["currency"] == "USD"
-    assert "allowed_actions" not in shown and "etag" not in failed.headers
+    assert shown["object"] == "payout"
+    assert shown["status"] == "failed"
+    assert shown["failure_reason"] == "account closed"
+    assert shown["order_id"] == order_id
+    assert shown["amount"] == payout["amount"]
+    assert shown["currency"] == "USD"
+    assert "allowed_actions" not in shown
+    assert "etag" not in failed.headers
 
     retried = await _report(world, "admin", payout_id, RETRY)
     assert (retried.status_code, retried.json()["status"]) == (200, "pending")
@@ -67,7 +72,8 @@ async def test_a_failed_payout_is_retried_then_paid_and_a_returned_one_retried(
         "tr_1",
     )
     again = await _report(world, "payments", payout_id, PAID, {"provider_ref": "tr_1"})
-    assert again.status_code == 200 and again.json() == paid.json()  # the same report: a no-op
+    assert again.status_code == 200
+    assert again.json() == paid.json()
     _problem(
         await _report(world, "payments", payout_id, PAID, {"provider_ref": "tr_2"}),
         409,
@@ -100,7 +106,8 @@ async def test_a_failed_payout_is_retried_then_paid_and_a_returned_one_retried(
     final = await _report(world, "payments", payout_id, PAID, {"provider_ref": "tr_3"})
     assert (final.status_code, final.json()["status"]) == (200, "paid")
     fetched = await world.call("GET", f"/v1/payouts/{payout_id}", world.as_("supplier"))
-    assert fetched.status_code == 200 and fetched.json() == final.json()
+    assert fetched.status_code == 200
+    assert fetched.json() == final.json()
 
     # The timeline: payout.* to the supplier side and payments/admin/mediator only.
     payout_events = ["payout.failed", "payout.retried", "payout.paid", "payout.returned"]

@@ -90,7 +90,8 @@ async def test_a_mediators_partial_refund_goes_back_newest_first_and_is_reported
     succeeded = await _report(world, "payments", newest, "succeeded", body)
     assert (succeeded.status_code, succeeded.json()["status"]) == (200, "succeeded")
     again = await _report(world, "payments", newest, "succeeded", body)
-    assert again.status_code == 200 and again.json() == succeeded.json()
+    assert again.status_code == 200
+    assert again.json() == succeeded.json()
     _problem(
         await _report(world, "payments", newest, "succeeded", {"provider_ref": "other"}),
         409,
@@ -104,7 +105,8 @@ async def test_a_mediators_partial_refund_goes_back_newest_first_and_is_reported
     retried = await _report(world, "admin", oldest, "retry", key=key)
     assert (retried.status_code, retried.json()["status"]) == (200, "pending")
     replay = await _report(world, "admin", oldest, "retry", key=key)
-    assert replay.headers["idempotent-replayed"] == "true" and replay.content == retried.content
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == retried.content
     done = await _report(world, "payments", oldest, "succeeded", {"provider_ref": "rf_bank_2"})
     assert done.json()["status"] == "succeeded"
 
@@ -121,11 +123,13 @@ async def test_a_mediators_partial_refund_goes_back_newest_first_and_is_reported
         assert progress | {"refund.issued"} <= types, role
     for role in ("supplier", "agent_for_supplier"):
         types = {e["type"] for e in await _events(world, order_id, role)}
-        assert "refund.issued" in types and not types & progress, role
+        assert "refund.issued" in types, role
+        assert not types & progress, role
     issued = next(
         e for e in await _events(world, order_id, "supplier") if e["type"] == "refund.issued"
     )
-    assert issued["data"]["reason"] == "dispute" and issued["data"]["amount"] == REFUND
+    assert issued["data"]["reason"] == "dispute"
+    assert issued["data"]["amount"] == REFUND
 
 
 async def test_an_overpayment_is_refunded_and_the_order_otherwise_untouched(
@@ -138,7 +142,8 @@ async def test_an_overpayment_is_refunded_and_the_order_otherwise_untouched(
     )
     await world.step(order_id, "accept", "supplier")
     paid = await world.pay(order_id, 660_100, "wire_1")
-    assert paid["total"] == 660_000 and paid["status"] == "held"
+    assert paid["total"] == 660_000
+    assert paid["status"] == "held"
     assert {k: paid["amounts"][k] for k in ("paid", "held", "refunded", "released")} == {
         "paid": 660_100,
         "held": 660_000,
