@@ -13,6 +13,7 @@ from escrow_core.application.runtime import Runtime
 from escrow_core.projections import ledger
 from escrow_core.store import AccountBalance, BalanceTotals, Posting
 
+MAX_POSTING_ID = 2**63
 # Who sees every party's ledger, besides the party and its agent.
 LEDGER_READERS = frozenset({KeyRole.ADMIN, KeyRole.PAYMENTS})
 
@@ -45,7 +46,8 @@ async def postings(
         )
 
     def parse(raw: Any) -> int:
-        require(isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0)
+        # A posting id is a BIGINT: anything past it would overflow the query, not page.
+        require(isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < MAX_POSTING_ID)
         return int(raw)
 
     return await paginate(fetch, limit=limit, cursor=cursor, parse=parse, key=lambda p: p.id)
