@@ -195,3 +195,23 @@ async def test_a_payout_report_is_replayed_under_its_idempotency_key(world: Worl
     assert replayed.content == refused.content
     timeline = await _timeline_types(world, order_id, "payments")
     assert timeline.count("payout.paid") == 1
+
+
+async def test_a_replayed_order_answer_never_crosses_sides(world: World) -> None:
+    """Keys are scoped to the caller's party: the same key and body from the other side runs
+    anew, and each side's replay shows the money out as that side sees it."""
+    order_id, _ = await _completed_with_payout(world)
+    key, body = str(uuid.uuid4()), {"body": "thanks"}
+    answers = {}
+    for role in ("buyer", "supplier"):
+        headers = {**world.as_(role), "Idempotency-Key": key}
+        path = f"/v1/orders/{order_id}/messages"
+        first = await world.call("POST", path, headers, body)
+        assert first.status_code == 200, first.text
+        assert "idempotent-replayed" not in first.headers, role
+        replay = await world.call("POST", path, headers, body)
+        assert replay.headers["idempotent-replayed"] == "true"
+        assert replay.content == first.content
+        answers[role] = replay.json()
+    assert ("payouts" in answers["buyer"], "refunds" in answers["buyer"]) == (False, True)
+    assert ("payouts" in answers["supplier"], "refunds" in answers["supplier"]) == (True, False)
