@@ -16,9 +16,12 @@ from escrow_api.routes import (
     disputes,
     events,
     keys,
+    ledger,
     order_commands,
     orders,
     parties,
+    payouts,
+    refunds,
     sandbox,
     webhooks,
 )
@@ -63,7 +66,18 @@ def create_app(settings: Settings | None = None, background: Background | None =
     per_second = settings.rate_limit_per_second
     app.state.rate_limiter = RateLimiter(per_second) if per_second else None
     problems.install(app)
-    routers = (parties, keys, orders, order_commands, disputes, events, webhooks)
+    routers = (
+        parties,
+        ledger,
+        keys,
+        orders,
+        order_commands,
+        payouts,
+        refunds,
+        disputes,
+        events,
+        webhooks,
+    )
     for module in routers:
         app.include_router(module.router)
     if settings.sandbox:  # the sandbox clock exists only in sandbox mode

@@ -8,7 +8,7 @@ from fastapi import Depends, Header, Path, Query, Request, Response
 
 from escrow_api import idempotency
 from escrow_api.auth import CurrentPrincipal
-from escrow_api.idempotency import RunCommand, Shown
+from escrow_api.idempotency import Render, RunCommand, Shown
 from escrow_api.problems import ApiError
 from escrow_core.application import orders
 from escrow_core.application.commands import CommandContext, CommandResult
@@ -97,11 +97,23 @@ class Write(Caller):
         )
 
     async def command(
-        self, run: RunCommand, *, name: Callable[[], str], status: int = 200
+        self,
+        run: RunCommand,
+        *,
+        name: Callable[[], str],
+        status: int = 200,
+        render: Render | None = None,
     ) -> Response:
-        """``run(context, remember)`` runs the command; ``name()`` is its type once built."""
+        """``run(context, remember)`` runs the command; ``name()`` is its type once built;
+        ``render`` its answer when that is not the order."""
         return await idempotency.command(
-            self.request, self.principal, self.idempotency_key, run, name=name, status=status
+            self.request,
+            self.principal,
+            self.idempotency_key,
+            run,
+            name=name,
+            status=status,
+            render=render,
         )
 
 

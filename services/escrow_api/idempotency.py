@@ -34,6 +34,8 @@ T = TypeVar("T")
 # kept as null) or None to keep the response's own.
 Shown = tuple[Response, Any]
 RunCommand = Callable[[CommandContext, Remember | None], Awaitable[CommandResult]]
+# A command's answer, rendered from the order as the command leaves it (order id, state, now).
+Render = Callable[[str, OrderState, datetime], Response]
 
 
 def stored(response: Response, body: Any = None) -> StoredResponse:
@@ -97,13 +99,20 @@ async def command(
     *,
     name: Callable[[], str],
     status: int = 200,
+    render: Render | None = None,
 ) -> Response:
     """Run an order command exactly once per Idempotency-Key; ``name()`` is the command's
-    type once built (for metrics)."""
+    type once built (for metrics); ``render`` its answer (by default the order as the caller
+    sees it; a payout or refund report answers with that object)."""
     rendered: dict[int, Response] = {}  # by order version: the answer is rendered once
 
+    def show(order_id: str, order: OrderState, now: datetime) -> Response:
+        if render is not None:
+            return render(order_id, order, now)
+        return order_response(principal, order_id, order, now, status=status)
+
     def answer(order_id: str, order: OrderState, now: datetime) -> StoredResponse:
-        response = order_response(principal, order_id, order, now, status=status)
+        response = show(order_id, order, now)
         rendered[order.version] = response
         return stored(response)
 
@@ -130,6 +139,4 @@ async def command(
         metrics.command_outcome(name() or "unknown", error.code)
         return error_problem(error)
     metrics.command_outcome(name(), "accepted" if result.events else "no_op")
-    return rendered.get(result.state.version) or order_response(
-        principal, result.order_id, result.state, result.at, status=status
-    )
+    return rendered.get(result.state.version) or show(result.order_id, result.state, result.at)

@@ -9,12 +9,44 @@ from fastapi import Response
 
 from escrow_api.jsonresponse import JSONResponse
 from escrow_core.accounts import ApiKey, IssuedKey, Party
+from escrow_core.application import visibility
 from escrow_core.application.pagination import Page
 from escrow_core.application.principal import Principal
 from escrow_core.domain.order import OrderState, allowed_actions, deadlines, next_deadline_at
+from escrow_core.domain.order.state import Payout, Refund
 from escrow_core.domain.roles import Actor
+from escrow_core.domain.visibility import Viewer
 
 T = TypeVar("T")
+
+
+class MoneyOut(Protocol):
+    """A payout or refund as the application reads it (the fields shown of it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def party_id(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def provider_ref(self) -> str | None: ...
+    @property
+    def failure_reason(self) -> str | None: ...
+    @property
+    def payment_provider_ref(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 class StoredEvent(Protocol):
@@ -39,10 +71,11 @@ class StoredEvent(Protocol):
 
 
 def order_json(
-    order_id: str, order: OrderState, actor: Actor | None, now: datetime
+    order_id: str, order: OrderState, actor: Actor | None, now: datetime, view: Viewer
 ) -> dict[str, Any]:
-    """The order as ``actor`` sees it at ``now`` (``allowed_actions`` is for that caller)."""
-    doc = order.model_dump(mode="json")
+    """The order as ``actor`` sees it at ``now`` (``allowed_actions`` is for that caller;
+    ``view`` says which of its payouts and refunds it sees, DESIGN 7.6)."""
+    doc = order.model_dump(mode="json", exclude={"payouts", "refunds"})
     terms = doc["terms"]
     dispute = doc["dispute"]
     if dispute is not None:
@@ -76,7 +109,95 @@ def order_json(
         "allowed_actions": allowed_actions(order, actor, now) if actor else [],
         "created_at": doc["placed_at"],
         "updated_at": doc["updated_at"],
+        **money_out_of(order, view),
     }
+
+
+def money_out_of(order: OrderState, view: Viewer) -> dict[str, Any]:
+    """``payouts`` and ``refunds`` as far as ``view`` sees them: a list it may not see is
+    omitted, and of payouts a buyer-side agent sees only its own (its agency fee)."""
+    shown: dict[str, Any] = {}
+    payouts = [p for p in order.payouts if view.sees_payout_to(p.party_id)]
+    if view.sees_payouts or payouts:
+        shown["payouts"] = [
+            {"id": p.id, "party_id": p.party_id, "amount": p.amount, "status": p.status.value}
+            for p in payouts
+        ]
+    if view.sees_refunds:
+        shown["refunds"] = [
+            {
+                "id": r.id,
+                "payment_provider_ref": r.payment_provider_ref,
+                "amount": r.amount,
+                "status": r.status.value,
+            }
+            for r in order.refunds
+        ]
+    return shown
+
+
+def viewer_of(principal: Principal, order: OrderState) -> Viewer:
+    return visibility.viewer(principal, order.terms.buyer_id, order.terms.supplier_id)
+
+
+def caller_order_json(
+    principal: Principal, order_id: str, order: OrderState, now: datetime
+) -> dict[str, Any]:
+    """The order as the caller sees it."""
+    return order_json(order_id, order, principal.viewer_on(order), now, viewer_of(principal, order))
+
+
+def payout_json(order_id: str, order: OrderState, payout: Payout) -> dict[str, Any]:
+    return {
+        "id": payout.id,
+        "object": "payout",
+        "order_id": order_id,
+        "party_id": payout.party_id,
+        "amount": payout.amount,
+        "currency": order.terms.currency,
+        "status": payout.status.value,
+        "provider_ref": payout.provider_ref,
+        "failure_reason": payout.failure_reason,
+        "created_at": iso(payout.created_at),
+        "updated_at": iso(payout.updated_at),
+    }
+
+
+def refund_json(order_id: str, order: OrderState, refund: Refund) -> dict[str, Any]:
+    return {
+        "id": refund.id,
+        "object": "refund",
+        "order_id": order_id,
+        "party_id": order.terms.buyer_id,
+        "payment_provider_ref": refund.payment_provider_ref,
+        "amount": refund.amount,
+        "currency": order.terms.currency,
+        "status": refund.status.value,
+        "provider_ref": refund.provider_ref,
+        "failure_reason": refund.failure_reason,
+        "created_at": iso(refund.created_at),
+        "updated_at": iso(refund.updated_at),
+    }
+
+
+def money_out_json(row: MoneyOut) -> dict[str, Any]:
+    """A payout or refund as listed or read (the same shape as the order renders it)."""
+    shown: dict[str, Any] = {
+        "id": row.id,
+        "object": row.kind,
+        "order_id": row.order_id,
+        "party_id": row.party_id,
+        "amount": row.amount,
+        "currency": row.currency,
+        "status": row.status,
+        "provider_ref": row.provider_ref,
+        "failure_reason": row.failure_reason,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+    if row.kind == "refund":
+        shown["payment_provider_ref"] = row.payment_provider_ref
+    return shown
 
 
 def order_response(
@@ -86,7 +207,7 @@ def order_response(
     headers = {"ETag": f'"{order.version}"'}
     if status == 201:
         headers["Location"] = f"/v1/orders/{order_id}"
-    body = order_json(order_id, order, principal.viewer_on(order), now)
+    body = caller_order_json(principal, order_id, order, now)
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -27,6 +27,8 @@ STATUS: list[tuple[type[Exception], int]] = [
     (app.Invalid, 422),
     (app.Conflict, 409),
     (domain.OrderNotFound, 404),
+    (domain.PayoutNotFound, 404),
+    (domain.RefundNotFound, 404),
     (domain.NotPermitted, 403),
     (domain.InvalidState, 409),
     (domain.InvalidValue, 422),

@@ -30,7 +30,7 @@ def first_order_session() -> str:
 
 
 @pytest.mark.sqlite_only
-def test_the_readme_session_takes_an_order_to_completed(server: Process) -> None:
+def test_the_readme_session_takes_an_order_to_completed_and_paid_out(server: Process) -> None:
     missing = [tool for tool in ("bash", "curl", "jq") if shutil.which(tool) is None]
     if missing:
         reason = f"the README session needs {', '.join(missing)}"
@@ -53,7 +53,7 @@ def test_the_readme_session_takes_an_order_to_completed(server: Process) -> None
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    *statuses, amounts, final = run.stdout.split()
+    *statuses, amounts, final, payout, ledger = run.stdout.split()
     assert statuses == ["accepted", "partially_paid", "held", "shipped", "delivered"]
     total = 500 * 1250 + 35_000
     fee = total * FEE_BPS // 10_000  # 16_500, exact
@@ -64,5 +64,17 @@ def test_the_readme_session_takes_an_order_to_completed(server: Process) -> None
         "released": total,
         "refunded": 0,
         "fees": fee,
+        "agency_fees": 0,
+        "retained": 0,
+        "paid_out": 0,
+        "refunds_completed": 0,
     }
     assert final == "completed"
+    assert payout == "paid"
+    net = total - fee
+    assert json.loads(ledger) == [
+        ["posted", total],
+        ["posted", -fee],
+        ["pending", -net],
+        ["posted", -net],
+    ]

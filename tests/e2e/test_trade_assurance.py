@@ -122,6 +122,10 @@ def complete_an_order(
         "released": TOTAL,
         "refunded": 0,
         "fees": FEE_ON_TOTAL,
+        "agency_fees": 0,
+        "retained": 0,
+        "paid_out": 0,  # payouts stay pending until the provider reports them paid
+        "refunds_completed": 0,
     }
     assert completed["allowed_actions"] == ["message"]  # messages may be posted in any state
     return order_id
@@ -248,6 +252,10 @@ def test_a_dispute_is_countered_escalated_and_settled_by_a_mediator(client: Clie
         "released": RELEASED_AFTER_DISPUTE,
         "refunded": DECIDED,
         "fees": FEE_AFTER_DISPUTE,
+        "agency_fees": 0,
+        "retained": 0,
+        "paid_out": 0,  # payouts stay pending until the provider reports them paid
+        "refunds_completed": 0,
     }
     assert settled["dispute"]["resolution"] == {
         **settled["dispute"]["resolution"],

@@ -9,11 +9,13 @@ head of the log: a consumer starts tailing from now without reading the past.
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from escrow_core.application import visibility
 from escrow_core.application.errors import Invalid
 from escrow_core.application.pagination import Page, Scan, encode_cursor, paginate, require
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.domain.events import EVENT_TYPES
+from escrow_core.payouts import payout_parties, payout_party
 from escrow_core.store import LOG_START, Checkpoint, LogFilter, RecordedEvent
 from escrow_core.webhooks.endpoints import ENDPOINT_DISABLED, WEBHOOK_TEST
 
@@ -91,19 +93,39 @@ async def _scan(
         if not batch:
             return Scan(found, list(after), exhausted=True)
         owners = await store.parties_of({e.stream_id for e in batch})
+        payouts = {}
+        if not principal.sees_everything and visibility.may_own_payouts(principal):
+            payouts = await payout_parties(store, batch)
         for event in batch:
             after = event.checkpoint
             scanned += 1
-            parties = owners.get(event.stream_id) or _owner_of(event)
             if event.type == WEBHOOK_TEST:
                 continue
-            if principal.sees_everything or any(map(principal.can_see_party, parties)):
+            if _sees(principal, event, owners.get(event.stream_id), payouts):
                 found.append(event)
                 if len(found) == wanted:
                     break
         if len(batch) < READ_BATCH and after == batch[-1].checkpoint:
             return Scan(found, list(after), exhausted=True)  # read to the end of the log
     return Scan(found, list(after), exhausted=False)
+
+
+def _sees(
+    principal: Principal,
+    event: RecordedEvent,
+    order_parties: tuple[str, str] | None,
+    payouts: dict[str, str],
+) -> bool:
+    """An order's event to its sides, as DESIGN 7.6 cuts its money out; any other to its
+    owner."""
+    if principal.sees_everything:
+        return True
+    if order_parties is None:
+        return any(map(principal.can_see_party, _owner_of(event)))
+    if not any(map(principal.can_see_party, order_parties)):
+        return False
+    view = visibility.viewer(principal, *order_parties)
+    return view.sees_event(event.type, payout_party(event, payouts))
 
 
 def _owner_of(event: RecordedEvent) -> tuple[str, ...]:

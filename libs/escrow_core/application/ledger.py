@@ -11,8 +11,9 @@ from escrow_core.application.pagination import Page, paginate, require
 from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.projections import ledger
-from escrow_core.store import AccountBalance, Posting
+from escrow_core.store import AccountBalance, BalanceTotals, Posting
 
+MAX_POSTING_ID = 2**63
 # Who sees every party's ledger, besides the party and its agent.
 LEDGER_READERS = frozenset({KeyRole.ADMIN, KeyRole.PAYMENTS})
 
@@ -27,7 +28,9 @@ async def _check(runtime: Runtime, principal: Principal, party_id: str) -> None:
         if party is None:
             raise party_not_found()
         return
-    if not well_formed(party_id, "pty") or not principal.can_see_party(party_id):
+    # A mediator sees every order, but no party's ledger (DESIGN 7.6).
+    own = principal.party_id == party_id or party_id in principal.managed
+    if not well_formed(party_id, "pty") or not own:
         raise party_not_found()
 
 
@@ -43,7 +46,8 @@ async def postings(
         )
 
     def parse(raw: Any) -> int:
-        require(isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0)
+        # A posting id is a BIGINT: anything past it would overflow the query, not page.
+        require(isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < MAX_POSTING_ID)
         return int(raw)
 
     return await paginate(fetch, limit=limit, cursor=cursor, parse=parse, key=lambda p: p.id)
@@ -53,3 +57,12 @@ async def balances(runtime: Runtime, principal: Principal, party_id: str) -> lis
     """Posted and pending per account of the party's, per currency."""
     await _check(runtime, principal, party_id)
     return await runtime.store.account_balances(ledger.party_accounts(party_id))
+
+
+async def party_balances(
+    runtime: Runtime, principal: Principal, party_id: str
+) -> tuple[list[BalanceTotals], list[AccountBalance]]:
+    """The v1 totals over the party's orders per currency, and its accounts' balances."""
+    await _check(runtime, principal, party_id)
+    totals = await runtime.store.balances_of(party_id)
+    return totals, await runtime.store.account_balances(ledger.party_accounts(party_id))

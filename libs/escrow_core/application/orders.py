@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from escrow_core import accounts, currency
+from escrow_core.application import visibility
 from escrow_core.application.commands import CommandContext, CommandResult
 from escrow_core.application.errors import Invalid, NotFound, order_not_found
 from escrow_core.application.idempotency import Remember
@@ -20,6 +21,7 @@ from escrow_core.domain.commands import Command, PlaceOrder
 from escrow_core.domain.order import OrderState
 from escrow_core.domain.roles import Actor
 from escrow_core.domain.terms import LineItem, Tranche
+from escrow_core.payouts import payout_party
 from escrow_core.projections import order_view
 from escrow_core.store import OrderQuery, RecordedEvent
 
@@ -182,14 +184,26 @@ async def list_page(
 async def timeline(
     runtime: Runtime, principal: Principal, order_id: str, *, limit: int, cursor: str | None
 ) -> Page[RecordedEvent]:
-    """The order's events, oldest first."""
-    await visible(runtime, principal, order_id)
+    """The order's events the caller may see (DESIGN 7.6), oldest first."""
+    order = await visible(runtime, principal, order_id)
+    view = visibility.viewer(principal, order.terms.buyer_id, order.terms.supplier_id)
+    payout_parties = {p.id: p.party_id for p in order.payouts}
+
+    def shown(event: RecordedEvent) -> bool:
+        return view.sees_event(event.type, payout_party(event, payout_parties))
 
     async def fetch(after: int | None, limit: int) -> list[RecordedEvent]:
+        found: list[RecordedEvent] = []
         start = after or 0
-        return await runtime.store.stream(
-            order_id, after_version=start, up_to_version=start + limit
-        )
+        while len(found) < limit:
+            batch = await runtime.store.stream(
+                order_id, after_version=start, up_to_version=start + limit
+            )
+            found.extend(e for e in batch if shown(e))
+            if len(batch) < limit:
+                break
+            start = batch[-1].version
+        return found[:limit]
 
     return await paginate(
         fetch, limit=limit, cursor=cursor, parse=_version_key, key=lambda e: e.version

@@ -3,8 +3,9 @@
 An admin's endpoint (no owner) may receive every event; a party's receives the events of its
 own orders; an agent's, those of the parties it manages; a payments key's, the money events
 (``is_money_event``) of every order and nothing else. ``webhook_endpoint.disabled`` belongs
-to the endpoint's owner. Every endpoint further filters by its ``event_types``, and gets only
-events recorded once it existed (``replay`` reaches further back on request). A
+to the endpoint's owner. An order's money out goes to the sides DESIGN 7.6 shows it to
+(``escrow_core.domain.visibility``). Every endpoint further filters by its ``event_types``,
+and gets only events recorded once it existed (``replay`` reaches further back on request). A
 ``webhook.test`` goes to the one endpoint it names, whatever that endpoint subscribes to.
 """
 
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from escrow_core.domain.visibility import EVERYTHING, Viewer
+from escrow_core.payouts import payout_parties, payout_party
 from escrow_core.store import RecordedEvent, Store
 from escrow_core.store.schema import events as event_table
 from escrow_core.store.schema import parties
@@ -41,9 +44,28 @@ class Audience:
 
     parties: frozenset[str]
     agents: frozenset[str]
+    buyer_side: frozenset[str] = frozenset()  # an order's buyer and its agent
+    supplier_side: frozenset[str] = frozenset()  # its supplier and its agent
+    payout_party_id: str | None = None  # who the payout a payout.* event names is paid to
 
     def includes(self, owner_party_id: str | None) -> bool:
         return owner_party_id is None or owner_party_id in self.parties | self.agents
+
+    def viewer(self, owner_party_id: str | None) -> Viewer:
+        """How an endpoint's owner stands to the event's order (an admin's sees all)."""
+        if owner_party_id is None:
+            return EVERYTHING
+        return Viewer(
+            buyer_side=owner_party_id in self.buyer_side,
+            supplier_side=owner_party_id in self.supplier_side,
+            own_parties=frozenset({owner_party_id}),
+        )
+
+    def shows(self, event: RecordedEvent, owner_party_id: str | None) -> bool:
+        """Whether the owner may see the event (DESIGN 7.6)."""
+        if event.type == ENDPOINT_DISABLED:
+            return True
+        return self.viewer(owner_party_id).sees_event(event.type, self.payout_party_id)
 
 
 def matches(endpoint: Endpoint, event: RecordedEvent, audience: Audience, *, replay: bool) -> bool:
@@ -60,7 +82,9 @@ def _reaches(endpoint: Endpoint, event: RecordedEvent, audience: Audience) -> bo
     """Whether the endpoint's owner may have the event (DESIGN 5 and 7.6)."""
     if endpoint.owner_role == PAYMENTS_OWNER:
         return event.stream_id.startswith(ORDER_STREAM_PREFIX) and is_money_event(event.type)
-    return audience.includes(endpoint.owner_party_id)
+    return audience.includes(endpoint.owner_party_id) and audience.shows(
+        event, endpoint.owner_party_id
+    )
 
 
 def _event_parties(event: RecordedEvent, owners: dict[str, tuple[str, str]]) -> frozenset[str]:
@@ -75,10 +99,26 @@ async def audiences(store: Store, events: Collection[RecordedEvent]) -> dict[int
     owners = await _order_parties(store, {e.stream_id for e in events})
     by_event = {e.position: _event_parties(e, owners) for e in events}
     managers = await _managers(store, frozenset[str]().union(*by_event.values()))
-    return {
-        position: Audience(found, frozenset(managers[p] for p in found if p in managers))
-        for position, found in by_event.items()
-    }
+    payouts = await payout_parties(store, events)
+
+    def side(party_id: str | None) -> frozenset[str]:
+        if party_id is None:
+            return frozenset()
+        agent = managers.get(party_id)
+        return frozenset({party_id, agent} if agent else {party_id})
+
+    def audience(event: RecordedEvent) -> Audience:
+        found = by_event[event.position]
+        buyer_id, supplier_id = owners.get(event.stream_id, (None, None))
+        return Audience(
+            found,
+            frozenset(managers[p] for p in found if p in managers),
+            side(buyer_id),
+            side(supplier_id),
+            payout_party(event, payouts),
+        )
+
+    return {event.position: audience(event) for event in events}
 
 
 async def _order_parties(store: Store, stream_ids: set[str]) -> dict[str, tuple[str, str]]:

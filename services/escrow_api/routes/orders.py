@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from escrow_api import responses as r
 from escrow_api.deps import CallerDep, Cursor, Limit, OrderId, WriteDep
-from escrow_api.presenters import event_json, order_json, order_response, page_response
+from escrow_api.presenters import caller_order_json, event_json, order_response, page_response
 from escrow_api.schemas import orders as s
 from escrow_api.schemas.common import Page
 from escrow_api.schemas.events import Event
@@ -65,9 +65,7 @@ async def list_orders(
         buyer_id=buyer_id,
         supplier_id=supplier_id,
     )
-    return page_response(
-        page, lambda o: order_json(o.order_id, o.state, principal.viewer_on(o.state), o.at)
-    )
+    return page_response(page, lambda o: caller_order_json(principal, o.order_id, o.state, o.at))
 
 
 @router.get(

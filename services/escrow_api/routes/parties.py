@@ -12,7 +12,7 @@ from escrow_api.presenters import issued_key, page_response, party_json
 from escrow_api.schemas import parties as s
 from escrow_api.schemas.common import Page
 from escrow_core.accounts import Party, PartyKind
-from escrow_core.application import parties
+from escrow_core.application import ledger, parties
 from escrow_core.currency import exponent
 
 router = APIRouter(prefix="/v1/parties", tags=["parties"])
@@ -140,8 +140,9 @@ async def create_party_api_key(
     responses=r.errors(401, 404, 422),
 )
 async def get_party_balances(party_id: PartyId, call: CallerDep) -> Response:
-    """Held, released (gross) and refunded per currency, with the fees kept on releases."""
-    balances = await parties.balances(call.runtime, call.principal, party_id)
+    """Held, released (gross) and refunded per currency, with the fees kept on releases, and
+    the party's ledger accounts (posted and pending)."""
+    balances, accounts = await ledger.party_balances(call.runtime, call.principal, party_id)
     return JSONResponse(
         {
             "party_id": party_id,
@@ -155,6 +156,15 @@ async def get_party_balances(party_id: PartyId, call: CallerDep) -> Response:
                     "fees": b.fees,
                 }
                 for b in balances
+            ],
+            "accounts": [
+                {
+                    "account": a.account,
+                    "currency": a.currency,
+                    "posted": a.posted,
+                    "pending": a.pending,
+                }
+                for a in accounts
             ],
         }
     )

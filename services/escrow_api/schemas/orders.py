@@ -20,6 +20,7 @@ from escrow_api.schemas.common import (
     ShortText,
 )
 from escrow_api.schemas.enums import OrderActionName
+from escrow_api.schemas.money_out import OrderPayout, OrderRefund
 from escrow_core.domain.order import DisputeStatus, Status
 from escrow_core.domain.roles import Role, Side
 from escrow_core.domain.terms import DeadlineKind, DisputeReason, ExtendableDeadline, PaymentMethod
@@ -216,6 +217,10 @@ class AmountsOut(BaseModel):
     released: int
     refunded: int
     fees: int
+    agency_fees: int
+    retained: int = Field(description="Part of held.")
+    paid_out: int = Field(description="Payouts paid (to the supplier and agent).")
+    refunds_completed: int = Field(description="Refunds the provider reported succeeded.")
 
 
 class ShipmentOut(BaseModel):
@@ -295,3 +300,10 @@ class Order(BaseModel):
     allowed_actions: list[OrderActionName]
     created_at: datetime
     updated_at: datetime
+    payouts: list[OrderPayout] = Field(
+        default_factory=list,
+        description="Omitted for the buyer side (but an agent's own agency-fee payouts).",
+    )
+    refunds: list[OrderRefund] = Field(
+        default_factory=list, description="Omitted for the supplier side."
+    )

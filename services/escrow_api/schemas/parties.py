@@ -121,6 +121,33 @@ class Balance(BaseModel):
     fees: int
 
 
+class AccountBalance(BaseModel):
+    """One of the party's ledger accounts in one currency: posted, and pending on its way out
+    (a positive posted balance is money owed to the party)."""
+
+    account: str = Field(examples=["supplier:pty_3kTMd9cQx7b2Lp0aW4yZ1uV8"])
+    currency: str
+    posted: int
+    pending: int
+
+
 class Balances(BaseModel):
     party_id: str
     balances: list[Balance]
+    accounts: list[AccountBalance]
+
+
+class Posting(BaseModel):
+    """One leg of a ledger transfer on one of the party's accounts (DESIGN 7.1)."""
+
+    id: int
+    transfer_id: str
+    order_id: str
+    event_id: str
+    at: datetime
+    account: str
+    amount: int = Field(description="Signed, in the currency's minor units.")
+    currency: str
+    phase: Literal["pending", "posted", "voided"]
+    pending_id: str | None = Field(description="The pending transfer this one settles or voids.")
+    legacy: bool = Field(description="Money out recorded before payouts were tracked (1.1).")

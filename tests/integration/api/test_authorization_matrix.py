@@ -46,7 +46,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "deactivate_party":     (200, 404, 404, 403, 403, 404, 403, 404, 404, 404, 401, 401, 403),
     "get_party":            (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "create_party_api_key": (201, 404, 404, 201, 403, 404, 403, 404, 404, 404, 401, 401, 403),
-    "get_party_balances":   (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "get_party_balances":   (200, 404, 200, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "list_party_ledger":    (200, 404, 200, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "create_api_key":       (201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
     "revoke_api_key":       (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "list_api_keys":        (200, 403, 403, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
@@ -71,6 +72,18 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "withdraw_dispute":     (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
     "list_disputes":        (200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
     "list_events":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
+    # Money out (DESIGN 7.1, 7.6): payouts are the supplier side's, refunds the buyer side's.
+    "list_payouts":         (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
+    "get_payout":           (200, 200, 200, 200, 404, 200, 404, 200, 404, 404, 401, 401, 403),
+    "report_payout_paid":   (403, 403, 200, 403, 404, 403, 404, 403, 404, 404, 401, 401, 403),
+    "report_payout_failed": (403, 403, 200, 403, 404, 403, 404, 403, 404, 404, 401, 401, 403),
+    "report_payout_returned": (403, 403, 200, 403, 404, 403, 404, 403, 404, 404, 401, 401, 403),
+    "retry_payout":         (200, 403, 200, 403, 404, 403, 404, 403, 404, 404, 401, 401, 403),
+    "list_refunds":         (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
+    "get_refund":           (200, 200, 200, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    "report_refund_succeeded": (403, 403, 200, 403, 403, 404, 403, 404, 404, 404, 401, 401, 403),
+    "report_refund_failed": (403, 403, 200, 403, 403, 404, 403, 404, 404, 404, 401, 401, 403),
+    "retry_refund":         (200, 403, 200, 403, 403, 404, 403, 404, 404, 404, 401, 401, 403),
     # Webhook endpoints: "owner, admin"; the endpoint in a path is the order's buyer's.
     "create_webhook":       (201, 403, 201, 201, 201, 201, 201, 201, 201, 201, 401, 401, 403),
     "list_webhooks":        (200, 403, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
@@ -107,6 +120,7 @@ ROUTES: dict[str, Route] = {
     "get_party": Route("GET", "/v1/parties/{buyer}"),
     "create_party_api_key": Route("POST", "/v1/parties/{buyer}/api-keys"),
     "get_party_balances": Route("GET", "/v1/parties/{buyer}/balances"),
+    "list_party_ledger": Route("GET", "/v1/parties/{buyer}/ledger"),
     "create_api_key": Route("POST", "/v1/api-keys", body={"role": "payments"}),
     "revoke_api_key": Route("DELETE", "/v1/api-keys/{key}"),  # a key of the order's buyer
     "list_api_keys": Route("GET", "/v1/api-keys"),
@@ -156,6 +170,21 @@ ROUTES: dict[str, Route] = {
     "withdraw_dispute": Route("POST", "/v1/orders/{order}/dispute/withdraw", "disputed"),
     "list_disputes": Route("GET", "/v1/disputes"),
     "list_events": Route("GET", "/v1/events"),
+    "list_payouts": Route("GET", "/v1/payouts"),
+    "get_payout": Route("GET", "/v1/payouts/{payout}"),
+    "report_payout_paid": Route("POST", "/v1/payouts/{payout}/paid", body={"provider_ref": "m"}),
+    "report_payout_failed": Route("POST", "/v1/payouts/{payout}/failed", body={"reason": "m"}),
+    "report_payout_returned": Route(
+        "POST", "/v1/payouts/{paid_payout}/returned", body={"reason": "m"}
+    ),
+    "retry_payout": Route("POST", "/v1/payouts/{failed_payout}/retry"),
+    "list_refunds": Route("GET", "/v1/refunds"),
+    "get_refund": Route("GET", "/v1/refunds/{refund}"),
+    "report_refund_succeeded": Route(
+        "POST", "/v1/refunds/{refund}/succeeded", body={"provider_ref": "m"}
+    ),
+    "report_refund_failed": Route("POST", "/v1/refunds/{refund}/failed", body={"reason": "m"}),
+    "retry_refund": Route("POST", "/v1/refunds/{failed_refund}/retry"),
     "create_webhook": Route("POST", "/v1/webhook-endpoints", body={"url": HOOK}),
     "list_webhooks": Route("GET", "/v1/webhook-endpoints"),
     "get_webhook": Route("GET", "/v1/webhook-endpoints/{endpoint}"),
@@ -186,6 +215,19 @@ _PLACEHOLDERS = {
     "{key}": "{key_id}",
     "{endpoint}": "{endpoint_id}",
     "{delivery}": "{delivery_id}",
+    "{payout}": "{payout_id}",
+    "{paid_payout}": "{payout_id}",
+    "{failed_payout}": "{payout_id}",
+    "{refund}": "{refund_id}",
+    "{failed_refund}": "{refund_id}",
+}
+# A money-out placeholder: (payout or refund, the report that brings it there, or None).
+_MONEY_OUT = {
+    "payout": ("payout", None),
+    "paid_payout": ("payout", ("paid", {"provider_ref": "m0"})),
+    "failed_payout": ("payout", ("failed", {"reason": "m0"})),
+    "refund": ("refund", None),
+    "failed_refund": ("refund", ("failed", {"reason": "m0"})),
 }
 
 
@@ -208,6 +250,7 @@ def test_the_matrix_covers_every_v1_route() -> None:
         for method in operations
     }
     assert len(served) > 30
+    assert ("POST", "/v1/orders/{order_id}/accept") in served
     assert served - {_template(r) for r in ROUTES.values()} == set()
     assert set(EXPECTED) == set(ROUTES)
     assert all(len(row) == len(CALLERS) for row in EXPECTED.values())
@@ -260,6 +303,14 @@ async def _path(
                 shared["delivery"] = values["delivery"]
         else:
             values["delivery"] = shared["delivery"]
+    for name, (kind, report) in _MONEY_OUT.items():
+        if "{" + name + "}" in route.path:
+            if fresh or name not in shared:
+                values[name] = await _money_out(world, kind, report)
+                if not fresh:
+                    shared[name] = values[name]
+            else:
+                values[name] = shared[name]
     if route.state is not None:
         state = route.state
         if state == "offer_of_the_other_side":
@@ -271,6 +322,24 @@ async def _path(
         else:
             values["order"] = shared[state]
     return route.path.format(**values)
+
+
+async def _money_out(world: World, kind: str, report: tuple[str, Any] | None) -> str:
+    """A payout (of a completed order) or refund (of a payment after cancellation), pending
+    or as the payments key's ``report`` (path, body) leaves it."""
+    if kind == "payout":
+        order_id = await world.order("completed")
+    else:
+        order_id = await world.order("cancelled")
+        await world.pay(order_id, 1_000, "after_cancel")
+    order = await world.call("GET", f"/v1/orders/{order_id}", world.as_("payments"))
+    object_id = str(order.json()[f"{kind}s"][0]["id"])
+    if report is not None:
+        what, body = report
+        path = f"/v1/{kind}s/{object_id}/{what}"
+        reported = await world.call("POST", path, world.as_("payments"), body)
+        assert reported.status_code == 200, reported.text
+    return object_id
 
 
 @pytest.mark.parametrize("name", list(ROUTES))

@@ -218,14 +218,18 @@ async def test_a_refusal_by_the_orders_rules_is_stored_and_replayed(world: World
     # A new key is a new request, and now it runs.
     assert (await world.call("POST", path, _with(supplier, _key()), ship)).status_code == 200
 
+    # A payment under a provider_ref already paid with another amount is refused, and the
+    # refusal is replayed (an overpayment is no refusal any more: the excess is refunded).
     pay_key = _key()
-    overpaid = {"amount": 10**9, "method": "card", "provider_ref": "big"}
     other_order = await world.order("accepted")
+    await world.pay(other_order, DEPOSIT, "dep")
+    conflicting = {"amount": 10**9, "method": "card", "provider_ref": "dep"}
     pay_path = f"/v1/orders/{other_order}/payments"
-    first = await world.call("POST", pay_path, _with(world.as_("payments"), pay_key), overpaid)
-    assert (first.status_code, first.json()["code"]) == (422, "overpayment")
-    again = await world.call("POST", pay_path, _with(world.as_("payments"), pay_key), overpaid)
+    first = await world.call("POST", pay_path, _with(world.as_("payments"), pay_key), conflicting)
+    assert (first.status_code, first.json()["code"]) == (409, "provider_ref_conflict")
+    again = await world.call("POST", pay_path, _with(world.as_("payments"), pay_key), conflicting)
     assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
 
 
 async def test_validation_auth_and_precondition_failures_are_not_stored(world: World) -> None:

@@ -16,7 +16,16 @@ import pytest
 
 from support.api import order_terms
 
-from .test_authorization_matrix import CALLERS, EXPECTED, HOOK, MATRIX_SETTINGS, ROUTES, Route
+from .test_authorization_matrix import (
+    _MONEY_OUT,
+    CALLERS,
+    EXPECTED,
+    HOOK,
+    MATRIX_SETTINGS,
+    ROUTES,
+    Route,
+    _money_out,
+)
 from .world import World, build_world, fast_dispute_api
 
 HUGE_INT_TEXT = "9" * 5000  # beyond Python's default int-from-text limit
@@ -111,6 +120,13 @@ FULL_BODIES: dict[str, Any] = {
     "rotate_webhook_secret": {},
     "replay_webhook": {"since_position": 2**40},
     "advance_clock": {"advance_seconds": 1},
+    "report_payout_paid": {"provider_ref": "junk"},
+    "report_payout_failed": {"reason": "junk"},
+    "report_payout_returned": {"reason": "junk"},
+    "retry_payout": {},
+    "report_refund_succeeded": {"provider_ref": "junk"},
+    "report_refund_failed": {"reason": "junk"},
+    "retry_refund": {},
 }
 
 
@@ -183,6 +199,11 @@ async def _path_for(world: World, route: Route, shared: dict[str, str]) -> str:
         values["endpoint"] = shared["endpoint"]
     if "{delivery}" in route.path:
         values["delivery"] = "whd_1"  # any: the calls here only need the route to match
+    for name, (kind, report) in _MONEY_OUT.items():
+        if "{" + name + "}" in route.path:
+            if name not in shared:
+                shared[name] = await _money_out(world, kind, report)
+            values[name] = shared[name]
     if route.state is not None:
         state = "disputed" if route.state == "offer_of_the_other_side" else route.state
         if state not in shared:
@@ -282,6 +303,9 @@ LISTS = {
     "/v1/events": ("limit", "cursor", "status", "type", "order_id", "from"),
     "/v1/disputes": ("limit", "cursor", "status"),
     "/v1/orders/{order}/events": ("limit", "cursor"),
+    "/v1/payouts": ("limit", "cursor", "status", "party_id", "order_id"),
+    "/v1/refunds": ("limit", "cursor", "status", "party_id", "order_id"),
+    "/v1/parties/{buyer}/ledger": ("limit", "cursor"),
 }
 
 
@@ -292,7 +316,7 @@ async def test_bad_lists_ids_queries_and_headers_never_make_a_5xx(world: World) 
     hook = await world.call("POST", "/v1/webhook-endpoints", world.as_("buyer"), {"url": HOOK})
     admin, buyer = world.admin, world.as_("buyer")
     for template, parameters in LISTS.items():
-        path = template.format(order=order_id, endpoint=hook.json()["id"])
+        path = template.format(order=order_id, endpoint=hook.json()["id"], buyer=world.buyer_id)
         for cursor in BAD_CURSORS:
             await checker.send("GET", f"{path}?cursor={cursor}", admin)
         for value in BAD_QUERY_VALUES:
@@ -302,7 +326,15 @@ async def test_bad_lists_ids_queries_and_headers_never_make_a_5xx(world: World) 
         await checker.send("GET", f"/v1/orders/{order_id}?version={value}", admin)
     for bad in BAD_IDS:
         for name, route in ROUTES.items():
-            placeholders = ("{order}", "{buyer}", "{supplier}", "{party}", "{key}", "{endpoint}")
+            placeholders = (
+                "{order}",
+                "{buyer}",
+                "{supplier}",
+                "{party}",
+                "{key}",
+                "{endpoint}",
+                *("{" + name + "}" for name in _MONEY_OUT),
+            )
             if not any(p in route.path for p in placeholders):
                 continue
             path = route.path.split("?")[0]

@@ -131,14 +131,20 @@ async def test_domain_refusals_carry_the_rules_code_and_field(world: World) -> N
     await world.step(order_id, "accept", "supplier")
     twice = await world.call("POST", f"/v1/orders/{order_id}/accept", supplier)
     assert "errors" not in _assert_problem(twice, 409, "invalid_state")
+    # Unexpected money is never refused (DESIGN 7.1): the excess is refunded; the same
+    # provider_ref with another amount is the conflict.
+    paid = {"amount": 10**9, "method": "card", "provider_ref": "x"}
     overpaid = await world.call(
+        "POST", f"/v1/orders/{order_id}/payments", world.as_("payments"), paid
+    )
+    assert overpaid.status_code == 200, overpaid.text
+    conflicting = await world.call(
         "POST",
         f"/v1/orders/{order_id}/payments",
         world.as_("payments"),
-        {"amount": 10**9, "method": "card", "provider_ref": "x"},
+        {**paid, "amount": 5},
     )
-    body = _assert_problem(overpaid, 422, "overpayment")
-    assert body["errors"][0]["field"] == "amount"
+    assert "errors" not in _assert_problem(conflicting, 409, "provider_ref_conflict")
     not_theirs = await world.call("POST", f"/v1/orders/{order_id}/confirm-receipt", supplier)
     _assert_problem(not_theirs, 403, "action_not_permitted")
     past = await world.call(

@@ -92,11 +92,30 @@ async def _seed(api: Api) -> tuple[dict[str, str], dict[str, list[str]]]:
             )
             assert done.status_code == 200, done.text
         orders.append(order_id)
+    # Money out: a payment to the placed order is refunded whole; a completed order's
+    # release makes a payout.
+    refunded = await api.client.post(
+        f"/v1/orders/{orders[0]}/payments",
+        json={"amount": 1_000, "method": "card", "provider_ref": "early"},
+        headers=payments,
+    )
+    assert refunded.status_code == 200, refunded.text
+    done = orders[3]  # shipped
+    for path, headers, step_body in (
+        ("deliver", supplier_auth, None),
+        ("confirm-receipt", auth(buyer_key), None),
+    ):
+        answer = await api.client.post(f"/v1/orders/{done}/{path}", json=step_body, headers=headers)
+        assert answer.status_code == 200, answer.text
+    # The buyer's answer omits payouts: read them as payments.
+    completed = await api.client.get(f"/v1/orders/{done}", headers=payments)
     keys = {"admin": ADMIN_KEY, "buyer": buyer_key}
     ids = {
         "order_id": orders,
         "party_id": [buyer["id"], supplier["id"]],
         "key_id": [spare.json()["id"]],  # never a key the test acts with
+        "payout_id": [p["id"] for p in completed.json()["payouts"]],
+        "refund_id": [r["id"] for r in refunded.json()["refunds"]],
     }
     return keys, ids
 
