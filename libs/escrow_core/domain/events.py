@@ -1,7 +1,7 @@
 """Past-tense facts. The ``type`` string is stable and public (stored, fed, sent by webhook)."""
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -263,8 +263,9 @@ AnyEvent = Annotated[
 ]
 
 EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+# In the order of ``AnyEvent``, which the OpenAPI document follows too.
 EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.model_fields["type"].default for cls in Event.__subclasses__()
+    cls.model_fields["type"].default for cls in get_args(get_args(AnyEvent)[0])
 )
 
 

@@ -290,6 +290,16 @@ def test_the_event_schemas_accept_what_the_domain_records(document: dict[str, An
         ("order.placed", order_placed),
         ("funds.released", {"at": "2027-01-02T03:04:05Z", "gross": 10, "fee": 1, "net": 9}),
         (
+            "refund.issued",
+            {
+                "at": "2027-01-02T03:04:05Z",
+                "amount": 3,
+                "reason": "dispute",
+                "refunds": [{"id": "rf_1", "payment_provider_ref": "p1", "amount": 3}],
+            },
+        ),
+        ("payout.paid", {"at": "2027-01-02T03:04:05Z", "payout_id": "po_1", "provider_ref": "t"}),
+        (
             "dispute.resolved",
             {
                 "at": "2027-01-02T03:04:05Z",
@@ -315,6 +325,8 @@ def test_the_event_schemas_accept_what_the_domain_records(document: dict[str, An
             "created_at": "2027-01-02T03:04:05Z",
             "data": stored,
             "actor": {"role": "buyer", "party_id": None, "on_behalf_of": None},
+            "correlation_id": None,
+            "causation_id": None,
         }
         assert [e.message for e in validator.iter_errors(event)] == [], event_type
         wrong = {**event, "data": {**stored, "surprise": 1}}
