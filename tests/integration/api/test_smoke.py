@@ -44,5 +44,10 @@ async def test_an_order_goes_from_placed_to_completed(api: Api) -> None:
         "released": 1_005_000,
         "refunded": 0,
         "fees": 0,
+        "agency_fees": 0,
+        "retained": 0,
+        "paid_out": 0,  # the payout is created pending: nothing is paid out yet
+        "refunds_completed": 0,
     }
+    assert "payouts" not in final  # the buyer confirmed: the supplier's payouts are not its own
     assert buyer["id"] == final["buyer_id"]

@@ -10,6 +10,7 @@ Driven in process (dispatcher and timers called directly, no worker), so each st
 are exact.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,16 @@ async def api(fresh_store: Store) -> AsyncIterator[Api]:
         # No sharing between scrapes: each step reads the database again.
         running.app.state.gauge_reader = GaugeReader(running.app.state.runtime.store, max_age=0)
         yield running
+
+
+async def _head_reaching(store: Store, position: int, within: float = 15) -> int:
+    """The log head once it has reached ``position``: on PostgreSQL the commit-safe head waits
+    for every older transaction on the server, another test's among them."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (head := (await store.log_head()).position) < position:
+        assert asyncio.get_running_loop().time() < deadline, f"the head stayed at {head}"
+        await asyncio.sleep(0.05)
+    return head
 
 
 def gauges(samples: Samples) -> dict[str, float | None]:
@@ -67,8 +78,7 @@ async def test_the_gauges_follow_dispatching_and_timers(api: Api) -> None:
             "/v1/orders", json=order_terms(supplier["id"]), headers=buyer
         )
         assert placed.status_code == 201, placed.text
-    head = (await store.log_head()).position
-    assert head >= 2
+    head = await _head_reaching(store, 2)
     assert gauges(await scrape(api.client)) == {
         "up": 1,
         "pending": 0,
