@@ -57,7 +57,7 @@ def order_events(now: datetime) -> list[NewEvent]:
     state = None
     recorded: list[NewEvent] = []
     for command in commands:
-        events = decide(state, command, now, NewIds(str(uuid.uuid4().hex)))
+        events = decide(state, command, now, NewIds(ID_STEM))
         state = fold(events, state)
         metadata: dict[str, Any] = {
             "command": type(command).__name__,
@@ -71,10 +71,18 @@ def order_events(now: datetime) -> list[NewEvent]:
     return recorded
 
 
+# The template's payout ids carry this stem; each seeded order puts its own id there, so every
+# payout id is unique (``money_out`` is keyed by it), as the service's random ids are.
+ID_STEM = "Zq9stem"
+
+
 async def seed(store: PostgresStore, events_wanted: int) -> int:
     """COPY whole orders straight into ``events`` (as many as make ``events_wanted``)."""
     now = datetime.now(UTC)
     template = order_events(now)  # every order tells the same story; ids are made fresh
+    encoded = [
+        (e, orjson.dumps(e.data).decode(), orjson.dumps(e.metadata).decode()) for e in template
+    ]
     columns = ["stream_id", "version", "event_id", "type", "schema_version", "data", "metadata",
                "recorded_at"]  # fmt: skip
     written = 0
@@ -85,9 +93,8 @@ async def seed(store: PostgresStore, events_wanted: int) -> int:
                 order_id = new_id("ord")
                 records += [
                     (order_id, version, uuid.uuid4(), e.type, e.schema_version,
-                     orjson.dumps(e.data).decode(),
-                     orjson.dumps(e.metadata).decode(), now)
-                    for version, e in enumerate(template, start=1)
+                     data.replace(ID_STEM, order_id[4:]), metadata, now)
+                    for version, (e, data, metadata) in enumerate(encoded, start=1)
                 ]  # fmt: skip
             await connection.copy_records_to_table("events", records=records, columns=columns)
             written += len(records)
