@@ -197,20 +197,32 @@ def _moved_out(
 
 
 def balances(entries: Iterable[Posting]) -> dict[tuple[str, str], AccountBalance]:
-    """Posted and pending sums per (account, currency), as reading the table would."""
+    """Posted and pending sums per (account, currency), and what went to the bank, as reading
+    the table would (``Store.account_balances``)."""
     summed: dict[tuple[str, str], AccountBalance] = {}
     for posting in entries:
         key = (posting.account, posting.currency)
         before = summed.get(key) or AccountBalance(posting.account, posting.currency, 0, 0)
-        posted, pending = before.posted, before.pending
+        posted, pending, paid_out = before.posted, before.pending, before.paid_out
         if posting.phase == POSTED:
             posted += posting.amount
+            if posting.account != EXTERNAL and _to_the_bank(posting):
+                paid_out -= posting.amount
         if posting.phase == PENDING:
             pending += posting.amount
         elif posting.pending_id is not None:
             pending -= posting.amount  # settles (posted) or releases (voided) a pending leg
-        summed[key] = AccountBalance(posting.account, posting.currency, posted, pending)
+        summed[key] = AccountBalance(posting.account, posting.currency, posted, pending, paid_out)
     return summed
+
+
+def _to_the_bank(posting: Posting) -> bool:
+    """A posted leg that moved a party's money to the bank (or back from it, a return)."""
+    return (
+        posting.pending_id is not None
+        or posting.legacy
+        or posting.transfer_id.endswith(":returned")
+    )
 
 
 def expected_balances(order_id: str, order: OrderState) -> dict[str, tuple[int, int]]:

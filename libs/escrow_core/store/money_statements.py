@@ -93,8 +93,16 @@ def account_balances(
             else_=0,
         )
     )
+    # A party's money that went to the bank: the posted legs that settle a pending one, the
+    # pre-1.1 payouts and refunds, and the reversals of returned payouts.
+    to_the_bank = sa.and_(
+        p.phase == "posted",
+        p.account != "external",
+        sa.or_(p.pending_id.is_not(None), p.legacy, p.transfer_id.like("%:returned")),
+    )
+    paid_out = sa.func.sum(sa.case((to_the_bank, -p.amount), else_=0))
     select = (
-        sa.select(p.account, p.currency, posted, pending)
+        sa.select(p.account, p.currency, posted, pending, paid_out)
         .group_by(p.account, p.currency)
         .order_by(p.account, p.currency)
     )
@@ -106,7 +114,7 @@ def account_balances(
 
 
 def balances(rows: Iterable[Any]) -> list[AccountBalance]:
-    return [AccountBalance(row[0], row[1], int(row[2]), int(row[3])) for row in rows]
+    return [AccountBalance(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in rows]
 
 
 def order_account_sums() -> sa.Select[Any]:

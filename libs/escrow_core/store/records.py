@@ -155,12 +155,14 @@ class Posting:
 
 @dataclass(frozen=True, slots=True)
 class AccountBalance:
-    """An account's posted and pending sums in one currency."""
+    """An account's posted and pending sums in one currency, and what left it for the bank
+    (``paid_out``: payouts paid or refunds succeeded, returns taken off, pre-1.1 ones in)."""
 
     account: str
     currency: str
     posted: int
     pending: int
+    paid_out: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,6 +163,7 @@ async def get_party_balances(party_id: PartyId, call: CallerDep) -> Response:
                     "currency": a.currency,
                     "posted": a.posted,
                     "pending": a.pending,
+                    "paid_out": a.paid_out,
                 }
                 for a in accounts
             ],

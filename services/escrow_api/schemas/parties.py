@@ -127,8 +127,12 @@ class AccountBalance(BaseModel):
 
     account: str = Field(examples=["supplier:pty_3kTMd9cQx7b2Lp0aW4yZ1uV8"])
     currency: str
-    posted: int
-    pending: int
+    posted: int = Field(description="Owed to the party: still to be paid out (or refunded).")
+    pending: int = Field(description="On its way to the bank (payouts or refunds pending).")
+    paid_out: int = Field(
+        description="What reached the bank from this account: a supplier's or agent's payouts "
+        "paid, a buyer's refunds succeeded (what came back), returns taken off."
+    )
 
 
 class Balances(BaseModel):
