@@ -167,6 +167,11 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-body (a SIGKILLed worker): no request came, as a
+                    # real server would see it; the delivery is sent again after its lease.
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 answer = receiver._accept(self.path, headers, body)
                 if answer.delay:
