@@ -32,6 +32,8 @@ class PlaceOrder(Command):
     remarks: str = ""
     fee_bps: int = 0
     policy: TimerPolicy = TimerPolicy()
+    metadata: dict[str, object] = Field(default_factory=dict)  # judged by domain.metadata
+    client_reference: str | None = None
 
 
 class AcceptOrder(Command):
@@ -68,6 +70,12 @@ class CancelOrder(Command):
 
 class PostMessage(Command):
     body: str
+
+
+class UpdateMetadata(Command):
+    """Merge ``metadata`` into the order's (a key set to "" is removed)."""
+
+    metadata: dict[str, object]
 
 
 class OpenDispute(Command):

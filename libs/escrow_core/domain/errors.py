@@ -138,3 +138,19 @@ class ExtensionLimitExceeded(InvalidValue):
 
 class InvalidDeliveryTime(InvalidValue):
     code = "invalid_delivered_at"
+
+
+class InvalidMetadata(InvalidValue):
+    """``metadata`` breaks a rule (``escrow_core.domain.metadata``): ``field`` names the key
+    at fault, ``reason`` what is wrong with it."""
+
+    code = "invalid_metadata"
+
+    def __init__(self, message: str, field: str, reason: str) -> None:
+        super().__init__(f"metadata: {message}.", field=field)
+        self.rule = message
+        self.reason = reason
+
+
+class InvalidClientReference(InvalidValue):
+    code = "invalid_client_reference"

@@ -28,7 +28,8 @@ class Event(BaseModel):
 
 class OrderPlaced(Event):
     """Schema 2: records ``currency_exponent``, the minor units every amount of the order is in
-    (ISO 4217's; an order placed before keeps the exponent it was priced under)."""
+    (ISO 4217's; an order placed before keeps the exponent it was priced under). Schema 3: the
+    buyer's ``metadata`` and ``client_reference`` (buyer side only, DESIGN 7.6)."""
 
     type: Literal["order.placed"] = "order.placed"
     buyer_id: str
@@ -46,6 +47,8 @@ class OrderPlaced(Event):
     remarks: str
     fee_bps: int
     policy: TimerPolicy
+    metadata: dict[str, str] = Field(default_factory=dict)
+    client_reference: str | None = None
 
 
 class OrderAccepted(Event):
@@ -232,6 +235,13 @@ class MessagePosted(Event):
     body: str
 
 
+class OrderMetadataUpdated(Event):
+    """The buyer's bookkeeping changed: ``metadata`` is the whole of it after the change."""
+
+    type: Literal["order.metadata_updated"] = "order.metadata_updated"
+    metadata: dict[str, str]
+
+
 AnyEvent = Annotated[
     OrderPlaced
     | OrderAccepted
@@ -258,7 +268,8 @@ AnyEvent = Annotated[
     | PayoutRetried
     | RefundSucceeded
     | RefundFailed
-    | RefundRetried,
+    | RefundRetried
+    | OrderMetadataUpdated,
     Field(discriminator="type"),
 ]
 
@@ -272,7 +283,7 @@ EVENT_TYPES: tuple[str, ...] = tuple(
 # Event types whose data changed shape, by their current schema version (the rest are at 1).
 # Each step up has an upcaster in ``domain.upcasts``, so old stored data still reads.
 SCHEMA_VERSIONS: dict[str, int] = {
-    "order.placed": 2,
+    "order.placed": 3,
     "order.delivered": 2,
     "funds.released": 2,
     "refund.issued": 2,

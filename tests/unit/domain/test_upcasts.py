@@ -14,9 +14,9 @@ from .scenario import DISPUTED, SHIPPED, TOTAL, order_placed, state_of
 DELIVERED_AT = datetime(2025, 3, 9, 8, tzinfo=UTC)
 
 
-def test_placed_and_delivered_are_written_with_schema_2() -> None:
+def test_placed_and_delivered_are_written_with_their_current_schema() -> None:
     assert e.schema_version("order.delivered") == 2
-    assert e.schema_version("order.placed") == 2
+    assert e.schema_version("order.placed") == 3
     assert e.schema_version("order.accepted") == 1
 
 
@@ -27,19 +27,34 @@ def test_a_v1_order_keeps_the_exponent_it_was_priced_under(
     currency: str, priced_under: int
 ) -> None:
     stored_v1 = e.event_to_data(order_placed(currency=currency, currency_exponent=99))
-    del stored_v1["currency_exponent"]
+    for added_later in ("currency_exponent", "metadata", "client_reference"):
+        del stored_v1[added_later]
 
     version, data = event_upcasters().upcast("order.placed", 1, stored_v1)
 
-    assert version == 2
-    assert data == {**stored_v1, "currency_exponent": priced_under}
+    assert version == 3
+    no_bookkeeping = {"metadata": {}, "client_reference": None}
+    assert data == {**stored_v1, "currency_exponent": priced_under, **no_bookkeeping}
     state = evolve(None, e.event_from_data("order.placed", data))
     assert (state.terms.currency_exponent, state.terms.total) == (priced_under, TOTAL)
 
 
-def test_a_v2_order_keeps_the_exponent_it_recorded() -> None:
+def test_a_v2_order_keeps_the_exponent_it_recorded_and_has_no_metadata() -> None:
     stored_v2 = e.event_to_data(order_placed(currency="IQD", currency_exponent=3))
-    assert event_upcasters().upcast("order.placed", 2, stored_v2) == (2, stored_v2)
+    del stored_v2["metadata"], stored_v2["client_reference"]
+
+    version, data = event_upcasters().upcast("order.placed", 2, stored_v2)
+
+    assert version == 3
+    assert data == {**stored_v2, "metadata": {}, "client_reference": None}
+    state = evolve(None, e.event_from_data("order.placed", data))
+    assert (state.terms.currency_exponent, state.metadata, state.client_reference) == (3, {}, None)
+
+
+def test_a_v3_order_keeps_its_metadata() -> None:
+    placed = order_placed(metadata={"po": "PO-7"}, client_reference="PO-7")
+    stored_v3 = e.event_to_data(placed)
+    assert event_upcasters().upcast("order.placed", 3, stored_v3) == (3, stored_v3)
 
 
 def test_a_v1_delivery_keeps_the_window_it_was_given() -> None:

@@ -23,6 +23,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ExtendDeadline: timers.extend,
     c.CancelOrder: lifecycle.cancel,
     c.PostMessage: lifecycle.post_message,
+    c.UpdateMetadata: lifecycle.update_metadata,
     c.OpenDispute: dispute.open_dispute,
     c.MakeOffer: dispute.make_offer,
     c.AcceptOffer: dispute.accept_offer,

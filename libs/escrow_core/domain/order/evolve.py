@@ -33,6 +33,7 @@ MUTATORS: dict[type[e.Event], Mutator] = {
     e.ShipmentOverdue: lifecycle.shipment_overdue,
     e.DeadlineExtended: timers.deadline_extended,
     e.MessagePosted: lifecycle.message_posted,
+    e.OrderMetadataUpdated: lifecycle.metadata_updated,
     e.PayoutPaid: money_out.payout_paid,
     e.PayoutFailed: money_out.payout_failed,
     e.PayoutReturned: money_out.payout_returned,

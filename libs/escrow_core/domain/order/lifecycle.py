@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
+from escrow_core.domain import metadata
 from escrow_core.domain.errors import (
     CancellationNotAllowed,
     InvalidDeliveryTime,
@@ -26,6 +27,8 @@ from escrow_core.domain.terms import RefundReason, Terms, Tranche, end_of_day
 def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
     if cmd.actor.role is not Role.BUYER or cmd.actor.party_id != cmd.buyer_id:
         raise NotPermitted("only the buyer places its own orders")
+    kept = metadata.merged({}, cmd.metadata)
+    metadata.check_client_reference(cmd.client_reference)
     if not cmd.supplier_trade_assurance:
         raise SupplierNotTradeAssurance(
             "the supplier is not enabled for Trade Assurance", field="supplier_id"
@@ -69,6 +72,8 @@ def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
             remarks=cmd.remarks,
             fee_bps=cmd.fee_bps,
             policy=cmd.policy,
+            metadata=kept,
+            client_reference=cmd.client_reference,
         )
     ]
 
@@ -137,6 +142,16 @@ def post_message(state: OrderState, cmd: c.PostMessage, now: datetime) -> list[e
     return [e.MessagePosted(at=now, by=cmd.actor.role, party_id=cmd.actor.party_id, body=cmd.body)]
 
 
+def update_metadata(state: OrderState, cmd: c.UpdateMetadata, now: datetime) -> list[e.AnyEvent]:
+    """Any status, terminal ones too: the buyer's bookkeeping outlives the trade. A change
+    that leaves the metadata as it was records nothing."""
+    guard(state, cmd)
+    after = metadata.merged(state.metadata, cmd.metadata)
+    if after == state.metadata:
+        return []
+    return [e.OrderMetadataUpdated(at=now, metadata=after)]
+
+
 # --- timers ----------------------------------------------------------------------------------
 def _confirmed_by_the_timer(state: OrderState, now: datetime) -> list[e.AnyEvent]:
     return [e.ReceiptConfirmed(at=now, auto=True), *release(state, state.amounts.held, now)]
@@ -168,6 +183,8 @@ def placed(event: e.OrderPlaced) -> OrderState:
         placed_at=event.at,
         updated_at=event.at,
         ship_by_at=end_of_day(event.ship_by),
+        metadata=event.metadata,
+        client_reference=event.client_reference,
     )
 
 
@@ -211,3 +228,7 @@ def shipment_overdue(state: OrderState, event: e.ShipmentOverdue) -> OrderState:
 
 def message_posted(state: OrderState, event: e.MessagePosted) -> OrderState:
     return state
+
+
+def metadata_updated(state: OrderState, event: e.OrderMetadataUpdated) -> OrderState:
+    return state.model_copy(update={"metadata": event.metadata})
