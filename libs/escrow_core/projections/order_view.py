@@ -64,4 +64,6 @@ def row_for(order_id: str, state: OrderState) -> OrderRow:
         created_at=state.placed_at,
         updated_at=state.updated_at,
         state=to_document(state),
+        client_reference=state.client_reference,
+        metadata=dict(state.metadata),
     )
