@@ -24,6 +24,8 @@ from escrow_core.application.principal import Principal
 from escrow_core.application.runtime import Runtime
 from escrow_core.dates import within_span
 from escrow_core.domain.commands import Command, PlaceOrder
+from escrow_core.domain.errors import InvalidClientReference
+from escrow_core.domain.metadata import check_client_reference, printable
 from escrow_core.domain.order import OrderState
 from escrow_core.domain.roles import Actor
 from escrow_core.domain.terms import LineItem, Tranche
@@ -274,16 +276,28 @@ def metadata_pairs(raw: Sequence[str]) -> tuple[tuple[str, str], ...]:
     pairs = []
     for item in raw:
         key, colon, value = item.partition(":")
-        if not colon or not key or not value:
+        if not colon or not key or not value or not printable(item):
             raise Invalid(
                 "invalid_metadata_filter",
                 f"metadata filter {item!r} is not key:value.",
                 field="metadata",
                 where="query",
-                message="a filter is key:value, both non-empty",
+                message="a filter is key:value, both non-empty and printable",
             )
         pairs.append((key, value))
     return tuple(dict.fromkeys(pairs))
+
+
+def reference_filter(raw: str | None) -> str | None:
+    """A ``client_reference`` filter: 422 ``invalid_client_reference`` unless it could be one
+    (1-100 printable characters)."""
+    try:
+        check_client_reference(raw)
+    except InvalidClientReference as invalid:
+        raise Invalid(
+            invalid.code, f"{invalid.message}.", field="client_reference", where="query"
+        ) from None
+    return raw
 
 
 def filter_time(name: str, raw: str | None) -> datetime | None:

@@ -87,7 +87,7 @@ async def list_orders(
         status=status.value if status else None,
         buyer_id=buyer_id,
         supplier_id=supplier_id,
-        client_reference=client_reference,
+        client_reference=orders.reference_filter(client_reference),
         metadata=orders.metadata_pairs(metadata or []),
         created_gte=orders.filter_time("created_gte", created_gte),
         created_lt=orders.filter_time("created_lt", created_lt),

@@ -271,6 +271,8 @@ async def test_bad_filters_are_422_with_stable_codes(world: World) -> None:
         ("metadata=nocolon", "invalid_metadata_filter"),
         ("metadata=:value", "invalid_metadata_filter"),
         ("metadata=key:", "invalid_metadata_filter"),
+        ("metadata=key:%00", "invalid_metadata_filter"),
+        ("client_reference=a%00b", "invalid_client_reference"),
         ("created_gte=yesterday", "invalid_timestamp"),
         ("created_lt=2027-01-01T00:00:00", "invalid_timestamp"),  # no UTC offset
         ("created_gte=1999-12-31T00:00:00Z", "invalid_timestamp"),
