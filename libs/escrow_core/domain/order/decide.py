@@ -7,7 +7,7 @@ from typing import Any
 from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
 from escrow_core.domain.errors import OrderAlreadyExists, OrderNotFound
-from escrow_core.domain.order import dispute, lifecycle, money_out, payments, timers
+from escrow_core.domain.order import bookkeeping, dispute, lifecycle, money_out, payments, timers
 from escrow_core.domain.order.evolve import evolve
 from escrow_core.domain.order.money_out import PAYOUT_PREFIX, REFUND_PREFIX, NewIds
 from escrow_core.domain.order.state import OrderState
@@ -23,7 +23,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ExtendDeadline: timers.extend,
     c.CancelOrder: lifecycle.cancel,
     c.PostMessage: lifecycle.post_message,
-    c.UpdateMetadata: lifecycle.update_metadata,
+    c.UpdateMetadata: bookkeeping.update_metadata,
     c.OpenDispute: dispute.open_dispute,
     c.MakeOffer: dispute.make_offer,
     c.AcceptOffer: dispute.accept_offer,

@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from escrow_core.domain import events as e
-from escrow_core.domain.order import dispute, lifecycle, money_out, payments, timers
+from escrow_core.domain.order import bookkeeping, dispute, lifecycle, money_out, payments, timers
 from escrow_core.domain.order.state import OrderState
 
 Mutator = Callable[[OrderState, Any], OrderState]
@@ -33,7 +33,7 @@ MUTATORS: dict[type[e.Event], Mutator] = {
     e.ShipmentOverdue: lifecycle.shipment_overdue,
     e.DeadlineExtended: timers.deadline_extended,
     e.MessagePosted: lifecycle.message_posted,
-    e.OrderMetadataUpdated: lifecycle.metadata_updated,
+    e.OrderMetadataUpdated: bookkeeping.metadata_updated,
     e.PayoutPaid: money_out.payout_paid,
     e.PayoutFailed: money_out.payout_failed,
     e.PayoutReturned: money_out.payout_returned,

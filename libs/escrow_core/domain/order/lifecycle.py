@@ -142,16 +142,6 @@ def post_message(state: OrderState, cmd: c.PostMessage, now: datetime) -> list[e
     return [e.MessagePosted(at=now, by=cmd.actor.role, party_id=cmd.actor.party_id, body=cmd.body)]
 
 
-def update_metadata(state: OrderState, cmd: c.UpdateMetadata, now: datetime) -> list[e.AnyEvent]:
-    """Any status, terminal ones too: the buyer's bookkeeping outlives the trade. A change
-    that leaves the metadata as it was records nothing."""
-    guard(state, cmd)
-    after = metadata.merged(state.metadata, cmd.metadata)
-    if after == state.metadata:
-        return []
-    return [e.OrderMetadataUpdated(at=now, metadata=after)]
-
-
 # --- timers ----------------------------------------------------------------------------------
 def _confirmed_by_the_timer(state: OrderState, now: datetime) -> list[e.AnyEvent]:
     return [e.ReceiptConfirmed(at=now, auto=True), *release(state, state.amounts.held, now)]
@@ -228,7 +218,3 @@ def shipment_overdue(state: OrderState, event: e.ShipmentOverdue) -> OrderState:
 
 def message_posted(state: OrderState, event: e.MessagePosted) -> OrderState:
     return state
-
-
-def metadata_updated(state: OrderState, event: e.OrderMetadataUpdated) -> OrderState:
-    return state.model_copy(update={"metadata": event.metadata})
