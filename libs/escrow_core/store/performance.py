@@ -130,8 +130,9 @@ class PerformanceStore(BookkeepingStore):
         async with self.transaction() as conn:
             # Holding the checkpoint's lock, no worker moves the rows while they are read.
             row = (await conn.execute(q.checkpoint(CHECKPOINT_NAME, lock=True, wait=True))).one()
-            orders = await conn.execute(sa.select(supplier_performance_orders))
-            counts = await conn.execute(sa.select(supplier_performance))
+            o, t = supplier_performance_orders, supplier_performance
+            orders = await conn.execute(sa.select(o).order_by(o.c.order_id))
+            counts = await conn.execute(sa.select(t).order_by(t.c.supplier_id, t.c.currency))
             return (
                 Checkpoint(int(row[0]), int(row[1])),
                 [_order(found) for found in orders],
