@@ -87,7 +87,9 @@ async def fifty_orders(commands: CommandService, store: Store, cast: Cast) -> No
         await orders.run(order_id, c.CancelOrder(actor=cast.supplier, reason="no capacity"))
     await _all(orders, 4, "partially_paid")  # C
     held = await _all(orders, 6 + 4 + 10 + 8 + 4 + 4, "held")
-    e, f, d, g, h, i = (held[a:b] for a, b in ((0, 6), (6, 10), (10, 20), (20, 28), (28, 32), (32, 36)))
+    e, f, d, g, h, i = (
+        held[a:b] for a, b in ((0, 6), (6, 10), (10, 20), (20, 28), (28, 32), (32, 36))
+    )
     for order_id in h:
         extend = c.ExtendDeadline(actor=cast.buyer, deadline=ExtendableDeadline.SHIP_BY, days=30)
         await orders.run(order_id, extend)
@@ -174,7 +176,8 @@ async def test_fifty_orders_give_the_figures_worked_out_by_hand_and_a_rebuild_th
     assert problems[0].startswith("supplier_performance_orders ord_")
     assert ".paid: live 1, log says 125000" in problems[0]
     assert problems[1].startswith(f"supplier_performance {cast.supplier_id}/USD: live")
-    assert "'completed': 17" in problems[1] and "'completed': 16" in problems[1]
+    assert "'completed': 17" in problems[1]
+    assert "'completed': 16" in problems[1]
 
 
 async def test_the_worker_applies_each_event_once_across_restarts(sandbox: Runtime) -> None:

@@ -14,6 +14,7 @@ from escrow_core.domain.roles import Role
 from escrow_core.domain.terms import ExtendableDeadline, RefundReason
 from escrow_core.projections import supplier_performance as perf
 from escrow_core.store import PerformanceCounts
+
 from ..domain.scenario import (
     ACCEPTED_AT,
     BUYER,
@@ -36,16 +37,18 @@ from ..domain.scenario import (
 )
 
 
-def opened(kind: Literal["dispute", "claim"], at: datetime = day(14)) -> e.DisputeOpened:
+def opened(kind: Literal["dispute", "claim"]) -> e.DisputeOpened:
     """``dispute.opened`` as it reads once claims add ``kind`` (another change, in flight)."""
-    event = dispute_opened(at=at)
+    event = dispute_opened(at=day(14))
     object.__setattr__(event, "kind", kind)  # the field does not exist here yet
     return event
 
 
 def folded(*orders: History) -> perf.Applied:
     """Every order's events through the fold, order by order, in one batch."""
-    return perf.apply_batch({}, [(f"ord_{n}", ev) for n, order in enumerate(orders) for ev in order])
+    return perf.apply_batch(
+        {}, [(f"ord_{n}", ev) for n, order in enumerate(orders) for ev in order]
+    )
 
 
 def counts(*orders: History) -> PerformanceCounts:
@@ -125,9 +128,13 @@ def test_only_dispute_refunds_count_and_paid_is_money_held() -> None:
 def test_a_terminal_order_drops_its_state_and_later_events_change_nothing() -> None:
     applied = folded(COMPLETED)
     (track,) = applied.orders.values()
-    assert track.state is None and track.row.completed
-    again = perf.apply(track, "ord_0", e.PayoutPaid(at=day(11), payout_id="po_t1", provider_ref="x"))
-    assert again is not None and again.row == track.row
+    assert track.state is None
+    assert track.row.completed
+    again = perf.apply(
+        track, "ord_0", e.PayoutPaid(at=day(11), payout_id="po_t1", provider_ref="x")
+    )
+    assert again is not None
+    assert again.row == track.row
 
 
 def test_applying_in_batches_equals_one_fold_and_the_deltas_add_up() -> None:
