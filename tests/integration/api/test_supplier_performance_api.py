@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.settings import Settings
-from escrow_core.store import Store, schema
+from escrow_core.store import Store
 from escrow_worker.worker import Worker
+from support.performance import last_position
 
 from .world import World
 
@@ -34,8 +34,7 @@ async def test_the_worker_keeps_the_figures_any_key_reads(
     world = fresh_world
     await world.order("completed")
     await world.order("disputed")
-    async with runtime.store.read() as conn:
-        head = (await conn.execute(sa.select(sa.func.max(schema.events.c.position)))).scalar_one()
+    head = await last_position(runtime.store)
     before = (await _performance(world, world.supplier_id, "buyer")).json()
     assert (before["orders_accepted"], before["as_of_position"]) == (0, 0)
 

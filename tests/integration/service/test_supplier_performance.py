@@ -17,12 +17,10 @@ The 50 orders (story.py's: total 125_000 cents, deposit 50_000, ship_by 60 days 
     I      4   shipped late; 2 of them delivered and confirmed        65 (2 completed)
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
 from escrow_core.application.commands import CommandService
 from escrow_core.application.runtime import Runtime, open_runtime
@@ -33,6 +31,7 @@ from escrow_core.projections import supplier_performance_log as performance_log
 from escrow_core.projections.verify import verify
 from escrow_core.settings import Settings
 from escrow_core.store import Store, schema
+from support.performance import caught_up
 
 from .story import BALANCE, DEPOSIT, TOTAL, Cast, Orders, open_dispute, pay
 
@@ -102,20 +101,6 @@ async def fifty_orders(commands: CommandService, store: Store, cast: Cast) -> No
     await store.advance_clock(62 * DAY)  # past ship_by (60 days ahead), inside H's 90
     await _ship(orders, h + i)  # day 65
     await _deliver_and_confirm(orders, i[:2])
-
-
-async def caught_up(store: Store) -> int:
-    """Catch the projection up as the worker does, until it has applied the last event (on
-    PostgreSQL the commit-safe horizon may lag behind a transaction elsewhere on the server)."""
-    async with store.read() as conn:
-        last = (await conn.execute(sa.select(sa.func.max(schema.events.c.position)))).scalar_one()
-    for _ in range(300):
-        await performance_log.catch_up(store)
-        at, _, _ = await store.performance_snapshot()
-        if at.position == last:
-            return int(last)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the projection is at {at}, the log at {last}")
 
 
 async def test_fifty_orders_give_the_figures_worked_out_by_hand_and_a_rebuild_the_same(
