@@ -165,23 +165,36 @@ async def test_fifty_orders_give_the_figures_worked_out_by_hand_and_a_rebuild_th
     assert "'completed': 16" in problems[1]
 
 
-async def test_the_worker_applies_each_event_once_across_restarts(sandbox: Runtime) -> None:
-    # Given a projection that has applied part of the log, then the rest after a "restart"
+async def test_a_batch_cut_short_writes_nothing_and_each_event_counts_once(
+    sandbox: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a projection that has applied part of the log
     store, cast = sandbox.store, Cast.new()
     orders = Orders(sandbox.commands, cast)
     first = await orders.up_to("held")
     await caught_up(store)
+    before = await store.performance_snapshot()
     await orders.run(first, pay(1, "pay_extra"))  # an overpayment: refunded, never held
     await _ship(orders, [first, await orders.up_to("held")])
+
+    # When the worker dies after writing a batch's rows, before moving its checkpoint
+    async def crash(*args: object) -> None:
+        raise RuntimeError("the worker died mid-batch")
+
+    monkeypatch.setattr(store, "move_checkpoint", crash)
+    with pytest.raises(RuntimeError, match="died mid-batch"):
+        await performance_log.project_once(store)
+    monkeypatch.undo()
+
+    # Then nothing of that batch was kept; a restarted worker applies it, once
+    assert await store.performance_snapshot() == before
     await caught_up(store)
-    # When the catch-up runs again with nothing new, and a rebuild runs alongside
-    assert await performance_log.catch_up(store) == 0
-    applied = await store.project_performance_batch(performance_log.fold, [])
-    # Then nothing is counted twice
+    assert await performance_log.catch_up(store) == 0  # nothing new: nothing applied again
+    assert await store.project_performance_batch(performance_log.fold, []) == 0
     found = perf.figures(*(await store.performance_of(cast.supplier_id))[1:])
-    assert applied == 0
     assert (found.orders_accepted, found.shipped_on_time, found.by_currency[0].paid) == (
         2,
         2,
         2 * TOTAL,
     )
+    assert (await verify(store)).problems == []
