@@ -28,7 +28,7 @@ from escrow_core.store.errors import (
     StoreError,
     StoreUnavailable,
 )
-from escrow_core.store.interface import CommandSession, DeliveryPlanner, Store
+from escrow_core.store.interface import CommandSession, DeliveryPlanner, PerformanceFold, Store
 from escrow_core.store.migrations import upgrade_to_head
 from escrow_core.store.records import *  # noqa: F403 - the records are the package's vocabulary
 from escrow_core.store.upcasting import Upcasters
@@ -42,6 +42,7 @@ __all__ = [
     "DuplicateClientReference",
     "EventIdConflict",
     "KeyBusy",
+    "PerformanceFold",
     "Store",
     "StoreError",
     "StoreUnavailable",

@@ -316,3 +316,39 @@ webhook_dispatch_checkpoint = sa.Table(
     sa.Column("transaction_id", sa.BigInteger, nullable=False),
     sa.Column("position", sa.BigInteger, nullable=False),
 )
+
+# Supplier performance (migration 0010): an asynchronous projection the worker keeps from the
+# log (checkpoint ``supplier_performance`` in webhook_dispatch_checkpoint).
+supplier_performance = sa.Table(
+    "supplier_performance",
+    metadata,
+    sa.Column("supplier_id", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    sa.Column("orders_accepted", sa.BigInteger, nullable=False),
+    sa.Column("shipped_on_time", sa.BigInteger, nullable=False),
+    sa.Column("shipped_late", sa.BigInteger, nullable=False),
+    sa.Column("completed", sa.BigInteger, nullable=False),
+    sa.Column("disputed", sa.BigInteger, nullable=False),
+    sa.Column("claims", sa.BigInteger, nullable=False),
+    sa.Column("paid", sa.BigInteger, nullable=False),
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+)
+
+supplier_performance_orders = sa.Table(
+    "supplier_performance_orders",
+    metadata,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("supplier_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("ship_deadline", UTCDateTime, nullable=False),
+    sa.Column("accepted_at", UTCDateTime, nullable=True),
+    sa.Column("shipped_at", UTCDateTime, nullable=True),
+    sa.Column("shipped_on_time", sa.Boolean, nullable=True),
+    sa.Column("completed", sa.Boolean, nullable=False),
+    sa.Column("disputed", sa.Boolean, nullable=False),
+    sa.Column("claimed", sa.Boolean, nullable=False),
+    sa.Column("paid", sa.BigInteger, nullable=False),
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+    sa.Column("state", JSONDocument, nullable=True),
+    sa.Index("supplier_performance_orders_supplier_idx", "supplier_id"),
+)

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from escrow_core.store import event_sql as ev
 from escrow_core.store import money_statements as mq
 from escrow_core.store import statements as q
-from escrow_core.store.bookkeeping import BookkeepingStore
 from escrow_core.store.errors import translating_unavailable
 from escrow_core.store.migrations import schema_is_current
+from escrow_core.store.performance import PerformanceStore
 from escrow_core.store.records import (
     AccountBalance,
     BalanceChange,
@@ -41,7 +41,7 @@ from escrow_core.store.schema import (
 from escrow_core.store.upcasting import Upcasters
 
 
-class CoreStore(BookkeepingStore):
+class CoreStore(PerformanceStore):
     """The backend-neutral half of a Store; see the module docstring."""
 
     def __init__(

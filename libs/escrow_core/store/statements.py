@@ -302,9 +302,10 @@ def purge_answers(now: datetime, limit: int) -> sa.Delete:
 
 
 # --- checkpoints -----------------------------------------------------------------------------
-def checkpoint(name: str, *, lock: bool) -> sa.Select[Any]:
+def checkpoint(name: str, *, lock: bool, wait: bool = False) -> sa.Select[Any]:
     cp = webhook_dispatch_checkpoint.c
     query = sa.select(cp.transaction_id, cp.position).where(cp.name == name)
-    # SKIP LOCKED: a second dispatcher skips its turn instead of waiting. SQLAlchemy renders
-    # no FOR UPDATE on SQLite, whose writers are serialised by BEGIN IMMEDIATE anyway.
-    return query.with_for_update(skip_locked=True) if lock else query
+    # SKIP LOCKED: a second dispatcher skips its turn instead of waiting (``wait``: a rebuild
+    # or verify waits for it). SQLAlchemy renders no FOR UPDATE on SQLite, whose writers are
+    # serialised by BEGIN IMMEDIATE anyway.
+    return query.with_for_update(skip_locked=not wait) if lock else query

@@ -48,6 +48,9 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "create_party_api_key": (201, 404, 404, 201, 403, 404, 403, 404, 404, 404, 401, 401, 403),
     "get_party_balances":   (200, 404, 200, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "list_party_ledger":    (200, 404, 200, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    # Any key reads a supplier's record (DESIGN 7.2).
+    "get_supplier_performance": (
+                            200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
     "create_api_key":       (201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
     "revoke_api_key":       (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "list_api_keys":        (200, 403, 403, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
@@ -122,6 +125,7 @@ ROUTES: dict[str, Route] = {
     "create_party_api_key": Route("POST", "/v1/parties/{buyer}/api-keys"),
     "get_party_balances": Route("GET", "/v1/parties/{buyer}/balances"),
     "list_party_ledger": Route("GET", "/v1/parties/{buyer}/ledger"),
+    "get_supplier_performance": Route("GET", "/v1/parties/{supplier}/performance"),
     "create_api_key": Route("POST", "/v1/api-keys", body={"role": "payments"}),
     "revoke_api_key": Route("DELETE", "/v1/api-keys/{key}"),  # a key of the order's buyer
     "list_api_keys": Route("GET", "/v1/api-keys"),
