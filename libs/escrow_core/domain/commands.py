@@ -32,6 +32,9 @@ class PlaceOrder(Command):
     remarks: str = ""
     fee_bps: int = 0
     policy: TimerPolicy = TimerPolicy()
+    agency_id: str | None = None  # the agent placing the order for the buyer, if any
+    agency_fee_bps: int = 0
+    retention: terms.Retention | None = None
 
 
 class AcceptOrder(Command):

@@ -8,12 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import Role, Side
 from escrow_core.domain.terms import (
+    DisputeKind,
     DisputeReason,
     Evidence,
     ExtendableDeadline,
     LineItem,
     PaymentMethod,
     RefundReason,
+    Retention,
     Tranche,
 )
 
@@ -28,7 +30,8 @@ class Event(BaseModel):
 
 class OrderPlaced(Event):
     """Schema 2: records ``currency_exponent``, the minor units every amount of the order is in
-    (ISO 4217's; an order placed before keeps the exponent it was priced under)."""
+    (ISO 4217's; an order placed before keeps the exponent it was priced under). Schema 3: the
+    agency's fee and the retention (a v2 event has neither), and tranches may carry ``due_by``."""
 
     type: Literal["order.placed"] = "order.placed"
     buyer_id: str
@@ -46,6 +49,9 @@ class OrderPlaced(Event):
     remarks: str
     fee_bps: int
     policy: TimerPolicy
+    agency_id: str | None = None
+    agency_fee_bps: int = 0
+    retention: Retention | None = None
 
 
 class OrderAccepted(Event):
@@ -118,7 +124,11 @@ class FundsReleased(Event):
 
 
 class DisputeOpened(Event):
+    """Schema 2: ``kind`` says whether it disputes the order or claims on the money retained
+    after receipt (every v1 event is a dispute)."""
+
     type: Literal["dispute.opened"] = "dispute.opened"
+    kind: DisputeKind = DisputeKind.DISPUTE
     reason: DisputeReason
     description: str
     requested_refund: int
@@ -272,8 +282,9 @@ EVENT_TYPES: tuple[str, ...] = tuple(
 # Event types whose data changed shape, by their current schema version (the rest are at 1).
 # Each step up has an upcaster in ``domain.upcasts``, so old stored data still reads.
 SCHEMA_VERSIONS: dict[str, int] = {
-    "order.placed": 2,
+    "order.placed": 3,
     "order.delivered": 2,
+    "dispute.opened": 2,
     "funds.released": 2,
     "refund.issued": 2,
 }

@@ -28,7 +28,7 @@ from escrow_core.domain.order.state import (
 )
 from escrow_core.domain.order.timers import escalation_allowed_at, fired
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import RefundReason
+from escrow_core.domain.terms import DisputeKind, RefundReason
 
 
 def open_dispute(state: OrderState, cmd: c.OpenDispute, now: datetime) -> list[e.AnyEvent]:
@@ -40,6 +40,7 @@ def open_dispute(state: OrderState, cmd: c.OpenDispute, now: datetime) -> list[e
     return [
         e.DisputeOpened(
             at=now,
+            kind=DisputeKind.DISPUTE,
             reason=cmd.reason,
             description=cmd.description,
             requested_refund=cmd.requested_refund,
@@ -143,6 +144,7 @@ def dispute_opened(state: OrderState, event: e.DisputeOpened) -> OrderState:
     running = state.inspection_ends_at or state.auto_complete_at
     remaining = max(running - event.at, timedelta(0)) if running else None
     dispute = Dispute(
+        kind=event.kind,
         status=DisputeStatus.OPEN,
         reason=event.reason,
         description=event.description,

@@ -69,6 +69,9 @@ def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
             remarks=cmd.remarks,
             fee_bps=cmd.fee_bps,
             policy=cmd.policy,
+            agency_id=cmd.agency_id,
+            agency_fee_bps=cmd.agency_fee_bps,
+            retention=cmd.retention,
         )
     ]
 

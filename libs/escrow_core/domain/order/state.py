@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 from escrow_core.domain.errors import InvalidState
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import DisputeReason, Evidence, Terms
+from escrow_core.domain.terms import DisputeKind, DisputeReason, Evidence, Terms
 
 
 class Status(StrEnum):
@@ -17,6 +17,7 @@ class Status(StrEnum):
     HELD = "held"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
+    RETAINED = "retained"  # confirmed, with the retention share still held until its deadline
     COMPLETED = "completed"
     DISPUTED = "disputed"
     REFUNDED = "refunded"
@@ -60,6 +61,7 @@ class DisputeStatus(StrEnum):
 
 
 class Dispute(_Frozen):
+    kind: DisputeKind = DisputeKind.DISPUTE
     status: DisputeStatus
     reason: DisputeReason
     description: str
