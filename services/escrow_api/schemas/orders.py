@@ -23,7 +23,13 @@ from escrow_api.schemas.enums import OrderActionName
 from escrow_api.schemas.money_out import OrderPayout, OrderRefund
 from escrow_core.domain.order import DisputeStatus, Status
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import DeadlineKind, DisputeReason, ExtendableDeadline, PaymentMethod
+from escrow_core.domain.terms import (
+    DeadlineKind,
+    DisputeKind,
+    DisputeReason,
+    ExtendableDeadline,
+    PaymentMethod,
+)
 
 
 class Incoterm(StrEnum):
@@ -270,6 +276,10 @@ class EvidenceOut(BaseModel):
 
 
 class DisputeOut(BaseModel):
+    kind: DisputeKind = Field(
+        default=DisputeKind.DISPUTE,
+        description="A dispute before receipt, or a claim on the money retained after it.",
+    )
     status: DisputeStatus
     reason: DisputeReason
     description: str
