@@ -14,7 +14,7 @@ from escrow_core.domain.errors import (
     InvalidState,
     NotPermitted,
 )
-from escrow_core.domain.order import Status, deadlines, due_timer_commands
+from escrow_core.domain.order import Status, allowed_actions, deadlines, due_timer_commands
 from escrow_core.domain.roles import SYSTEM, Actor, Role
 from escrow_core.domain.terms import DeadlineKind, RefundReason, Tranche
 
@@ -99,6 +99,8 @@ def test_once_overdue_either_side_may_cancel_and_held_money_goes_back(actor: Act
 
 def test_before_it_is_overdue_the_buyer_may_not_cancel_a_partly_paid_order() -> None:
     refused(DEPOSIT_PAID, c.CancelOrder(actor=BUYER), day(10), CancellationNotAllowed)
+    assert "cancel" not in allowed_actions(state_of(DEPOSIT_PAID), BUYER, day(10))
+    assert "cancel" in allowed_actions(state_of(SECOND_OVERDUE), BUYER, LATE)
 
 
 def test_after_a_release_the_supplier_may_cancel_only_once_a_tranche_is_overdue() -> None:
