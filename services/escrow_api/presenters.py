@@ -99,6 +99,8 @@ def order_json(
         "payment_schedule": terms["payment_schedule"],
         "remarks": terms["remarks"],
         "fee_bps": terms["fee_bps"],
+        "agency_id": terms["agency_id"],
+        "agency_fee_bps": terms["agency_fee_bps"],
         "amounts": {"total": order.terms.total, **doc["amounts"]},
         "shipment": doc["shipment"],
         "shipment_overdue": order.shipment_overdue,

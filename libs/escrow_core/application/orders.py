@@ -42,6 +42,7 @@ class NewOrder:
     inspection_days: int | None = None
     payment_schedule: Sequence[Tranche] | None = None
     remarks: str = ""
+    agency_fee_bps: int = 0  # an agent's fee on an order it places for its buyer
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,9 @@ async def place(
         remarks=new.remarks,
         fee_bps=settings.release_fee_bps,
         policy=settings.timer_policy,
+        # An agent placing the order for a buyer it manages is the agency (DESIGN 7.2).
+        agency_id=principal.agent_id,
+        agency_fee_bps=new.agency_fee_bps,
     )
     return await runtime.commands.place_order(command, context=context, remember=remember)
 

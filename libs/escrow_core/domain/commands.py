@@ -102,6 +102,14 @@ class WithdrawDispute(Command):
     pass
 
 
+# --- milestones (DESIGN 7.2) -----------------------------------------------------------------
+class ReleaseMilestone(Command):
+    """The buyer (or its agent) releases part of what is held before receipt."""
+
+    amount: int
+    note: str = ""
+
+
 # --- money out: a payment provider reports what the bank did ------------------------------
 class ReportPayoutPaid(Command):
     payout_id: str
@@ -164,3 +172,12 @@ class AutoCompleteUndelivered(TimerCommand):
 
 class AutoEscalateDispute(TimerCommand):
     kind: Literal["auto_escalate_at"] = "auto_escalate_at"
+
+
+# --- every tranche due (DESIGN 7.2) ----------------------------------------------------------
+class MarkPaymentOverdue(TimerCommand):
+    kind: Literal["tranche_due"] = "tranche_due"
+
+
+class AutoCancelOverdue(TimerCommand):
+    kind: Literal["unpaid_cancel_at"] = "unpaid_cancel_at"

@@ -138,3 +138,22 @@ class ExtensionLimitExceeded(InvalidValue):
 
 class InvalidDeliveryTime(InvalidValue):
     code = "invalid_delivered_at"
+
+
+# --- milestones, agency fees, every tranche due (DESIGN 7.2) -------------------------------
+class AgencyFeeNotAllowed(InvalidValue):
+    """Only an agent placing an order for a buyer it manages may set an agency fee."""
+
+    code = "agency_fee_not_allowed"
+
+
+class FeesTooHigh(InvalidValue):
+    code = "fees_too_high"
+
+
+class InvalidDueBy(InvalidValue):
+    code = "invalid_due_by"
+
+
+class ReleaseExceedsHeld(InvalidValue):
+    code = "release_exceeds_held"

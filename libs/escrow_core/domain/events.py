@@ -216,6 +216,24 @@ class RefundRetried(Event):
     refund_id: str
 
 
+class MilestoneReleased(Event):
+    """Part of what is held released before receipt; a ``funds.released`` follows."""
+
+    type: Literal["milestone.released"] = "milestone.released"
+    amount: int
+    note: str = ""
+    by: Role
+
+
+class PaymentOverdue(Event):
+    """A tranche after the first was not paid by the end of its due day (``tranche`` is its
+    1-based position in the payment schedule)."""
+
+    type: Literal["payment.overdue"] = "payment.overdue"
+    tranche: int
+    due_at: datetime
+
+
 class OrderCancelled(Event):
     type: Literal["order.cancelled"] = "order.cancelled"
     reason: str
@@ -268,7 +286,9 @@ AnyEvent = Annotated[
     | PayoutRetried
     | RefundSucceeded
     | RefundFailed
-    | RefundRetried,
+    | RefundRetried
+    | MilestoneReleased
+    | PaymentOverdue,
     Field(discriminator="type"),
 ]
 

@@ -139,3 +139,11 @@ async def resolve_dispute(call: OrderCommand, body: s.ResolveRequest) -> Respons
 async def withdraw_dispute(call: OrderCommand, body: Body = None) -> Response:
     """The buyer withdraws; the order returns to where it was (and cannot be disputed again)."""
     return await call.run(lambda actor: c.WithdrawDispute(actor=actor))
+
+
+@_command_route("/{order_id}/release", "release_milestone")
+async def release_milestone(call: OrderCommand, body: s.ReleaseRequest) -> Response:
+    """The buyer (or its agent) releases part of what is held before receipt (a milestone)."""
+    return await call.run(
+        lambda actor: c.ReleaseMilestone(actor=actor, amount=body.amount, note=body.note)
+    )

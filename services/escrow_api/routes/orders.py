@@ -35,6 +35,7 @@ async def place_order(body: s.PlaceOrderRequest, call: WriteDep) -> Response:
         inspection_days=body.inspection_days,
         payment_schedule=[Tranche(**t.model_dump()) for t in body.payment_schedule or ()],
         remarks=body.remarks,
+        agency_fee_bps=body.agency_fee_bps,
     )
 
     async def place(context: CommandContext, remember: Remember | None) -> CommandResult:

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictStr, model_validator
+from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
 
 from escrow_api.schemas.common import (
     MAX_AMOUNT,
@@ -23,7 +23,13 @@ from escrow_api.schemas.enums import OrderActionName
 from escrow_api.schemas.money_out import OrderPayout, OrderRefund
 from escrow_core.domain.order import DisputeStatus, Status
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import DeadlineKind, DisputeReason, ExtendableDeadline, PaymentMethod
+from escrow_core.domain.terms import (
+    DeadlineKind,
+    DisputeKind,
+    DisputeReason,
+    ExtendableDeadline,
+    PaymentMethod,
+)
 
 
 class Incoterm(StrEnum):
@@ -52,6 +58,11 @@ class LineItemIn(RequestBody):
 class TrancheIn(RequestBody):
     name: ShortText
     amount: Amount
+    due_by: IsoDate | None = Field(
+        default=None,
+        description="A tranche after the first only: due by the end of this day (UTC), after "
+        "the placement date and at most ship_by (else 422 invalid_due_by); default ship_by.",
+    )
 
 
 class PlaceOrderRequest(RequestBody):
@@ -65,6 +76,13 @@ class PlaceOrderRequest(RequestBody):
     inspection_days: Annotated[int, Field(strict=True, ge=1, le=30)] | None = None
     payment_schedule: Annotated[list[TrancheIn], Field(min_length=1, max_length=10)] | None = None
     remarks: OptionalText = ""
+    agency_fee_bps: StrictInt = Field(
+        default=0,
+        description="An agent placing the order for a buyer it manages (Escrow-On-Behalf-Of) "
+        "may take 0-2000 bps of each release (else 422 invalid_terms); a buyer placing its own "
+        "order cannot (422 agency_fee_not_allowed); with the platform's fee at most 10000 "
+        "(else 422 fees_too_high).",
+    )
 
     @model_validator(mode="after")
     def _total_in_bounds(self) -> "PlaceOrderRequest":
@@ -197,6 +215,13 @@ class ResolveRequest(OfferRequest):
     pass
 
 
+class ReleaseRequest(RequestBody):
+    amount: Amount = Field(description="At most what is held (else 422 release_exceeds_held).")
+    note: OptionalText = ""
+
+    model_config = {"json_schema_extra": {"examples": [{"amount": 30000, "note": "deposit"}]}}
+
+
 # --- the Order shape --------------------------------------------------------------------
 class LineItemOut(BaseModel):
     sku: str
@@ -208,6 +233,7 @@ class LineItemOut(BaseModel):
 class TrancheOut(BaseModel):
     name: str
     amount: int
+    due_by: date | None = None
 
 
 class AmountsOut(BaseModel):
@@ -250,6 +276,10 @@ class EvidenceOut(BaseModel):
 
 
 class DisputeOut(BaseModel):
+    kind: DisputeKind = Field(
+        default=DisputeKind.DISPUTE,
+        description="A dispute before receipt, or a claim on the money retained after it.",
+    )
     status: DisputeStatus
     reason: DisputeReason
     description: str
@@ -290,6 +320,10 @@ class Order(BaseModel):
     payment_schedule: list[TrancheOut]
     remarks: str
     fee_bps: int
+    agency_id: str | None = Field(
+        default=None, description="The agent that placed the order and earns agency_fee_bps."
+    )
+    agency_fee_bps: int = 0
     amounts: AmountsOut
     shipment: ShipmentOut | None
     shipment_overdue: bool

@@ -49,6 +49,8 @@ DESIGN_EVENT_TYPES = {
     "refund.succeeded",
     "refund.failed",
     "refund.retried",
+    "milestone.released",
+    "payment.overdue",
 }
 
 SAMPLES: list[e.Event] = [
@@ -102,6 +104,8 @@ SAMPLES: list[e.Event] = [
     e.RefundSucceeded(at=AT, refund_id="rf_1", provider_ref="re_1"),
     e.RefundFailed(at=AT, refund_id="rf_1", reason="card expired"),
     e.RefundRetried(at=AT, refund_id="rf_1"),
+    e.MilestoneReleased(at=AT, amount=30_000, note="deposit for production", by=Role.BUYER),
+    e.PaymentOverdue(at=AT, tranche=2, due_at=datetime(2025, 3, 4, tzinfo=UTC)),
     e.OrderCancelled(at=AT, reason="late", by=Role.ADMIN),
     e.ShipmentOverdue(at=AT, ship_by_at=datetime(2025, 3, 4, tzinfo=UTC)),
     e.DeadlineExtended(

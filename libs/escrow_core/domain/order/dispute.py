@@ -181,8 +181,8 @@ def resolved(state: OrderState, event: e.DisputeResolved) -> OrderState:
     )
     if event.refund_amount == 0:
         status = Status.COMPLETED
-    elif event.release_amount == 0:
-        status = Status.REFUNDED
+    elif event.release_amount == 0 and state.amounts.released == 0:
+        status = Status.REFUNDED  # only if nothing was ever released (a milestone was)
     else:
         status = Status.SETTLED
     state = _with_dispute(

@@ -159,6 +159,10 @@ class OrderState(_Frozen):
     # Money paid that the order could not take (an overpayment, a payment on an order not
     # payable), refunded as it came in: counted in ``amounts.paid`` but not toward the total.
     unexpected: int = 0
+    # A tranche after the first not paid by its due time (DESIGN 7.2): its 1-based position
+    # and due time, until paying up clears them. Either side may cancel meanwhile.
+    overdue_tranche: int | None = None
+    overdue_due_at: datetime | None = None
 
     @property
     def funded(self) -> int:
@@ -168,6 +172,11 @@ class OrderState(_Frozen):
     @property
     def unpaid(self) -> int:
         return self.terms.total - self.funded
+
+    @property
+    def payment_overdue(self) -> bool:
+        """A tranche is overdue and not yet paid up."""
+        return self.overdue_tranche is not None
 
     def payout(self, payout_id: str) -> Payout | None:
         return next((p for p in self.payouts if p.id == payout_id), None)
