@@ -35,6 +35,8 @@ class PlaceOrder(Command):
     agency_id: str | None = None  # the agent placing the order for the buyer, if any
     agency_fee_bps: int = 0
     retention: terms.Retention | None = None
+    metadata: dict[str, object] = Field(default_factory=dict)  # judged by domain.metadata
+    client_reference: str | None = None
 
 
 class AcceptOrder(Command):
@@ -71,6 +73,12 @@ class CancelOrder(Command):
 
 class PostMessage(Command):
     body: str
+
+
+class UpdateMetadata(Command):
+    """Merge ``metadata`` into the order's (a key set to "" is removed)."""
+
+    metadata: dict[str, object]
 
 
 class OpenDispute(Command):

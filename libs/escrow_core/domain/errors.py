@@ -157,3 +157,19 @@ class InvalidDueBy(InvalidValue):
 
 class ReleaseExceedsHeld(InvalidValue):
     code = "release_exceeds_held"
+
+
+class InvalidMetadata(InvalidValue):
+    """``metadata`` breaks a rule (``escrow_core.domain.metadata``): ``field`` names the key
+    at fault, ``reason`` what is wrong with it."""
+
+    code = "invalid_metadata"
+
+    def __init__(self, message: str, field: str, reason: str) -> None:
+        super().__init__(f"metadata: {message}.", field=field)
+        self.rule = message
+        self.reason = reason
+
+
+class InvalidClientReference(InvalidValue):
+    code = "invalid_client_reference"

@@ -31,7 +31,8 @@ class Event(BaseModel):
 class OrderPlaced(Event):
     """Schema 2: records ``currency_exponent``, the minor units every amount of the order is in
     (ISO 4217's; an order placed before keeps the exponent it was priced under). Schema 3: the
-    agency's fee and the retention (a v2 event has neither), and tranches may carry ``due_by``."""
+    agency's fee and the retention, the buyer's ``metadata`` and ``client_reference`` (buyer
+    side only, DESIGN 7.6); a v2 event has none of them. Tranches may carry ``due_by``."""
 
     type: Literal["order.placed"] = "order.placed"
     buyer_id: str
@@ -52,6 +53,8 @@ class OrderPlaced(Event):
     agency_id: str | None = None
     agency_fee_bps: int = 0
     retention: Retention | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    client_reference: str | None = None
 
 
 class OrderAccepted(Event):
@@ -260,6 +263,13 @@ class MessagePosted(Event):
     body: str
 
 
+class OrderMetadataUpdated(Event):
+    """The buyer's bookkeeping changed: ``metadata`` is the whole of it after the change."""
+
+    type: Literal["order.metadata_updated"] = "order.metadata_updated"
+    metadata: dict[str, str]
+
+
 AnyEvent = Annotated[
     OrderPlaced
     | OrderAccepted
@@ -288,7 +298,8 @@ AnyEvent = Annotated[
     | RefundFailed
     | RefundRetried
     | MilestoneReleased
-    | PaymentOverdue,
+    | PaymentOverdue
+    | OrderMetadataUpdated,
     Field(discriminator="type"),
 ]
 

@@ -15,8 +15,16 @@ def placed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def placed_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    """Before schema 3 no order had an agency fee or a retention."""
-    return {**data, "agency_id": None, "agency_fee_bps": 0, "retention": None}
+    """Before schema 3 no order had an agency fee, a retention, metadata or a client
+    reference."""
+    return {
+        **data,
+        "agency_id": None,
+        "agency_fee_bps": 0,
+        "retention": None,
+        "metadata": {},
+        "client_reference": None,
+    }
 
 
 def dispute_opened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:

@@ -144,6 +144,10 @@ class Store(ABC):
         """(order_id, state document) of a page of orders (see ``OrderQuery``)."""
 
     @abstractmethod
+    async def order_with_client_reference(self, buyer_id: str, reference: str) -> str | None:
+        """The id of ``buyer_id``'s order with ``client_reference`` ``reference``, if any."""
+
+    @abstractmethod
     async def list_disputes(self, query: DisputeQuery) -> list[tuple[str, dict[str, Any]]]:
         """(order_id, state document) of a page of the mediation queue (``DisputeQuery``)."""
 

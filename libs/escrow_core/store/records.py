@@ -100,6 +100,8 @@ class OrderRow:
     created_at: datetime
     updated_at: datetime
     state: dict[str, Any]
+    client_reference: str | None = None
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +268,12 @@ class OrderQuery:
     buyer_id: str | None = None
     supplier_id: str | None = None
     before: tuple[datetime, str] | None = None
+    # The buyer's bookkeeping: with ``buyer_parties``, only orders one of them is the buyer of.
+    buyer_parties: frozenset[str] | None = None
+    client_reference: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()  # every (key, value) must be in the metadata
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,18 @@ async def post_message(call: OrderCommand, body: s.MessageRequest) -> Response:
     return await call.run(lambda actor: c.PostMessage(actor=actor, body=body.body))
 
 
+@router.patch(
+    "/{order_id}",
+    operation_id="update_order_metadata",
+    response_model=s.Order,
+    responses=r.errors(*r.WRITE_ERRORS, 404, 412),
+)
+async def update_order_metadata(call: OrderCommand, body: s.UpdateOrderMetadataRequest) -> Response:
+    """The buyer side merges metadata into the order's (a key set to "" is removed), in any
+    status."""
+    return await call.run(lambda actor: c.UpdateMetadata(actor=actor, metadata=body.metadata))
+
+
 @_command_route("/{order_id}/dispute", "open_dispute")
 async def open_dispute(call: OrderCommand, body: s.OpenDisputeRequest) -> Response:
     """The buyer disputes while funds are held; requested_refund is its opening offer."""

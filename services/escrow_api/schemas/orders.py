@@ -21,6 +21,8 @@ from escrow_api.schemas.common import (
 )
 from escrow_api.schemas.enums import OrderActionName
 from escrow_api.schemas.money_out import OrderPayout, OrderRefund
+from escrow_api.schemas.parties import MetadataChange
+from escrow_core.domain.metadata import MAX_CLIENT_REFERENCE_LENGTH
 from escrow_core.domain.order import DisputeStatus, Status
 from escrow_core.domain.roles import Role, Side
 from escrow_core.domain.terms import (
@@ -30,6 +32,17 @@ from escrow_core.domain.terms import (
     ExtendableDeadline,
     PaymentMethod,
 )
+
+ClientReference = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=MAX_CLIENT_REFERENCE_LENGTH,
+        description="The buyer's own reference (a PO number): unique per buyer, a second order "
+        "with it is 409 duplicate_client_reference naming the first.",
+        examples=["PO-2027-0042"],
+    ),
+]
 
 
 class Incoterm(StrEnum):
@@ -83,6 +96,8 @@ class PlaceOrderRequest(RequestBody):
         "order cannot (422 agency_fee_not_allowed); with the platform's fee at most 10000 "
         "(else 422 fees_too_high).",
     )
+    metadata: MetadataChange = Field(default_factory=dict)
+    client_reference: ClientReference | None = None
 
     @model_validator(mode="after")
     def _total_in_bounds(self) -> "PlaceOrderRequest":
@@ -138,6 +153,16 @@ class ShipRequest(RequestBody):
 
     model_config = {
         "json_schema_extra": {"examples": [{"carrier": "DHL", "tracking_number": "JD0146000012"}]}
+    }
+
+
+class UpdateOrderMetadataRequest(RequestBody):
+    """Merged into the order's metadata; the limits apply to the result."""
+
+    metadata: MetadataChange
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"metadata": {"cost_center": "B-12", "erp_id": ""}}]}
     }
 
 
@@ -340,4 +365,12 @@ class Order(BaseModel):
     )
     refunds: list[OrderRefund] = Field(
         default_factory=list, description="Omitted for the supplier side."
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description="The buyer's bookkeeping: omitted for the supplier side (DESIGN 7.6).",
+    )
+    client_reference: str | None = Field(
+        default=None,
+        description="The buyer's own reference, unique per buyer: omitted for the supplier side.",
     )

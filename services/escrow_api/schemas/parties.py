@@ -7,14 +7,14 @@ from pydantic import BaseModel, Field, StrictBool, WithJsonSchema, model_validat
 
 from escrow_api.schemas.common import IsoDateTime, RequestBody, ShortText
 from escrow_core.accounts import KeyRole, KeyScope, PartyKind
-from escrow_core.application.party_metadata import MAX_KEY_LENGTH, MAX_KEYS, MAX_VALUE_LENGTH
+from escrow_core.domain.metadata import MAX_KEY_LENGTH, MAX_KEYS, MAX_VALUE_LENGTH
 
 _METADATA_RULES = (
     f"Up to {MAX_KEYS} keys of 1-{MAX_KEY_LENGTH} characters, each value a string of at most "
     f"{MAX_VALUE_LENGTH}; any broken rule is 422 invalid_metadata."
 )
-# Checked by the application (escrow_core.application.party_metadata), so that every broken
-# rule answers the one code invalid_metadata; the schema documents the same rules.
+# Checked by the domain's rules (escrow_core.domain.metadata), so that every broken rule
+# answers the one code invalid_metadata; the schema documents the same rules.
 MetadataChange = Annotated[
     dict[str, Any],
     WithJsonSchema(

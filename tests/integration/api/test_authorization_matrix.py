@@ -64,6 +64,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "extend_deadline":      (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "cancel_order":         (200, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "post_message":         (403, 200, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "update_order_metadata": (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
     "open_dispute":         (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
     "make_dispute_offer":   (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "accept_dispute_offer": (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
@@ -147,6 +148,9 @@ ROUTES: dict[str, Route] = {
     ),
     "cancel_order": Route("POST", "/v1/orders/{order}/cancel", "placed", {"reason": "matrix"}),
     "post_message": Route("POST", "/v1/orders/{order}/messages", "placed", {"body": "hello"}),
+    "update_order_metadata": Route(
+        "PATCH", "/v1/orders/{order}", "completed", {"metadata": {"po": "PO-1"}}
+    ),
     "open_dispute": Route(
         "POST",
         "/v1/orders/{order}/dispute",

@@ -10,10 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import pytest
 import sqlalchemy as sa
+from service.story import Orders
 
+from escrow_core.application.commands import CommandService
+from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
-from escrow_core.store import NewEvent, OrderRow, Store, schema
+from escrow_core.store import DuplicateClientReference, NewEvent, OrderRow, Store, schema
 from support.legacy import LEGACY_TOTAL, write_legacy_order
 
 from .busy_log import BusyLog, escrow
@@ -145,3 +149,44 @@ async def test_an_order_placed_before_order_placed_schema_2_verifies_and_rebuild
     assert row.state["terms"]["currency_exponent"] == 0
     again = await escrow(fresh_store.url, "verify")
     assert again.returncode == 0, again.stderr
+
+
+async def test_rebuild_refills_the_bookkeeping_columns_and_verify_checks_them(
+    fresh_store: Store, busy_log: BusyLog
+) -> None:
+    # Given an order with the buyer's metadata and client_reference, its metadata updated
+    cast = busy_log.cast
+    orders = Orders(CommandService(fresh_store), cast)
+    order_id = await orders.place(
+        metadata={"po": "PO-9", "region": "south"}, client_reference="PO-9"
+    )
+    await orders.run(order_id, c.UpdateMetadata(actor=cast.buyer, metadata={"region": ""}))
+    written = await projections(fresh_store)
+    row = written[0][order_id]
+    assert (row.client_reference, row.metadata) == ("PO-9", {"po": "PO-9"})
+
+    # When the columns are lost, verify names them; a rebuild refills them from the log
+    view = schema.order_view
+    async with fresh_store.transaction() as conn:
+        await conn.execute(
+            view.update()
+            .where(view.c.order_id == order_id)
+            .values(client_reference=None, metadata={})
+        )
+    broken = await escrow(fresh_store.url, "verify")
+    assert broken.returncode != 0
+    assert f"order_view {order_id}.client_reference: live None, log says 'PO-9'" in broken.stderr
+    assert f"order_view {order_id}.metadata" in broken.stderr
+    async with fresh_store.transaction() as conn:
+        await conn.execute(schema.order_view.delete())
+        await conn.execute(schema.party_balances.delete())
+    rebuilt = await escrow(fresh_store.url, "projections", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+
+    # Then the rows are as the commands wrote them, and the unique reference still holds
+    assert await projections(fresh_store) == written
+    assert await fresh_store.order_with_client_reference(cast.buyer_id, "PO-9") == order_id
+    with pytest.raises(DuplicateClientReference):
+        await orders.place(client_reference="PO-9")
+    verified = await escrow(fresh_store.url, "verify")
+    assert verified.returncode == 0, verified.stderr

@@ -51,6 +51,8 @@ DESIGN_EVENT_TYPES = {
     "refund.retried",
     "milestone.released",
     "payment.overdue",
+    # DESIGN 7.3: the buyer's bookkeeping.
+    "order.metadata_updated",
 }
 
 SAMPLES: list[e.Event] = [
@@ -115,6 +117,7 @@ SAMPLES: list[e.Event] = [
         at=AT, deadline=ExtendableDeadline.INSPECTION, by=Role.BUYER, days=5, new_at=AT
     ),
     e.MessagePosted(at=AT, by=Role.MEDIATOR, party_id=None, body="please upload photos"),
+    e.OrderMetadataUpdated(at=AT, metadata={"po": "PO-7", "cost_center": "B-12"}),
 ]
 
 

@@ -815,7 +815,7 @@ class OrderMachine(RuleBasedStateMachine):
         if actor in WRONG_PARTIES or actor == SYSTEM:
             assert actions == []
         if self.order.status in TERMINAL:
-            assert set(actions) <= {"message"}
+            assert set(actions) <= {"message", "update_metadata"}
 
     # --- after every step ---------------------------------------------------------------------
     @invariant()

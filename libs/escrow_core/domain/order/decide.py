@@ -8,6 +8,7 @@ from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
 from escrow_core.domain.errors import OrderAlreadyExists, OrderNotFound
 from escrow_core.domain.order import (
+    bookkeeping,
     dispute,
     lifecycle,
     milestones,
@@ -31,6 +32,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ExtendDeadline: timers.extend,
     c.CancelOrder: lifecycle.cancel,
     c.PostMessage: lifecycle.post_message,
+    c.UpdateMetadata: bookkeeping.update_metadata,
     c.OpenDispute: dispute.open_dispute,
     c.MakeOffer: dispute.make_offer,
     c.AcceptOffer: dispute.accept_offer,

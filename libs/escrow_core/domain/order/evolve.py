@@ -5,6 +5,7 @@ from typing import Any
 
 from escrow_core.domain import events as e
 from escrow_core.domain.order import (
+    bookkeeping,
     dispute,
     lifecycle,
     milestones,
@@ -41,6 +42,7 @@ MUTATORS: dict[type[e.Event], Mutator] = {
     e.ShipmentOverdue: lifecycle.shipment_overdue,
     e.DeadlineExtended: timers.deadline_extended,
     e.MessagePosted: lifecycle.message_posted,
+    e.OrderMetadataUpdated: bookkeeping.metadata_updated,
     e.PayoutPaid: money_out.payout_paid,
     e.PayoutFailed: money_out.payout_failed,
     e.PayoutReturned: money_out.payout_returned,

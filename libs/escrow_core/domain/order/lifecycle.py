@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
+from escrow_core.domain import metadata
 from escrow_core.domain.errors import (
     AgencyFeeNotAllowed,
     CancellationNotAllowed,
@@ -34,6 +35,8 @@ from escrow_core.domain.terms import RefundReason, Terms, Tranche, end_of_day
 def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
     if cmd.actor.role is not Role.BUYER or cmd.actor.party_id != cmd.buyer_id:
         raise NotPermitted("only the buyer places its own orders")
+    kept = metadata.merged({}, cmd.metadata)
+    metadata.check_client_reference(cmd.client_reference)
     if not cmd.supplier_trade_assurance:
         raise SupplierNotTradeAssurance(
             "the supplier is not enabled for Trade Assurance", field="supplier_id"
@@ -82,6 +85,8 @@ def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
             agency_id=cmd.agency_id,
             agency_fee_bps=cmd.agency_fee_bps,
             retention=cmd.retention,
+            metadata=kept,
+            client_reference=cmd.client_reference,
         )
     ]
 
@@ -205,6 +210,8 @@ def placed(event: e.OrderPlaced) -> OrderState:
         placed_at=event.at,
         updated_at=event.at,
         ship_by_at=end_of_day(event.ship_by),
+        metadata=event.metadata,
+        client_reference=event.client_reference,
     )
 
 

@@ -22,6 +22,8 @@ TRANSITIONS: dict[type[c.Command], tuple[frozenset[Role], frozenset[Status]]] = 
     c.ExtendDeadline: (frozenset({R.BUYER, R.SUPPLIER}), BEFORE_SHIPMENT | {S.DELIVERED}),
     c.CancelOrder: (frozenset({R.BUYER, R.SUPPLIER, R.ADMIN}), BEFORE_SHIPMENT),
     c.PostMessage: (frozenset({R.BUYER, R.SUPPLIER, R.MEDIATOR}), ANY_STATUS),
+    # The buyer's own bookkeeping: it goes on after the order has ended.
+    c.UpdateMetadata: (frozenset({R.BUYER}), ANY_STATUS),
     c.OpenDispute: (frozenset({R.BUYER}), frozenset({S.SHIPPED, S.DELIVERED})),
     c.MakeOffer: (frozenset({R.BUYER, R.SUPPLIER}), frozenset({S.DISPUTED})),
     c.AcceptOffer: (frozenset({R.BUYER, R.SUPPLIER}), frozenset({S.DISPUTED})),

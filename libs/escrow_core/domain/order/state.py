@@ -156,6 +156,9 @@ class OrderState(_Frozen):
     cancellation_reason: str | None = None
     payouts: tuple[Payout, ...] = ()
     refunds: tuple[Refund, ...] = ()
+    # The buyer's bookkeeping (DESIGN 7.3), shown to the buyer side only (7.6).
+    metadata: dict[str, str] = {}
+    client_reference: str | None = None
     # Money paid that the order could not take (an overpayment, a payment on an order not
     # payable), refunded as it came in: counted in ``amounts.paid`` but not toward the total.
     unexpected: int = 0
