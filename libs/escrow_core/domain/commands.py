@@ -102,6 +102,14 @@ class WithdrawDispute(Command):
     pass
 
 
+# --- retention: a claim on the money kept after receipt (DESIGN 7.2) ------------------------
+class MakeClaim(Command):
+    reason: terms.DisputeReason
+    description: str = ""
+    requested_refund: int
+    evidence: tuple[terms.Evidence, ...] = ()
+
+
 # --- money out: a payment provider reports what the bank did ------------------------------
 class ReportPayoutPaid(Command):
     payout_id: str
@@ -164,3 +172,7 @@ class AutoCompleteUndelivered(TimerCommand):
 
 class AutoEscalateDispute(TimerCommand):
     kind: Literal["auto_escalate_at"] = "auto_escalate_at"
+
+
+class EndRetention(TimerCommand):
+    kind: Literal["retention_ends"] = "retention_ends"

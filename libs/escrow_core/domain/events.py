@@ -242,6 +242,20 @@ class MessagePosted(Event):
     body: str
 
 
+class FundsRetained(Event):
+    """Confirmation kept ``amount`` (the retention) in escrow until ``retention_ends``."""
+
+    type: Literal["funds.retained"] = "funds.retained"
+    amount: int
+    retention_ends: datetime
+
+
+class RetentionEnded(Event):
+    """The retention window closed with no claim open; ``funds.released`` follows."""
+
+    type: Literal["retention.ended"] = "retention.ended"
+
+
 AnyEvent = Annotated[
     OrderPlaced
     | OrderAccepted
@@ -268,7 +282,9 @@ AnyEvent = Annotated[
     | PayoutRetried
     | RefundSucceeded
     | RefundFailed
-    | RefundRetried,
+    | RefundRetried
+    | FundsRetained
+    | RetentionEnded,
     Field(discriminator="type"),
 ]
 

@@ -49,6 +49,9 @@ DESIGN_EVENT_TYPES = {
     "refund.succeeded",
     "refund.failed",
     "refund.retried",
+    # DESIGN 7.2: retention after receipt.
+    "funds.retained",
+    "retention.ended",
 }
 
 SAMPLES: list[e.Event] = [
@@ -111,6 +114,8 @@ SAMPLES: list[e.Event] = [
         at=AT, deadline=ExtendableDeadline.INSPECTION, by=Role.BUYER, days=5, new_at=AT
     ),
     e.MessagePosted(at=AT, by=Role.MEDIATOR, party_id=None, body="please upload photos"),
+    e.FundsRetained(at=AT, amount=12_500, retention_ends=datetime(2025, 4, 3, tzinfo=UTC)),
+    e.RetentionEnded(at=AT),
 ]
 
 

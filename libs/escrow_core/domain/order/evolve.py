@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from escrow_core.domain import events as e
-from escrow_core.domain.order import dispute, lifecycle, money_out, payments, timers
+from escrow_core.domain.order import dispute, lifecycle, money_out, payments, retention, timers
 from escrow_core.domain.order.state import OrderState
 
 Mutator = Callable[[OrderState, Any], OrderState]
@@ -40,6 +40,9 @@ MUTATORS: dict[type[e.Event], Mutator] = {
     e.RefundSucceeded: money_out.refund_succeeded,
     e.RefundFailed: money_out.refund_failed,
     e.RefundRetried: money_out.refund_retried,
+    # retention
+    e.FundsRetained: retention.funds_retained,
+    e.RetentionEnded: retention.retention_ended,
 }
 
 

@@ -43,6 +43,7 @@ TIMER_COMMANDS: dict[DeadlineKind, Callable[[], c.TimerCommand]] = {
     K.INSPECTION_ENDS: c.AutoConfirmReceipt,
     K.AUTO_COMPLETE_AT: c.AutoCompleteUndelivered,
     K.AUTO_ESCALATE_AT: c.AutoEscalateDispute,
+    K.RETENTION_ENDS: c.EndRetention,
 }
 
 
@@ -73,6 +74,8 @@ def deadlines(state: OrderState) -> list[Deadline]:
         found.append(
             Deadline(kind=K.AUTO_ESCALATE_AT, at=opened + _days(policy.auto_escalate_days))
         )
+    if state.status is Status.RETAINED and state.retention_ends_at is not None:
+        found.append(Deadline(kind=K.RETENTION_ENDS, at=state.retention_ends_at))
     return sorted(found, key=lambda deadline: deadline.at)
 
 
