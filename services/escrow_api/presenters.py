@@ -99,6 +99,7 @@ def order_json(
         "payment_schedule": terms["payment_schedule"],
         "remarks": terms["remarks"],
         "fee_bps": terms["fee_bps"],
+        "retention": terms["retention"],
         "amounts": {"total": order.terms.total, **doc["amounts"]},
         "shipment": doc["shipment"],
         "shipment_overdue": order.shipment_overdue,

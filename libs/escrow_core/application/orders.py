@@ -20,7 +20,7 @@ from escrow_core.application.runtime import Runtime
 from escrow_core.domain.commands import Command, PlaceOrder
 from escrow_core.domain.order import OrderState
 from escrow_core.domain.roles import Actor
-from escrow_core.domain.terms import LineItem, Tranche
+from escrow_core.domain.terms import LineItem, Retention, Tranche
 from escrow_core.payouts import payout_party
 from escrow_core.projections import order_view
 from escrow_core.store import OrderQuery, RecordedEvent
@@ -42,6 +42,7 @@ class NewOrder:
     inspection_days: int | None = None
     payment_schedule: Sequence[Tranche] | None = None
     remarks: str = ""
+    retention: Retention | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ async def place(
         remarks=new.remarks,
         fee_bps=settings.release_fee_bps,
         policy=settings.timer_policy,
+        retention=new.retention,
     )
     return await runtime.commands.place_order(command, context=context, remember=remember)
 

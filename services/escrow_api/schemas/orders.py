@@ -23,7 +23,13 @@ from escrow_api.schemas.enums import OrderActionName
 from escrow_api.schemas.money_out import OrderPayout, OrderRefund
 from escrow_core.domain.order import DisputeStatus, Status
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import DeadlineKind, DisputeReason, ExtendableDeadline, PaymentMethod
+from escrow_core.domain.terms import (
+    DeadlineKind,
+    DisputeKind,
+    DisputeReason,
+    ExtendableDeadline,
+    PaymentMethod,
+)
 
 
 class Incoterm(StrEnum):
@@ -54,6 +60,14 @@ class TrancheIn(RequestBody):
     amount: Amount
 
 
+class RetentionIn(RequestBody):
+    """A share of the total kept in escrow after confirmation, claimable until ``days`` later
+    (percent 1-30, days 1-90; else 422 ``invalid_retention``)."""
+
+    percent: Annotated[int, Field(strict=True)]
+    days: Annotated[int, Field(strict=True)]
+
+
 class PlaceOrderRequest(RequestBody):
     supplier_id: PartyId
     currency: Currency
@@ -65,6 +79,7 @@ class PlaceOrderRequest(RequestBody):
     inspection_days: Annotated[int, Field(strict=True, ge=1, le=30)] | None = None
     payment_schedule: Annotated[list[TrancheIn], Field(min_length=1, max_length=10)] | None = None
     remarks: OptionalText = ""
+    retention: RetentionIn | None = None
 
     @model_validator(mode="after")
     def _total_in_bounds(self) -> "PlaceOrderRequest":
@@ -184,6 +199,23 @@ class OpenDisputeRequest(RequestBody):
     }
 
 
+class ClaimRequest(OpenDisputeRequest):
+    """A claim on the retained money: requested_refund at most what is retained."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "reason": "quality",
+                    "description": "12 panels failed within a month",
+                    "requested_refund": 15000,
+                    "evidence": [],
+                }
+            ]
+        }
+    }
+
+
 class OfferRequest(RequestBody):
     refund_amount: RefundAmount
     note: OptionalText = ""
@@ -250,6 +282,7 @@ class EvidenceOut(BaseModel):
 
 
 class DisputeOut(BaseModel):
+    kind: DisputeKind
     status: DisputeStatus
     reason: DisputeReason
     description: str
@@ -259,6 +292,11 @@ class DisputeOut(BaseModel):
     opened_at: datetime
     escalated_at: datetime | None
     resolution: ResolutionOut | None
+
+
+class RetentionOut(BaseModel):
+    percent: int
+    days: int
 
 
 class DeadlineOut(BaseModel):
@@ -290,6 +328,9 @@ class Order(BaseModel):
     payment_schedule: list[TrancheOut]
     remarks: str
     fee_bps: int
+    retention: RetentionOut | None = Field(
+        description="The share of the total kept after confirmation, and for how long."
+    )
     amounts: AmountsOut
     shipment: ShipmentOut | None
     shipment_overdue: bool
