@@ -115,6 +115,12 @@ FULL_BODIES: dict[str, Any] = {
     "accept_dispute_offer": {},
     "escalate_dispute": {},
     "withdraw_dispute": {},
+    "make_claim": {
+        "reason": "quality",
+        "description": "junk",
+        "requested_refund": 1000,
+        "evidence": [{"description": "photo", "url": "https://example.com/p.jpg"}],
+    },
     "create_webhook": {"url": HOOK, "event_types": ["funds.released"]},
     "update_webhook": {"url": HOOK, "event_types": ["*"], "enabled": True},
     "rotate_webhook_secret": {},
@@ -131,7 +137,12 @@ FULL_BODIES: dict[str, Any] = {
 
 
 def _full_place_order(world: World) -> dict[str, Any]:
-    return order_terms(world.supplier_id, inspection_days=5, remarks="junk")
+    return order_terms(
+        world.supplier_id,
+        inspection_days=5,
+        remarks="junk",
+        retention={"percent": 10, "days": 30},
+    )
 
 
 def _permitted(name: str) -> str:

@@ -53,6 +53,7 @@ ROUTE_ORDER = [
     "escalate",
     "resolve",
     "withdraw",
+    "claim",
 ]
 
 INSPECTION_USED_BY_BUYER: History = [
