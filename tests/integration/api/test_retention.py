@@ -127,6 +127,35 @@ async def test_at_the_deadline_the_rest_is_released_and_a_late_claim_refused(
     assert await problem(world, order_id, "buyer", claim(1)) == (409, "claim_window_closed")
 
 
+async def test_a_claim_withdrawn_past_the_deadline_has_the_rest_released_at_once(
+    sandbox: World,
+) -> None:
+    world = sandbox
+    # Given a claim still open when the one-day window has passed
+    order = await retained_order(world, percent=5, days=1)
+    order_id = order["id"]
+    await world.step(order_id, "claim", "buyer", claim(1_000))
+    answer = await world.call(
+        "POST", "/v1/sandbox/clock", world.admin, {"advance_seconds": DAY + 60}
+    )
+    assert answer.status_code == 200, answer.text
+    runtime = world.api.app.state.runtime
+    assert await fire_due_timers(runtime.commands) == []  # a claim is open: no release
+
+    # When the buyer withdraws it
+    back = await world.step(order_id, "dispute/withdraw", "buyer")
+
+    # Then the order is retained again with its deadline (already past) unchanged, and the
+    # timer releases the rest at once
+    assert back["status"] == "retained"
+    assert back["deadlines"] == order["deadlines"]
+    assert [d["kind"] for d in back["deadlines"]] == ["retention_ends"]
+    (fired,) = await fire_due_timers(runtime.commands)
+    assert [event.type for event in fired.events] == ["retention.ended", "funds.released"]
+    assert fired.state.status.value == "completed"
+    assert fired.state.amounts.released == TOTAL
+
+
 @pytest.mark.parametrize(
     "retention",
     [{"percent": 0, "days": 30}, {"percent": 31, "days": 30}, {"percent": 10, "days": 91}],
