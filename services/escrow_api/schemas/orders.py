@@ -240,6 +240,7 @@ class LineItemOut(BaseModel):
 class TrancheOut(BaseModel):
     name: str
     amount: int
+    due_by: date | None
 
 
 class AmountsOut(BaseModel):

@@ -32,6 +32,7 @@ from escrow_core.domain.terms import (
     RefundReason,
     Retention,
 )
+from escrow_core.domain.visibility import Viewer
 
 from .scenario import (
     BUYER,
@@ -399,3 +400,9 @@ def test_allowed_actions_offer_the_claim_while_the_window_runs() -> None:
     assert allowed_actions(retained, SUPPLIER, CLAIM_AT) == ["message"]
     assert "claim" not in allowed_actions(state_of(CLAIMED), BUYER, day(21))
     assert "claim" not in allowed_actions(state_of(DELIVERED_R), BUYER, day(10))
+
+
+@pytest.mark.parametrize("event_type", ["funds.retained", "retention.ended"])
+def test_the_new_events_are_seen_by_both_sides(event_type: str) -> None:
+    for viewer in (Viewer(buyer_side=True), Viewer(supplier_side=True), Viewer(everything=True)):
+        assert viewer.sees_event(event_type)
