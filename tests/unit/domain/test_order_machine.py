@@ -485,7 +485,8 @@ class OrderMachine(RuleBasedStateMachine):
         for step in line[:stage]:
             if step is c.MakeClaim and self.order.status is not Status.RETAINED:
                 break  # nothing was left to retain (a tiny total): the order completed
-            self.now += timedelta(days=1)
+            # (a claim comes within the hour: the shortest window is a day)
+            self.now += timedelta(hours=1) if step is c.MakeClaim else timedelta(days=1)
             if step is c.EscalateDispute:
                 self.now += timedelta(days=policy.negotiation_days)
             next_command = self._main_line_command(step)
