@@ -103,6 +103,7 @@ def order_json(
         "fee_bps": terms["fee_bps"],
         "agency_id": terms["agency_id"],
         "agency_fee_bps": terms["agency_fee_bps"],
+        "retention": terms["retention"],
         "amounts": {"total": order.terms.total, **doc["amounts"]},
         "shipment": doc["shipment"],
         "shipment_overdue": order.shipment_overdue,

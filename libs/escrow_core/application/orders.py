@@ -28,7 +28,7 @@ from escrow_core.domain.errors import InvalidClientReference
 from escrow_core.domain.metadata import check_client_reference, printable
 from escrow_core.domain.order import OrderState
 from escrow_core.domain.roles import Actor
-from escrow_core.domain.terms import LineItem, Tranche
+from escrow_core.domain.terms import LineItem, Retention, Tranche
 from escrow_core.payouts import payout_party
 from escrow_core.projections import order_view
 from escrow_core.store import DuplicateClientReference, OrderQuery, RecordedEvent
@@ -53,6 +53,7 @@ class NewOrder:
     agency_fee_bps: int = 0  # an agent's fee on an order it places for its buyer
     metadata: Mapping[str, object] = dataclasses.field(default_factory=dict)
     client_reference: str | None = None
+    retention: Retention | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ async def place(
         agency_fee_bps=new.agency_fee_bps,
         metadata=dict(new.metadata),
         client_reference=new.client_reference,
+        retention=new.retention,
     )
     try:
         return await runtime.commands.place_order(command, context=context, remember=remember)

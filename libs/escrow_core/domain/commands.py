@@ -118,6 +118,14 @@ class ReleaseMilestone(Command):
     note: str = ""
 
 
+# --- retention: a claim on the money kept after receipt (DESIGN 7.2) ------------------------
+class MakeClaim(Command):
+    reason: terms.DisputeReason
+    description: str = ""
+    requested_refund: int
+    evidence: tuple[terms.Evidence, ...] = ()
+
+
 # --- money out: a payment provider reports what the bank did ------------------------------
 class ReportPayoutPaid(Command):
     payout_id: str
@@ -189,3 +197,7 @@ class MarkPaymentOverdue(TimerCommand):
 
 class AutoCancelOverdue(TimerCommand):
     kind: Literal["unpaid_cancel_at"] = "unpaid_cancel_at"
+
+
+class EndRetention(TimerCommand):
+    kind: Literal["retention_ends"] = "retention_ends"

@@ -173,3 +173,24 @@ class InvalidMetadata(InvalidValue):
 
 class InvalidClientReference(InvalidValue):
     code = "invalid_client_reference"
+
+
+# --- retention and claims (DESIGN 7.2) --------------------------------------------------------
+class ClaimWindowClosed(InvalidState):
+    """A claim after the retention window (or on an order whose retention has ended)."""
+
+    code = "claim_window_closed"
+
+
+class ClaimAlreadyMade(InvalidState):
+    """An order takes one claim (a dispute withdrawn before receipt does not count)."""
+
+    code = "claim_already_made"
+
+
+class InvalidRetention(InvalidValue):
+    code = "invalid_retention"
+
+
+class ClaimExceedsRetained(InvalidValue):
+    code = "claim_exceeds_retained"

@@ -270,6 +270,20 @@ class OrderMetadataUpdated(Event):
     metadata: dict[str, str]
 
 
+class FundsRetained(Event):
+    """Confirmation kept ``amount`` (the retention) in escrow until ``retention_ends``."""
+
+    type: Literal["funds.retained"] = "funds.retained"
+    amount: int
+    retention_ends: datetime
+
+
+class RetentionEnded(Event):
+    """The retention window closed with no claim open; ``funds.released`` follows."""
+
+    type: Literal["retention.ended"] = "retention.ended"
+
+
 AnyEvent = Annotated[
     OrderPlaced
     | OrderAccepted
@@ -299,7 +313,9 @@ AnyEvent = Annotated[
     | RefundRetried
     | MilestoneReleased
     | PaymentOverdue
-    | OrderMetadataUpdated,
+    | OrderMetadataUpdated
+    | FundsRetained
+    | RetentionEnded,
     Field(discriminator="type"),
 ]
 

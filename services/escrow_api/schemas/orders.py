@@ -78,6 +78,14 @@ class TrancheIn(RequestBody):
     )
 
 
+class RetentionIn(RequestBody):
+    """A share of the total kept in escrow after confirmation, claimable until ``days`` later
+    (percent 1-30, days 1-90; else 422 ``invalid_retention``)."""
+
+    percent: Annotated[int, Field(strict=True)]
+    days: Annotated[int, Field(strict=True)]
+
+
 class PlaceOrderRequest(RequestBody):
     supplier_id: PartyId
     currency: Currency
@@ -98,6 +106,7 @@ class PlaceOrderRequest(RequestBody):
     )
     metadata: MetadataChange = Field(default_factory=dict)
     client_reference: ClientReference | None = None
+    retention: RetentionIn | None = None
 
     @model_validator(mode="after")
     def _total_in_bounds(self) -> "PlaceOrderRequest":
@@ -227,6 +236,23 @@ class OpenDisputeRequest(RequestBody):
     }
 
 
+class ClaimRequest(OpenDisputeRequest):
+    """A claim on the retained money: requested_refund at most what is retained."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "reason": "quality",
+                    "description": "12 panels failed within a month",
+                    "requested_refund": 15000,
+                    "evidence": [],
+                }
+            ]
+        }
+    }
+
+
 class OfferRequest(RequestBody):
     refund_amount: RefundAmount
     note: OptionalText = ""
@@ -258,7 +284,7 @@ class LineItemOut(BaseModel):
 class TrancheOut(BaseModel):
     name: str
     amount: int
-    due_by: date | None = None
+    due_by: date | None
 
 
 class AmountsOut(BaseModel):
@@ -302,8 +328,7 @@ class EvidenceOut(BaseModel):
 
 class DisputeOut(BaseModel):
     kind: DisputeKind = Field(
-        default=DisputeKind.DISPUTE,
-        description="A dispute before receipt, or a claim on the money retained after it.",
+        description="A dispute before receipt, or a claim on the money retained after it."
     )
     status: DisputeStatus
     reason: DisputeReason
@@ -314,6 +339,11 @@ class DisputeOut(BaseModel):
     opened_at: datetime
     escalated_at: datetime | None
     resolution: ResolutionOut | None
+
+
+class RetentionOut(BaseModel):
+    percent: int
+    days: int
 
 
 class DeadlineOut(BaseModel):
@@ -349,6 +379,9 @@ class Order(BaseModel):
         default=None, description="The agent that placed the order and earns agency_fee_bps."
     )
     agency_fee_bps: int = 0
+    retention: RetentionOut | None = Field(
+        description="The share of the total kept after confirmation, and for how long."
+    )
     amounts: AmountsOut
     shipment: ShipmentOut | None
     shipment_overdue: bool

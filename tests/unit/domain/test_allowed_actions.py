@@ -55,6 +55,7 @@ ROUTE_ORDER = [
     "withdraw",
     "release",
     "update_metadata",
+    "claim",
 ]
 
 INSPECTION_USED_BY_BUYER: History = [

@@ -53,6 +53,9 @@ DESIGN_EVENT_TYPES = {
     "payment.overdue",
     # DESIGN 7.3: the buyer's bookkeeping.
     "order.metadata_updated",
+    # DESIGN 7.2: retention after receipt.
+    "funds.retained",
+    "retention.ended",
 }
 
 SAMPLES: list[e.Event] = [
@@ -118,6 +121,8 @@ SAMPLES: list[e.Event] = [
     ),
     e.MessagePosted(at=AT, by=Role.MEDIATOR, party_id=None, body="please upload photos"),
     e.OrderMetadataUpdated(at=AT, metadata={"po": "PO-7", "cost_center": "B-12"}),
+    e.FundsRetained(at=AT, amount=12_500, retention_ends=datetime(2025, 4, 3, tzinfo=UTC)),
+    e.RetentionEnded(at=AT),
 ]
 
 

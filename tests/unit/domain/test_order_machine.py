@@ -54,11 +54,13 @@ from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import SYSTEM, Actor, Role
 from escrow_core.domain.terms import (
     DeadlineKind,
+    DisputeKind,
     DisputeReason,
     ExtendableDeadline,
     LineItem,
     PaymentMethod,
     RefundReason,
+    Retention,
     Tranche,
 )
 
@@ -89,6 +91,7 @@ TIMER_COMMANDS = (
     c.AutoEscalateDispute,
     c.MarkPaymentOverdue,
     c.AutoCancelOverdue,
+    c.EndRetention,
 )
 AGENT_ID = "pty_agent"
 
@@ -225,6 +228,15 @@ MAIN_LINE: list[type[c.Command]] = [
     c.ResolveDispute,  # a release and a refund split over both payments: money out to report
 ]
 
+# With a retention, half the runs take the line after receipt: confirmed, claimed, decided.
+RETAINED_LINE: list[type[c.Command]] = [
+    *MAIN_LINE[:5],
+    c.ConfirmReceipt,
+    c.MakeClaim,
+    c.EscalateDispute,
+    c.ResolveDispute,
+]
+
 policy_strategy = st.builds(
     TimerPolicy,
     accept_days=st.integers(1, 30),
@@ -287,10 +299,17 @@ class OrderMachine(RuleBasedStateMachine):
         for event in new_events:
             assert event.at == self.now
             assert e.event_from_data(event.type, e.event_to_data(event)) == event
-            if isinstance(event, e.DisputeOpened):
+            if isinstance(event, e.DisputeOpened) and event.kind is DisputeKind.DISPUTE:
                 running = self._own_timer()
                 assert running is not None
                 self.paused = max(running - self.now, timedelta(0))
+            if isinstance(event, e.DisputeOpened) and event.kind is DisputeKind.CLAIM:
+                # A claim runs over the retained money only, within the window.
+                assert self.order.status is Status.RETAINED
+                assert self.order.retention_ends_at is not None
+                assert self.now < self.order.retention_ends_at
+                assert 0 <= event.requested_refund <= self.order.amounts.retained
+            withdrawn = self.order.dispute if self.state is not None else None
             if isinstance(event, e.RefundIssued):
                 self._check_refund_split(event)
             if isinstance(event, e.FundsReleased):
@@ -304,10 +323,15 @@ class OrderMachine(RuleBasedStateMachine):
             self.state = evolve(self.state, event)
             self.events.append(event)
             self._tell_money_out(event)
-            if isinstance(event, e.DisputeWithdrawn):
-                # The order's own timer resumes with exactly the time it had left.
-                assert self.paused is not None
-                assert self._own_timer() == self.now + self.paused
+            if isinstance(event, e.DisputeWithdrawn) and withdrawn is not None:
+                if withdrawn.kind is DisputeKind.CLAIM:
+                    # Back to retained, the window's deadline unchanged.
+                    assert self.order.status is Status.RETAINED
+                    assert self.order.amounts.retained == self.order.amounts.held > 0
+                else:
+                    # The order's own timer resumes with exactly the time it had left.
+                    assert self.paused is not None
+                    assert self._own_timer() == self.now + self.paused
         if state is not None:
             self._check_refund_reasons(state, command, new_events)
         if self.terminal_at is None and self.order.status in TERMINAL:
@@ -416,6 +440,9 @@ class OrderMachine(RuleBasedStateMachine):
         stage=st.integers(0, len(MAIN_LINE)),
         agency_fee_bps=st.none() | st.sampled_from([0, 1, 150, 2_000]) | st.integers(0, 2_000),
         balance_due_in_days=st.none() | st.integers(1, 60),
+        retention=st.none()
+        | st.builds(Retention, percent=st.integers(1, 30), days=st.integers(1, 90)),
+        after_receipt=st.booleans(),
     )
     def place(
         self,
@@ -429,6 +456,8 @@ class OrderMachine(RuleBasedStateMachine):
         stage: int,
         agency_fee_bps: int | None,
         balance_due_in_days: int | None,
+        retention: Retention | None,
+        after_receipt: bool,
     ) -> None:
         total = sum(item.quantity * item.unit_price for item in items) + shipping_fee
         schedule = None
@@ -467,12 +496,17 @@ class OrderMachine(RuleBasedStateMachine):
             fee_bps=fee_bps,
             policy=policy,
             **agency,
+            retention=retention,
         )
         assert self.apply(command) != []
         assert self.order.terms.total == total
         # Start the random walk from anywhere on the main line, not only from "placed".
-        for step in MAIN_LINE[:stage]:
-            self.now += timedelta(days=1)
+        line = RETAINED_LINE if retention is not None and after_receipt else MAIN_LINE
+        for step in line[:stage]:
+            if step is c.MakeClaim and self.order.status is not Status.RETAINED:
+                break  # nothing was left to retain (a tiny total): the order completed
+            # (a claim comes within the hour: the shortest window is a day)
+            self.now += timedelta(hours=1) if step is c.MakeClaim else timedelta(days=1)
             if step is c.EscalateDispute:
                 self.now += timedelta(days=policy.negotiation_days)
             next_command = self._main_line_command(step)
@@ -492,6 +526,12 @@ class OrderMachine(RuleBasedStateMachine):
             return open_dispute(refund=order.amounts.held // 3)
         if step is c.ResolveDispute:
             return c.ResolveDispute(actor=MEDIATOR, refund_amount=order.amounts.held * 2 // 3)
+        if step is c.MakeClaim:
+            return c.MakeClaim(
+                actor=BUYER, reason=DisputeReason.QUALITY, requested_refund=order.amounts.retained
+            )
+        if step is c.ConfirmReceipt:
+            return c.ConfirmReceipt(actor=BUYER)
         actor = BUYER if step is c.EscalateDispute else SUPPLIER
         return step(actor=actor)
 
@@ -591,6 +631,11 @@ class OrderMachine(RuleBasedStateMachine):
     def resolve(self, actor: Actor, portion: str | int) -> None:
         refund = amount_of(portion, self.order.amounts.held)
         self.apply(c.ResolveDispute(actor=actor, refund_amount=refund, note="decided"))
+
+    @rule(actor=actors(BUYER), portion=PORTIONS, reason=st.sampled_from(DisputeReason))
+    def claim(self, actor: Actor, portion: str | int, reason: DisputeReason) -> None:
+        refund = amount_of(portion, self.order.amounts.retained)
+        self.apply(c.MakeClaim(actor=actor, reason=reason, requested_refund=refund))
 
     @rule(actor=actors(BUYER))
     def withdraw(self, actor: Actor) -> None:
@@ -784,6 +829,15 @@ class OrderMachine(RuleBasedStateMachine):
                     c.ConfirmReceipt(actor=BUYER),
                 ][choice]
             )
+        elif status is Status.RETAINED:
+            claimed = amount_of(portion, order.amounts.retained)
+            if choice < 4:
+                self.apply(
+                    c.MakeClaim(actor=BUYER, reason=DisputeReason.QUALITY, requested_refund=claimed)
+                )
+            else:
+                self.jump_to_next_deadline(timedelta(seconds=choice - 4))
+                self.fire_due_timers()
         elif status is Status.DISPUTED:
             self.apply(
                 [
@@ -832,6 +886,14 @@ class OrderMachine(RuleBasedStateMachine):
         assert a.fees <= a.released
         if order.status in TERMINAL:
             assert a.held == 0
+        # The retained money is part of what is held, and only while the window (or a claim
+        # on it) is open.
+        assert a.retained <= a.held
+        claim_open = order.dispute is not None and order.dispute.kind is DisputeKind.CLAIM
+        if order.status is not Status.RETAINED and not (
+            order.status is Status.DISPUTED and claim_open
+        ):
+            assert a.retained == 0
 
     @invariant()
     def amounts_are_the_sums_of_the_events(self) -> None:
@@ -902,8 +964,19 @@ class OrderMachine(RuleBasedStateMachine):
         elif status is Status.PARTIALLY_PAID:
             assert 0 < funded < total
             assert a.held + a.released == funded
+        elif (
+            status is Status.DISPUTED and order.dispute and order.dispute.kind is DisputeKind.CLAIM
+        ):
+            assert a.held == a.retained > 0
+            assert a.released + a.held == funded == total
         elif status in (Status.HELD, Status.SHIPPED, Status.DELIVERED, Status.DISPUTED):
             assert a.held + a.released == funded == total
+        elif status is Status.RETAINED:
+            assert a.held == a.retained > 0
+            assert a.released + a.held == funded == total
+            retention = order.terms.retention
+            assert retention is not None
+            assert a.retained == min(half_even_fee(total, retention.percent * 100), total)
         elif status is Status.COMPLETED:
             assert a.released == funded == total
         elif status is Status.REFUNDED:
@@ -953,6 +1026,8 @@ class OrderMachine(RuleBasedStateMachine):
             assert kinds == {DeadlineKind.INSPECTION_ENDS}
         if status is Status.HELD:
             assert kinds == (set() if self.order.shipment_overdue else {DeadlineKind.SHIP_BY})
+        if status is Status.RETAINED:
+            assert kinds == {DeadlineKind.RETENTION_ENDS}
         if status in TERMINAL:
             assert kinds == set()
         self._check_tranches_due(kinds)

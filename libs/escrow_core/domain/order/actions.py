@@ -54,6 +54,10 @@ _ACTIONS: dict[str, tuple[type[c.Command], Callable[[OrderState, Actor], list[c.
     "release": (c.ReleaseMilestone, lambda s, a: [c.ReleaseMilestone(actor=a, amount=1)]),
     # An empty change: decided as nothing to record, so allowed wherever the rules allow one.
     "update_metadata": (c.UpdateMetadata, lambda s, a: [c.UpdateMetadata(actor=a, metadata={})]),
+    "claim": (
+        c.MakeClaim,
+        lambda s, a: [c.MakeClaim(actor=a, reason=DisputeReason.OTHER, requested_refund=0)],
+    ),
 }
 #: Every action ``allowed_actions`` can name (the API documents them as a closed enum).
 ACTION_NAMES: tuple[str, ...] = tuple(_ACTIONS)

@@ -15,6 +15,7 @@ from escrow_core.domain.order import (
     money_out,
     overdue,
     payments,
+    retention,
     timers,
 )
 from escrow_core.domain.order.evolve import evolve
@@ -56,6 +57,9 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ReleaseMilestone: milestones.release_milestone,
     c.MarkPaymentOverdue: overdue.mark_payment_overdue,
     c.AutoCancelOverdue: overdue.auto_cancel_overdue,
+    # retention and claims
+    c.MakeClaim: retention.claim,
+    c.EndRetention: retention.end_retention,
 }
 
 

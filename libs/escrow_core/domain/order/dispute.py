@@ -179,6 +179,7 @@ def resolved(state: OrderState, event: e.DisputeResolved) -> OrderState:
         by=event.by,
         resolved_at=event.at,
     )
+    # Refunded only if nothing was ever released (a claim follows a release at confirmation).
     if event.refund_amount == 0:
         status = Status.COMPLETED
     elif event.release_amount == 0 and state.amounts.released == 0:
@@ -188,7 +189,9 @@ def resolved(state: OrderState, event: e.DisputeResolved) -> OrderState:
     state = _with_dispute(
         state, status=DisputeStatus.RESOLVED, resolution=resolution, open_offer=None
     )
-    return state.model_copy(update={"status": status})
+    # A claim settles all that was retained (its refund and release follow this event).
+    amounts = state.amounts.model_copy(update={"retained": 0})
+    return state.model_copy(update={"status": status, "amounts": amounts})
 
 
 def withdrawn(state: OrderState, event: e.DisputeWithdrawn) -> OrderState:

@@ -11,6 +11,7 @@ from escrow_core.domain.order import (
     milestones,
     money_out,
     payments,
+    retention,
     schedule,
     timers,
 )
@@ -53,6 +54,9 @@ MUTATORS: dict[type[e.Event], Mutator] = {
     # milestones and every tranche due (DESIGN 7.2)
     e.MilestoneReleased: milestones.milestone_released,
     e.PaymentOverdue: schedule.payment_overdue,
+    # retention
+    e.FundsRetained: retention.funds_retained,
+    e.RetentionEnded: retention.retention_ended,
 }
 
 

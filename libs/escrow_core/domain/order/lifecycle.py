@@ -17,7 +17,8 @@ from escrow_core.domain.errors import (
     PaymentScheduleMismatch,
     SupplierNotTradeAssurance,
 )
-from escrow_core.domain.order.payments import refund, release
+from escrow_core.domain.order.payments import refund
+from escrow_core.domain.order.retention import check_retention, confirmed
 from escrow_core.domain.order.rules import check_role, check_status, guard
 from escrow_core.domain.order.schedule import check_due_by
 from escrow_core.domain.order.state import OrderState, Shipment, Status
@@ -64,6 +65,7 @@ def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
         raise PaymentScheduleMismatch(
             f"payment_schedule must sum to the total {total}", field="payment_schedule"
         )
+    check_retention(cmd.retention)
     return [
         e.OrderPlaced(
             at=now,
@@ -142,7 +144,7 @@ def deliver(state: OrderState, cmd: c.ReportDelivery, now: datetime) -> list[e.A
 
 def confirm(state: OrderState, cmd: c.ConfirmReceipt, now: datetime) -> list[e.AnyEvent]:
     guard(state, cmd)
-    return [e.ReceiptConfirmed(at=now), *release(state, state.amounts.held, now)]
+    return confirmed(state, now)
 
 
 def cancel(state: OrderState, cmd: c.CancelOrder, now: datetime) -> list[e.AnyEvent]:
@@ -181,7 +183,7 @@ def post_message(state: OrderState, cmd: c.PostMessage, now: datetime) -> list[e
 
 # --- timers ----------------------------------------------------------------------------------
 def _confirmed_by_the_timer(state: OrderState, now: datetime) -> list[e.AnyEvent]:
-    return [e.ReceiptConfirmed(at=now, auto=True), *release(state, state.amounts.held, now)]
+    return confirmed(state, now, auto=True)
 
 
 auto_cancel_unaccepted = fired(

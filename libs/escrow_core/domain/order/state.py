@@ -152,6 +152,8 @@ class OrderState(_Frozen):
     inspection_extended_days: int = 0
     inspection_extended_by: tuple[Side, ...] = ()
     auto_complete_at: datetime | None = None
+    # Set when confirmation retains money (status retained); kept after the window closes.
+    retention_ends_at: datetime | None = None
     dispute: Dispute | None = None
     cancellation_reason: str | None = None
     payouts: tuple[Payout, ...] = ()

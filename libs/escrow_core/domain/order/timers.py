@@ -46,6 +46,7 @@ TIMER_COMMANDS: dict[DeadlineKind, Callable[[], c.TimerCommand]] = {
     K.AUTO_ESCALATE_AT: c.AutoEscalateDispute,
     K.TRANCHE_DUE: c.MarkPaymentOverdue,
     K.UNPAID_CANCEL_AT: c.AutoCancelOverdue,
+    K.RETENTION_ENDS: c.EndRetention,
 }
 
 
@@ -83,6 +84,8 @@ def deadlines(state: OrderState) -> list[Deadline]:
     cancel_at = schedule.unpaid_cancel_at(state)
     if cancel_at is not None:
         found.append(Deadline(kind=K.UNPAID_CANCEL_AT, at=cancel_at))
+    if state.status is Status.RETAINED and state.retention_ends_at is not None:
+        found.append(Deadline(kind=K.RETENTION_ENDS, at=state.retention_ends_at))
     return sorted(found, key=lambda deadline: deadline.at)
 
 
