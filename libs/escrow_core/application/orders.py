@@ -28,7 +28,7 @@ from escrow_core.domain.errors import InvalidClientReference
 from escrow_core.domain.metadata import check_client_reference, printable
 from escrow_core.domain.order import OrderState
 from escrow_core.domain.roles import Actor
-from escrow_core.domain.terms import LineItem, Tranche
+from escrow_core.domain.terms import LineItem, Retention, Tranche
 from escrow_core.payouts import payout_party
 from escrow_core.projections import order_view
 from escrow_core.store import DuplicateClientReference, OrderQuery, RecordedEvent
@@ -50,8 +50,10 @@ class NewOrder:
     inspection_days: int | None = None
     payment_schedule: Sequence[Tranche] | None = None
     remarks: str = ""
+    agency_fee_bps: int = 0  # an agent's fee on an order it places for its buyer
     metadata: Mapping[str, object] = dataclasses.field(default_factory=dict)
     client_reference: str | None = None
+    retention: Retention | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +132,12 @@ async def place(
         remarks=new.remarks,
         fee_bps=settings.release_fee_bps,
         policy=settings.timer_policy,
+        # An agent placing the order for a buyer it manages is the agency (DESIGN 7.2).
+        agency_id=principal.agent_id,
+        agency_fee_bps=new.agency_fee_bps,
         metadata=dict(new.metadata),
         client_reference=new.client_reference,
+        retention=new.retention,
     )
     try:
         return await runtime.commands.place_order(command, context=context, remember=remember)

@@ -15,8 +15,21 @@ def placed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def placed_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    """Before schema 3 an order had no metadata and no client reference."""
-    return {**data, "metadata": {}, "client_reference": None}
+    """Before schema 3 no order had an agency fee, a retention, metadata or a client
+    reference."""
+    return {
+        **data,
+        "agency_id": None,
+        "agency_fee_bps": 0,
+        "retention": None,
+        "metadata": {},
+        "client_reference": None,
+    }
+
+
+def dispute_opened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Before schema 2 every dispute was one before receipt."""
+    return {**data, "kind": "dispute"}
 
 
 def delivered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +54,7 @@ def refund_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 UPCASTS: dict[tuple[str, int], Upcast] = {
     ("order.placed", 1): placed_v1_to_v2,
     ("order.placed", 2): placed_v2_to_v3,
+    ("dispute.opened", 1): dispute_opened_v1_to_v2,
     ("order.delivered", 1): delivered_v1_to_v2,
     ("funds.released", 1): released_v1_to_v2,
     ("refund.issued", 1): refund_v1_to_v2,

@@ -117,6 +117,21 @@ async def open_dispute(call: OrderCommand, body: s.OpenDisputeRequest) -> Respon
     )
 
 
+@_command_route("/{order_id}/claim", "make_claim")
+async def make_claim(call: OrderCommand, body: s.ClaimRequest) -> Response:
+    """The buyer claims on the retained money within the retention window (once per order)."""
+    evidence = tuple(Evidence(**item.model_dump()) for item in body.evidence)
+    return await call.run(
+        lambda actor: c.MakeClaim(
+            actor=actor,
+            reason=body.reason,
+            description=body.description,
+            requested_refund=body.requested_refund,
+            evidence=evidence,
+        )
+    )
+
+
 @_command_route("/{order_id}/dispute/offers", "make_dispute_offer")
 async def make_dispute_offer(call: OrderCommand, body: s.OfferRequest) -> Response:
     """Either side proposes a refund amount (until the dispute is escalated)."""
@@ -151,3 +166,11 @@ async def resolve_dispute(call: OrderCommand, body: s.ResolveRequest) -> Respons
 async def withdraw_dispute(call: OrderCommand, body: Body = None) -> Response:
     """The buyer withdraws; the order returns to where it was (and cannot be disputed again)."""
     return await call.run(lambda actor: c.WithdrawDispute(actor=actor))
+
+
+@_command_route("/{order_id}/release", "release_milestone")
+async def release_milestone(call: OrderCommand, body: s.ReleaseRequest) -> Response:
+    """The buyer (or its agent) releases part of what is held before receipt (a milestone)."""
+    return await call.run(
+        lambda actor: c.ReleaseMilestone(actor=actor, amount=body.amount, note=body.note)
+    )

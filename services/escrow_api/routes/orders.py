@@ -15,7 +15,7 @@ from escrow_core.application.commands import CommandContext, CommandResult
 from escrow_core.application.idempotency import Remember
 from escrow_core.domain.metadata import MAX_CLIENT_REFERENCE_LENGTH, MAX_KEYS
 from escrow_core.domain.order import Status
-from escrow_core.domain.terms import LineItem, Tranche
+from escrow_core.domain.terms import LineItem, Retention, Tranche
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 PARTY_ID_PATTERN = r"^pty_[A-Za-z0-9]{1,64}$"
@@ -36,8 +36,10 @@ async def place_order(body: s.PlaceOrderRequest, call: WriteDep) -> Response:
         inspection_days=body.inspection_days,
         payment_schedule=[Tranche(**t.model_dump()) for t in body.payment_schedule or ()],
         remarks=body.remarks,
+        agency_fee_bps=body.agency_fee_bps,
         metadata=body.metadata,
         client_reference=body.client_reference,
+        retention=Retention(**body.retention.model_dump()) if body.retention else None,
     )
 
     async def place(context: CommandContext, remember: Remember | None) -> CommandResult:

@@ -74,6 +74,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "escalate_dispute":     (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "resolve_dispute":      (200, 200, 403, 403, 403, 403, 403, 403, 404, 404, 401, 401, 403),
     "withdraw_dispute":     (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
+    "release_milestone":    (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
+    "make_claim":           (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
     "list_disputes":        (200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
     "list_events":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
     # Money out (DESIGN 7.1, 7.6): payouts are the supplier side's, refunds the buyer side's.
@@ -176,6 +178,13 @@ ROUTES: dict[str, Route] = {
         {"refund_amount": 400_000, "note": "split"},
     ),
     "withdraw_dispute": Route("POST", "/v1/orders/{order}/dispute/withdraw", "disputed"),
+    "release_milestone": Route("POST", "/v1/orders/{order}/release", "held", {"amount": 1}),
+    "make_claim": Route(
+        "POST",
+        "/v1/orders/{order}/claim",
+        "retained",
+        {"reason": "quality", "requested_refund": 50_000},
+    ),
     "list_disputes": Route("GET", "/v1/disputes"),
     "list_events": Route("GET", "/v1/events"),
     "list_payouts": Route("GET", "/v1/payouts"),

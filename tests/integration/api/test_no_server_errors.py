@@ -117,6 +117,12 @@ FULL_BODIES: dict[str, Any] = {
     "accept_dispute_offer": {},
     "escalate_dispute": {},
     "withdraw_dispute": {},
+    "make_claim": {
+        "reason": "quality",
+        "description": "junk",
+        "requested_refund": 1000,
+        "evidence": [{"description": "photo", "url": "https://example.com/p.jpg"}],
+    },
     "create_webhook": {"url": HOOK, "event_types": ["funds.released"]},
     "update_webhook": {"url": HOOK, "event_types": ["*"], "enabled": True},
     "rotate_webhook_secret": {},
@@ -139,6 +145,7 @@ def _full_place_order(world: World) -> dict[str, Any]:
         remarks="junk",
         metadata={"po": "PO-1"},
         client_reference=f"junk-{uuid.uuid4().hex}",
+        retention={"percent": 10, "days": 30},
     )
 
 
