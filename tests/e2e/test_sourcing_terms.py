@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.processes import Process, serve
+from support.processes import Process, run_cli, serve
 
 from .client import Client, Key
 from .conftest import ADMIN_KEY, FEE_BPS
@@ -121,7 +121,7 @@ def pay(client: Client, order_id: str, payments: Key, amount: int, ref: str) -> 
 
 
 def test_an_agency_order_with_a_milestone_retention_and_a_claim_settles_to_the_minor_unit(
-    client: Client,
+    client: Client, migrated_url: str
 ) -> None:
     agent_id = client.register("agent")
     agent = client.party_key(agent_id)
@@ -238,6 +238,9 @@ def test_an_agency_order_with_a_milestone_retention_and_a_claim_settles_to_the_m
             "paid_out": 0,
         }
     ]
+    # The operator's checks agree: the ledger sums to zero and matches every order's amounts.
+    verified = run_cli("verify", env={"ESCROW_DATABASE_URL": migrated_url})
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def wait_for(client: Client, order_id: str, key: Key, event_type: str) -> None:
