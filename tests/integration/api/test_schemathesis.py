@@ -41,6 +41,7 @@ from support.api import ADMIN_KEY, Api, auth, order_terms, running_api
 from support.api import test_settings as settings_for
 from support.databases import PostgresDatabases, SqliteDatabases, TestDatabases
 
+pytestmark = pytest.mark.runs_long  # run first (tests/conftest.py)
 BACKENDS = ("sqlite", "postgresql")
 PARTS = 3  # tests per caller, each with a share of the operations
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 5}
