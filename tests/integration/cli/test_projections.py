@@ -4,6 +4,9 @@ rebuild empties order_view and party_balances and refills them from the log, wit
 bar; verify replays every stream, checks the money invariant at each command boundary and
 compares the projections rebuilt in memory with the live ones: exit 0 when all agree, else
 non-zero with every difference named.
+
+Each command runs as a real ``escrow`` process in one test (the first and the third); the
+tests that run the commands again and again run them in process (``escrow_in_process``).
 """
 
 from datetime import UTC, datetime
@@ -20,7 +23,7 @@ from escrow_core.domain import events as e
 from escrow_core.store import DuplicateClientReference, NewEvent, OrderRow, Store, schema
 from support.legacy import LEGACY_TOTAL, write_legacy_order
 
-from .busy_log import BusyLog, escrow
+from .busy_log import BusyLog, escrow, escrow_in_process
 
 
 async def projections(store: Store) -> tuple[dict[str, OrderRow], list[tuple[Any, ...]]]:
@@ -62,7 +65,7 @@ async def test_verify_names_each_corrupted_projection_and_rebuild_repairs_them(
     fresh_store: Store, busy_log: BusyLog
 ) -> None:
     # Given projections as the commands wrote them, which verify finds consistent
-    consistent = await escrow(fresh_store.url, "verify")
+    consistent = await escrow_in_process(fresh_store.url, "verify")
     assert consistent.returncode == 0, consistent.stderr
     assert f"{len(busy_log.order_ids)} orders" in consistent.stderr
     assert "OK" in consistent.stderr
@@ -88,7 +91,7 @@ async def test_verify_names_each_corrupted_projection_and_rebuild_repairs_them(
                 position=1, held=0, released=99, refunded=0, fees=0,
             )
         )  # fmt: skip
-    broken = await escrow(fresh_store.url, "verify")
+    broken = await escrow_in_process(fresh_store.url, "verify")
 
     # Then verify fails and names every difference
     assert broken.returncode != 0
@@ -101,9 +104,9 @@ async def test_verify_names_each_corrupted_projection_and_rebuild_repairs_them(
     assert "3 problems" in output
 
     # When the operator rebuilds the projections, verify passes again
-    rebuilt = await escrow(fresh_store.url, "projections", "rebuild")
+    rebuilt = await escrow_in_process(fresh_store.url, "projections", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    repaired = await escrow(fresh_store.url, "verify")
+    repaired = await escrow_in_process(fresh_store.url, "verify")
     assert repaired.returncode == 0, repaired.stderr
     assert "OK" in repaired.stderr
 
@@ -139,15 +142,15 @@ async def test_an_order_placed_before_order_placed_schema_2_verifies_and_rebuild
     )
 
     # Then verify finds the snapshot as the upcast log says, and rebuild writes exponent 0
-    verified = await escrow(fresh_store.url, "verify")
+    verified = await escrow_in_process(fresh_store.url, "verify")
     assert verified.returncode == 0, verified.stderr
     assert f"{len(busy_log.order_ids) + 1} orders" in verified.stderr
-    rebuilt = await escrow(fresh_store.url, "projections", "rebuild")
+    rebuilt = await escrow_in_process(fresh_store.url, "projections", "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     row = (await fresh_store.all_order_rows())[legacy]
     assert (row.currency, row.total) == ("IQD", LEGACY_TOTAL)
     assert row.state["terms"]["currency_exponent"] == 0
-    again = await escrow(fresh_store.url, "verify")
+    again = await escrow_in_process(fresh_store.url, "verify")
     assert again.returncode == 0, again.stderr
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -1062,3 +1063,4 @@ class OrderMachine(RuleBasedStateMachine):
 # before money out was tracked (25-50 s on a busy 2-core machine; pytest-timeout is 120 s).
 OrderMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
 TestOrderMachine = OrderMachine.TestCase
+pytestmark = pytest.mark.runs_long  # run first (tests/conftest.py): it holds a worker a while
