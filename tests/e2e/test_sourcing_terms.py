@@ -14,14 +14,16 @@ The platform fee is 2.5 % (``FEE_BPS``) and fees are cumulative per order: a rel
 fee on everything released so far less the fees already kept.
 """
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from support.databases import TestDatabases
 from support.processes import Process, run_cli, serve
 
 from .client import Client, Key
@@ -59,9 +61,22 @@ def test_the_figures_are_the_cumulative_ones() -> None:
 
 
 @pytest.fixture(scope="module")
-def sandbox(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+async def sandbox_url(test_databases: TestDatabases) -> AsyncIterator[str]:
+    """A database of its own: the sandbox clock moves for everyone on it, and the embedded
+    worker fires every timer on it."""
+    url = await test_databases.create_empty()
+    migrated = await asyncio.to_thread(run_cli, "migrate", env={"ESCROW_DATABASE_URL": url})
+    assert migrated.returncode == 0, migrated.stderr
+    try:
+        yield url
+    finally:
+        await test_databases.drop(url)
+
+
+@pytest.fixture(scope="module")
+def sandbox(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     env = {
-        "ESCROW_DATABASE_URL": migrated_url,
+        "ESCROW_DATABASE_URL": sandbox_url,
         "ESCROW_ADMIN_KEY": ADMIN_KEY,
         "ESCROW_EMBEDDED_WORKER": "true",
         "ESCROW_WORKER_POLL_SECONDS": "0.1",
@@ -121,7 +136,7 @@ def pay(client: Client, order_id: str, payments: Key, amount: int, ref: str) -> 
 
 
 def test_an_agency_order_with_a_milestone_retention_and_a_claim_settles_to_the_minor_unit(
-    client: Client, migrated_url: str
+    client: Client, sandbox_url: str
 ) -> None:
     agent_id = client.register("agent")
     agent = client.party_key(agent_id)
@@ -239,7 +254,7 @@ def test_an_agency_order_with_a_milestone_retention_and_a_claim_settles_to_the_m
         }
     ]
     # The operator's checks agree: the ledger sums to zero and matches every order's amounts.
-    verified = run_cli("verify", env={"ESCROW_DATABASE_URL": migrated_url})
+    verified = run_cli("verify", env={"ESCROW_DATABASE_URL": sandbox_url})
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
