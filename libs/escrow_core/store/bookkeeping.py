@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store import statements as q
 from escrow_core.store.errors import ClaimLost
-from escrow_core.store.interface import DeliveryPlanner, Store
+from escrow_core.store.interface import DELIVERIES_CHANNEL, DeliveryPlanner, Store
 from escrow_core.store.records import Checkpoint, KeyClaim, KeyRecord, RecordedEvent, StoredAnswer
 from escrow_core.store.schema import (
     idempotency_keys,
@@ -123,6 +123,8 @@ class BookkeepingStore(Store):
             written = await self.insert_ignoring(
                 conn, webhook_deliveries, rows, ["endpoint_id", "event_id"]
             )
+            if written:
+                await self.signal_in(conn, DELIVERIES_CHANNEL)  # every worker's sender
             reached = batch[-1].checkpoint
             await conn.execute(
                 webhook_dispatch_checkpoint.update()

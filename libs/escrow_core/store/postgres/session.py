@@ -18,6 +18,7 @@ import orjson
 from escrow_core.store import event_sql as ev
 from escrow_core.store.bookkeeping import key_record
 from escrow_core.store.errors import ConcurrencyError, KeyBusy
+from escrow_core.store.interface import EVENTS_CHANNEL
 from escrow_core.store.postgres import sql
 from escrow_core.store.records import (
     Commit,
@@ -165,6 +166,7 @@ def commit_values(commit: Commit) -> dict[str, Any]:
         **posting_values(commit.postings),
         **money_out_values(commit.money_out),
         **answer_values(commit.answer),
+        "channel": EVENTS_CHANNEL,
     }
 
 

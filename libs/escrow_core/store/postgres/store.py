@@ -2,9 +2,9 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
@@ -17,8 +17,9 @@ from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.engines import engine_options, replace_closed_connections
 from escrow_core.store.errors import translating_unavailable
+from escrow_core.store.interface import EVENTS_CHANNEL
 from escrow_core.store.money_statements import POSTING_COLUMNS
-from escrow_core.store.postgres import restore, sql
+from escrow_core.store.postgres import listening, restore, sql
 from escrow_core.store.postgres.session import PostgresSession, json_text, money_out_values
 from escrow_core.store.records import (
     LOG_START,
@@ -28,6 +29,7 @@ from escrow_core.store.records import (
     KeyRecord,
     LogFilter,
     MoneyOutRow,
+    NewEvent,
     OrderRow,
     Posting,
     RecordedEvent,
@@ -140,6 +142,27 @@ class PostgresStore(CoreStore):
                     _close(connection)
                     if not isinstance(error, Exception):
                         raise
+
+    # --- commit signals -------------------------------------------------------------------
+    async def listen(self, channels: Sequence[str], wake: Callable[[str], None]) -> None:
+        await listening.listen(self.url, channels, wake)
+
+    async def signal_in(self, conn: AsyncConnection, channel: str) -> None:
+        await conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        recorded_at: datetime,
+    ) -> list[RecordedEvent]:
+        # An endpoint's own events (its test event among them) wake the dispatcher too.
+        async with self.transaction() as conn:
+            written = await self.append_in(conn, stream_id, expected_version, events, recorded_at)
+            await self.signal_in(conn, EVENTS_CHANNEL)
+        return written
 
     # --- hot reads ------------------------------------------------------------------------
     async def snapshot(self, order_id: str) -> dict[str, Any] | None:
