@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -193,7 +194,15 @@ class Cast:
             "quality_terms": "as agreed",
             "ship_by": (date.today() + timedelta(days=30)).isoformat(),
         }
-        response = await self.http.post("/v1/orders", json=terms, headers=self.buyer)
+        # Keyed, so a connection reset on a loaded machine is retried without a second order.
+        headers = {**self.buyer, "Idempotency-Key": uuid.uuid4().hex}
+        for attempt in range(3):
+            try:
+                response = await self.http.post("/v1/orders", json=terms, headers=headers)
+                break
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
         response.raise_for_status()
 
 
