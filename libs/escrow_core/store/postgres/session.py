@@ -89,6 +89,7 @@ class PostgresSession:
             raise
         if not rows:  # the stream moved on, or the key got its answer from a duplicate
             raise ConcurrencyError(commit.stream_id, commit.expected_version)
+        self.store.signal_soon(EVENTS_CHANNEL)
         stored = {int(row["version"]): row for row in rows}
         return [
             ev.written(
@@ -166,7 +167,6 @@ def commit_values(commit: Commit) -> dict[str, Any]:
         **posting_values(commit.postings),
         **money_out_values(commit.money_out),
         **answer_values(commit.answer),
-        "channel": EVENTS_CHANNEL,
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import asyncpg
 import orjson
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -38,6 +39,7 @@ from escrow_core.store.schema import events
 from escrow_core.store.shared import CoreStore
 from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText
 
+log = structlog.get_logger("escrow.store")
 # How often a one-shot reader of the whole log asks again while events are held back.
 POLL_SECONDS = 0.1
 # A checkout waits this long for a connection (all busy, or the server slow to accept) before
@@ -55,6 +57,9 @@ class PostgresStore(CoreStore):
         # The hot paths' own asyncpg pool, opened on first use.
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
+        # Commit signals due, sent by one task at a time (signal_soon).
+        self._signals_due: set[str] = set()
+        self._signaller: asyncio.Task[None] | None = None
         # Statements here are prepared once per connection (asyncpg's statement cache) and
         # PostgreSQL may then settle on a generic plan, made with the statistics of the
         # moment: the sender's claim (a join and an anti-join over webhook_deliveries),
@@ -119,6 +124,8 @@ class PostgresStore(CoreStore):
             return self._pool
 
     async def dispose(self) -> None:
+        if self._signaller is not None:
+            await asyncio.gather(self._signaller, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -146,6 +153,26 @@ class PostgresStore(CoreStore):
     # --- commit signals -------------------------------------------------------------------
     async def listen(self, channels: Sequence[str], wake: Callable[[str], None]) -> None:
         await listening.listen(self.url, channels, wake)
+
+    def signal_soon(self, channel: str) -> None:
+        """Signal ``channel`` now that the caller's write has committed, in a statement of its
+        own (``sql.SIGNAL`` says why not inside the write). Coalesced: while one signal is on
+        its way, the commits meanwhile are covered by the one sent after it."""
+        self._signals_due.add(channel)
+        if self._signaller is None or self._signaller.done():
+            self._signaller = asyncio.create_task(self._send_signals())
+
+    async def _send_signals(self) -> None:
+        while self._signals_due:
+            channels, self._signals_due = self._signals_due, set()
+            try:
+                async with self.raw() as connection:
+                    for channel in sorted(channels):
+                        await connection.fetchval(sql.SIGNAL.sql, channel)
+            except Exception as error:
+                # A signal lost costs the listener one poll interval, never an event.
+                log.warning("commit signal not sent", error=str(error))
+                return
 
     async def signal_in(self, conn: AsyncConnection, channel: str) -> None:
         await conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": channel})
