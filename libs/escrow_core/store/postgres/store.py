@@ -124,7 +124,7 @@ class PostgresStore(CoreStore):
             return self._pool
 
     async def dispose(self) -> None:
-        if self._signaller is not None:
+        if self._signaller is not None and not self._signaller.done():
             await asyncio.gather(self._signaller, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
