@@ -1,10 +1,11 @@
 """Commit signals on PostgreSQL: ``LISTEN`` on a connection of its own, reconnecting on loss.
 
-A command's write (``sql.COMMIT``) calls ``pg_notify`` inside its one statement, and a dispatch
-that wrote deliveries does so inside its transaction: PostgreSQL delivers a notification only
-once that transaction has committed, so a listener woken by one always finds the rows. A
-notification is a hint, never the data: one missed while the connection was down is covered by
-the wake given on every (re)connect and by the listener's owner polling anyway.
+A command's process sends ``pg_notify`` once its write (``sql.COMMIT``) has committed
+(``PostgresStore.signal_soon``; ``sql.SIGNAL`` says why not inside the write), and a dispatch
+that wrote deliveries does so inside its transaction, which PostgreSQL delivers only once it
+has committed: a listener woken by either finds the rows. A notification is a hint, never the
+data: one missed while the connection was down is covered by the wake given on every
+(re)connect and by the listener's owner polling anyway.
 """
 
 import asyncio
