@@ -1,7 +1,11 @@
-"""The ceiling: a bare FastAPI + uvicorn endpoint doing the least a command could do.
+"""The ceilings: bare FastAPI + uvicorn endpoints doing the least a command or a read could do.
 
-It validates a small body and runs one asyncpg transaction that inserts an event row and
-upserts a projection row. Served and loaded exactly like ours (bench/run.py).
+    POST /v1/things/{id}   validates a small body and runs one asyncpg transaction that inserts
+                           an event row and upserts a projection row
+    GET /v1/docs/{id}      reads one row by primary key and returns its JSON document (one of
+                           DOCS rows seeded on start, each the size of a stored order's state)
+
+Served and loaded exactly like ours (bench/run.py).
 """
 
 import os
@@ -24,7 +28,25 @@ CREATE TABLE IF NOT EXISTS ceiling_events (
     UNIQUE (stream_id, version));
 CREATE TABLE IF NOT EXISTS ceiling_view (
     stream_id text PRIMARY KEY, version integer NOT NULL, total bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS ceiling_docs (id text PRIMARY KEY, document jsonb NOT NULL);
 """
+DOCS = 200
+
+
+def document(n: int) -> dict[str, object]:
+    """About the size of an order's stored state document (~6.5 KiB of JSON)."""
+    return {
+        "id": f"doc-{n}",
+        "version": 6,
+        "status": "completed",
+        "items": [
+            {"sku": f"SKU-{i}", "description": "item " * 8, "quantity": i, "unit_price": 1000}
+            for i in range(20)
+        ],
+        "amounts": {name: 100_000 for name in ("total", "paid", "held", "released", "fees")},
+        "shipment": {"carrier": "DHL", "tracking_number": "1234567890", "shipped_at": "2026"},
+        "history": [{"at": "2026-11-27T00:00:00+00:00", "step": i} for i in range(40)],
+    }
 
 
 class Command(BaseModel):
@@ -39,6 +61,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = await asyncpg.create_pool(DSN, min_size=5, max_size=10)
     async with pool.acquire() as conn:
         await conn.execute(SCHEMA)
+        await conn.executemany(
+            "INSERT INTO ceiling_docs (id, document) VALUES ($1, $2::jsonb) "
+            "ON CONFLICT (id) DO NOTHING",
+            [(f"doc-{n}", orjson.dumps(document(n)).decode()) for n in range(DOCS)],
+        )
     app.state.pool = pool
     yield
     await pool.close()
@@ -68,3 +95,12 @@ async def command(stream_id: str, body: Command) -> Response:
     return Response(
         orjson.dumps({"id": stream_id, "version": version}), media_type="application/json"
     )
+
+
+@app.get("/v1/docs/{doc_id}")
+async def read(doc_id: str) -> Response:
+    async with app.state.pool.acquire() as conn:
+        text = await conn.fetchval("SELECT document::text FROM ceiling_docs WHERE id = $1", doc_id)
+    if text is None:
+        return Response(status_code=404)
+    return Response(text, media_type="application/json")

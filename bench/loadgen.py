@@ -5,7 +5,8 @@ aiohttp, closed-loop clients. Prints one JSON line of results.
 
 Modes: ``ceiling`` (POST a small body to the bare endpoint), ``mix`` (orders walked through
 place, accept, pay, ship, deliver, confirm with Idempotency-Key and auth, as a real client
-sends them), ``get`` (GET /v1/orders/{id} over pre-made orders).
+sends them), ``get`` (GET /v1/orders/{id} over pre-made orders), ``get_ceiling`` (GET one
+of the bare app's JSON documents by id).
 """
 
 import argparse
@@ -153,7 +154,23 @@ async def get_client(
             continue
 
 
-CLIENTS = {"mix": mix_client, "ceiling": ceiling_client, "get": get_client}
+async def get_ceiling_client(
+    session: aiohttp.ClientSession, rec: Recorder, base: str, setup: dict[str, Any], stop: float
+) -> None:
+    docs = itertools.cycle(range(200))  # ceiling_app.DOCS
+    while time.perf_counter() < stop:
+        try:
+            await _call(session, rec, "GET", f"{base}/v1/docs/doc-{next(docs)}", headers={})
+        except RuntimeError:
+            continue
+
+
+CLIENTS = {
+    "mix": mix_client,
+    "ceiling": ceiling_client,
+    "get": get_client,
+    "get_ceiling": get_ceiling_client,
+}
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,6 +1,7 @@
 """``make bench``: every figure of bench/README.md in one run on PostgreSQL, side by side.
 
-    ceiling   bare FastAPI + uvicorn + one asyncpg transaction, loaded like ours
+    ceiling   bare FastAPI + uvicorn + one asyncpg transaction, loaded like ours; and the GET
+              ceiling: the same app reading one JSON document by primary key
     ours      the command mix over HTTP at 1, 16 and 64 clients; GET /v1/orders/{id}
     peer      the eventsourcing library vs our service layer, library level, 1 and 4 workers
     rebuild   escrow projections rebuild over >= 100k events
@@ -206,12 +207,14 @@ def ceiling_command(workers: int) -> list[str]:
 
 
 def run_http() -> dict[str, Any]:
-    results: dict[str, Any] = {"ceiling": {}, "mix": {}, "get": {}}
+    results: dict[str, Any] = {"ceiling": {}, "mix": {}, "get_ceiling": {}, "get": {}}
     ceiling_url = create_database("bench_ceiling", migrate=False)
     env = {"CEILING_DSN": _dsn(sa.make_url(ceiling_url))}
     with server(ceiling_command(WORKERS), env, "/docs") as base:
         for clients in (1, 16, 64):
             results["ceiling"][clients] = load("ceiling", base, clients)
+        for clients in (1, 16):
+            results["get_ceiling"][clients] = load("get_ceiling", base, clients)
     env = escrow_env(create_database("bench_escrow"))
     with server(ours_command(WORKERS), env, "/readyz") as base:
         setup = setup_cast(base)
@@ -304,7 +307,7 @@ def render(report: dict[str, Any]) -> str:
         "| measurement | clients | req/s | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|",
     ]
-    for name in ("ceiling", "mix", "get"):
+    for name in ("ceiling", "mix", "get_ceiling", "get"):
         for clients, r in http[name].items():
             errors = sum(r["errors"].values())
             lines.append(
@@ -320,6 +323,7 @@ def render(report: dict[str, Any]) -> str:
             f"| lifecycle | {r['workers']} | {r['peer_cps']} | {r['ours_cps']} | {r['ratio']}x |"
         )
     ceiling16, mix16, get16 = http["ceiling"][16], http["mix"][16], http["get"][16]
+    get_ceiling16 = http["get_ceiling"][16]
     peer_ratios = ", ".join(f"{r['ratio']}x at {r['workers']}" for r in report["peer"])
     rebuild, feed = log["rebuild"], log["feed"]
     lines += [
@@ -335,6 +339,9 @@ def render(report: dict[str, Any]) -> str:
         "ratios:",
         f"  mix@16 / ceiling@16 throughput = {mix16['rps'] / ceiling16['rps']:.2f} "
         "(target >= 0.60)",
+        f"  get@16 / get_ceiling@16 throughput = {get16['rps'] / get_ceiling16['rps']:.2f} "
+        f"(target >= 0.60); GET p99 {get16['p99_ms']} ms vs the ceiling's "
+        f"{get_ceiling16['p99_ms']} ms (target < 2x)",
         f"  ours / eventsourcing at library level = {peer_ratios} (target >= 3x)",
         f"  command p99 @16 = {mix16['p99_ms']} ms (target < 30); "
         f"GET p99 @16 = {get16['p99_ms']} ms (target < 10)",

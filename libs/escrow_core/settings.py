@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=32, ge=1, le=1000)
     # How often the worker polls the log, the deliveries and the timers when idle.
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=5)
+    # On PostgreSQL the worker also LISTENs for commits, so it wakes at once; off behind a
+    # pooler that cannot hold a LISTEN (PgBouncer in transaction mode): then it only polls.
+    worker_listen: bool = True
     log_level: LogLevel = "INFO"
     # `escrow serve` runs the worker inside the server process unless --no-worker.
     embedded_worker: bool = True

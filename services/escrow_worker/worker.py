@@ -10,7 +10,11 @@
 
 Each polls every ``worker_poll_seconds`` (100-250 ms) when idle; the dispatcher wakes the
 sender in the same process as soon as it has written deliveries, and each recorded batch
-wakes it too (an order's next event may now be due). Any number of workers (and servers with
+wakes it too (an order's next event may now be due). On PostgreSQL a sixth task LISTENs
+(``Store.listen``, on a connection of its own, reconnecting when it is lost): a command's
+commit wakes the dispatcher and a dispatch's commit wakes every worker's sender at once, and
+polling stays the fallback (and all there is on SQLite), so the poll interval remains the
+upper bound on the wait. Any number of workers (and servers with
 the worker embedded) may run against one database: claims skip each other's rows. A failing
 loop logs and carries on after a pause; it never takes the process down.
 """
@@ -19,6 +23,7 @@ import asyncio
 import os
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext, suppress
 from datetime import datetime
@@ -32,7 +37,8 @@ from escrow_core.application.performance import project_performance
 from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.application.timers import fire_due_timers
 from escrow_core.settings import Settings
-from escrow_core.webhooks.dispatcher import dispatch_once
+from escrow_core.store import DELIVERIES_CHANNEL, EVENTS_CHANNEL
+from escrow_core.webhooks.dispatcher import Dispatched, dispatch_once
 from escrow_core.webhooks.sender import Attempt, Claimed, Outcome, Sender, SenderSettings
 from escrow_core.webhooks.ssrf import Resolver, system_resolver
 from escrow_core.webhooks.transport import delivery_client
@@ -42,6 +48,10 @@ from escrow_worker.metrics_server import serving_metrics
 TIMER_POLL_SECONDS = 0.25
 PURGE_POLL_SECONDS = 60.0
 RECORD_BATCH = 200
+# Signalled, yet nothing to read: an older transaction still running holds the log back (the
+# commit-order-safe reader waits for it), so the dispatcher looks again this soon, for a while.
+HELD_BACK_RETRY_SECONDS = 0.01
+HELD_BACK_WINDOW_SECONDS = 0.5
 log = structlog.get_logger("escrow.worker")
 
 
@@ -86,8 +96,11 @@ class Worker:
             self.client,
             worker=self.name,
         )
+        self.listening = settings.worker_listen
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # the sender's
+        self._dispatch_wake = asyncio.Event()
+        self._signalled_at = -HELD_BACK_WINDOW_SECONDS  # monotonic: the last events signal
         self._in_flight: set[asyncio.Task[None]] = set()
         # Posted, not yet recorded: the recorder writes them in batches (one transaction each).
         self._posted: asyncio.Queue[Attempt] = asyncio.Queue()
@@ -95,12 +108,13 @@ class Worker:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        self._dispatch_wake.set()
 
     async def run(self) -> None:
         """Run until ``stop()``; then let posts in flight finish (within the timeout)."""
         log.info("worker started", worker=self.name)
         loops = [
-            self._loop("dispatch", self._dispatch),
+            self._dispatch_loop(),
             self._loop("performance", self._project_performance),
             self._send_loop(),
             self._record_loop(),
@@ -108,9 +122,13 @@ class Worker:
         if self.timers:
             loops.append(self._loop("timers", self._fire_timers, TIMER_POLL_SECONDS))
         loops.append(self._loop("purge", self._purge, PURGE_POLL_SECONDS))
+        listener = asyncio.create_task(self._listen()) if self.listening else None
         try:
             await asyncio.gather(*loops)
         finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             await self._drain()
             if self._owns_client:
                 await self.client.aclose()
@@ -137,14 +155,49 @@ class Worker:
             if not busy:
                 await self._pause(every or self.poll)
 
-    async def _dispatch(self) -> bool:
+    async def _listen(self) -> None:
+        """Wake the loops on commit signals until cancelled (returns at once on SQLite)."""
+        try:
+            await self.runtime.store.listen([EVENTS_CHANNEL, DELIVERIES_CHANNEL], self._signalled)
+        except Exception:
+            log.exception("listening for commits failed: polling only")
+
+    def _signalled(self, channel: str) -> None:
+        if channel == EVENTS_CHANNEL:
+            self._signalled_at = time.monotonic()
+            self._dispatch_wake.set()
+        elif channel == DELIVERIES_CHANNEL:
+            self._wake.set()
+
+    async def _dispatch_loop(self) -> None:
+        """Dispatch while the log has more; then wait for a signal, or poll."""
+        while not self._stopping.is_set():
+            self._dispatch_wake.clear()
+            read = 0
+            try:
+                dispatched = await self._dispatch()
+                if dispatched.full:
+                    continue
+                read = dispatched.events
+            except StoreUnavailable as error:
+                log.warning("database unavailable", loop="dispatch", error=str(error.__cause__))
+            except Exception:
+                log.exception("worker loop failed", loop="dispatch")
+            wait = self.poll
+            signalled = time.monotonic() - self._signalled_at < HELD_BACK_WINDOW_SECONDS
+            if not read and signalled:
+                wait = min(wait, HELD_BACK_RETRY_SECONDS)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._dispatch_wake.wait(), wait)
+
+    async def _dispatch(self) -> Dispatched:
         runtime = self.runtime
         dispatched = await dispatch_once(
             runtime.store, tuple(runtime.settings.webhook_retry_schedule)
         )
         if dispatched.deliveries:
             self._wake.set()
-        return dispatched.full
+        return dispatched
 
     async def _project_performance(self) -> bool:
         return await project_performance(self.runtime.store)

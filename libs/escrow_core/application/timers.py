@@ -65,15 +65,16 @@ async def fire_due_timers(
         window = limit + len(visited)
         now = await store.now()
         due = await store.due_for_timers(now, window)
-        for order_id, version in due:
-            if (order_id, version) in visited:
-                continue
+        fresh = [pair for pair in due if pair not in visited]
+        if not fresh:
+            return fired
+        # A fired timer may leave the order due again (a tranche overdue, then its first
+        # payment's deadline): the next pass sees it at its new version.
+        for order_id, version in fresh:
             visited.add((order_id, version))
             result = await _fire(commands, order_id, version, now, on_fired)
             if result is not None:
                 fired.append(result)
-        if len(due) < window:
-            return fired
 
 
 async def _fire(

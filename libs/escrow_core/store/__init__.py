@@ -28,13 +28,22 @@ from escrow_core.store.errors import (
     StoreError,
     StoreUnavailable,
 )
-from escrow_core.store.interface import CommandSession, DeliveryPlanner, PerformanceFold, Store
+from escrow_core.store.interface import (
+    DELIVERIES_CHANNEL,
+    EVENTS_CHANNEL,
+    CommandSession,
+    DeliveryPlanner,
+    PerformanceFold,
+    Store,
+)
 from escrow_core.store.migrations import upgrade_to_head
 from escrow_core.store.records import *  # noqa: F403 - the records are the package's vocabulary
 from escrow_core.store.upcasting import Upcasters
 
 __all__ = [
     *records.__all__,
+    "DELIVERIES_CHANNEL",
+    "EVENTS_CHANNEL",
     "ClaimLost",
     "CommandSession",
     "ConcurrencyError",

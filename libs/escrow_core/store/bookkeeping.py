@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from escrow_core.store import statements as q
 from escrow_core.store.errors import ClaimLost
-from escrow_core.store.interface import DeliveryPlanner, Store
+from escrow_core.store.interface import DELIVERIES_CHANNEL, DeliveryPlanner, Store
 from escrow_core.store.records import Checkpoint, KeyClaim, KeyRecord, RecordedEvent, StoredAnswer
 from escrow_core.store.schema import (
     idempotency_keys,
@@ -161,9 +161,12 @@ class BookkeepingStore(Store):
     ) -> tuple[int, int]:
         async def deliveries(conn: AsyncConnection, batch: list[RecordedEvent]) -> int:
             rows = await plan(batch)
-            return await self.insert_ignoring(
+            written = await self.insert_ignoring(
                 conn, webhook_deliveries, rows, ["endpoint_id", "event_id"]
             )
+            if written:
+                await self.signal_in(conn, DELIVERIES_CHANNEL)  # every worker's sender
+            return written
 
         return await self.follow_log(name, deliveries, batch_size=batch_size)
 

@@ -8,7 +8,7 @@ is a method here.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -37,6 +37,10 @@ from escrow_core.store.records import (
     StoredAnswer,
 )
 from escrow_core.store.upcasting import Upcasters
+
+# Commit signals (``Store.listen``): a command wrote events; a dispatch wrote deliveries.
+EVENTS_CHANNEL = "escrow_events"
+DELIVERIES_CHANNEL = "escrow_deliveries"
 
 
 class CommandSession(Protocol):
@@ -124,6 +128,18 @@ class Store(ABC):
     @abstractmethod
     async def dispose(self) -> None:
         """Close every connection."""
+
+    # --- commit signals -------------------------------------------------------------------
+    async def listen(self, channels: Sequence[str], wake: Callable[[str], None]) -> None:
+        """Call ``wake(channel)`` after each commit that signalled one of ``channels`` (and
+        once for each whenever listening (re)starts), until cancelled. A signal is a hint to
+        look now, never the data. This default (SQLite: no signals) returns at once, and the
+        caller's polling is all there is."""
+        return
+
+    async def signal_in(self, conn: AsyncConnection, channel: str) -> None:
+        """Signal ``channel`` when ``conn``'s transaction commits (nothing on SQLite)."""
+        return
 
     # --- commands -------------------------------------------------------------------------
     @abstractmethod

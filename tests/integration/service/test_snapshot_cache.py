@@ -83,3 +83,26 @@ async def test_a_refusal_on_a_stale_memory_is_decided_again_on_the_stored_order(
     # Then the stored order, fully held, decides: it ships
     assert result.state.status is Status.SHIPPED
     assert [e.type for e in result.events] == ["order.shipped"]
+
+
+async def test_a_read_takes_the_remembered_order_only_at_the_stored_version(
+    orders: Orders, service: CommandService, store: Store
+) -> None:
+    # Given an order this process remembers
+    order_id = await orders.up_to("accepted")
+    remembered = service.memory.get(order_id)
+    assert remembered is not None
+
+    # When it reads the order, the row's version matches: what it remembers is the answer
+    assert await service.get_order(order_id) is remembered
+
+    # and once another process has written, the stored row is the answer, and remembered
+    await another_process(store).execute(
+        order_id, c.PostMessage(actor=orders.cast.buyer, body="wire sent")
+    )
+    read = await service.get_order(order_id)
+    assert read is not None
+    assert read is not remembered
+    assert read.version == remembered.version + 1
+    assert service.memory.get(order_id) is read
+    assert await service.get_order(order_id) is read

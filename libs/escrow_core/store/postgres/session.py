@@ -18,6 +18,7 @@ import orjson
 from escrow_core.store import event_sql as ev
 from escrow_core.store.bookkeeping import key_record
 from escrow_core.store.errors import ConcurrencyError, DuplicateClientReference, KeyBusy
+from escrow_core.store.interface import EVENTS_CHANNEL
 from escrow_core.store.postgres import sql
 from escrow_core.store.records import (
     Commit,
@@ -92,6 +93,7 @@ class PostgresSession:
             raise
         if not rows:  # the stream moved on, or the key got its answer from a duplicate
             raise ConcurrencyError(commit.stream_id, commit.expected_version)
+        self.store.signal_soon(EVENTS_CHANNEL)
         stored = {int(row["version"]): row for row in rows}
         return [
             ev.written(

@@ -149,8 +149,8 @@ WHERE idempotency_keys.status <> 'done' OR idempotency_keys.expires_at < EXCLUDE
 # stream is still at the version the command was decided on and, with an Idempotency-Key, no
 # live answer is kept under the key yet), the order's row, the balance changes (each with its
 # event's position), the ledger postings, the payouts and refunds it creates or changes, and
-# the Idempotency-Key answer. When the stream has moved or the key has
-# its answer, ``inserted`` is empty and so is every other part.
+# the Idempotency-Key answer. When the stream has moved or the key has its answer,
+# ``inserted`` is empty and so is every other part.
 COMMIT = NamedSQL("""
 WITH kept AS (
     INSERT INTO idempotency_keys (scope, key, body_hash, status, response_status,
@@ -239,6 +239,16 @@ WITH kept AS (
         updated_at = EXCLUDED.updated_at
 )
 SELECT position, version, transaction_id FROM inserted
+""")
+
+# The commit signal (store/postgres/listening.py), sent after a command's COMMIT statement, not
+# inside it: PostgreSQL serialises the commits of transactions that NOTIFY (a database-wide lock
+# from pre-commit to the end of the WAL flush), so a NOTIFY in every command's write halved the
+# writes a second at 8-16 concurrent writers (bench/README.md, issue 13). Alone in its
+# transaction, committed without waiting for the flush (a lost signal costs one poll), it
+# holds that lock for microseconds, and only against other signals.
+SIGNAL = NamedSQL("""
+SELECT set_config('synchronous_commit', 'off', true), pg_notify(:channel, '')
 """)
 
 # A rebuild's payouts and refunds as they stand at the end of a batch.

@@ -2,14 +2,15 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
 import orjson
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -17,8 +18,9 @@ from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.engines import engine_options, replace_closed_connections
 from escrow_core.store.errors import translating_unavailable
+from escrow_core.store.interface import EVENTS_CHANNEL
 from escrow_core.store.money_statements import POSTING_COLUMNS
-from escrow_core.store.postgres import restore, sql
+from escrow_core.store.postgres import listening, restore, sql
 from escrow_core.store.postgres.session import PostgresSession, json_text, money_out_values
 from escrow_core.store.records import (
     LOG_START,
@@ -28,6 +30,7 @@ from escrow_core.store.records import (
     KeyRecord,
     LogFilter,
     MoneyOutRow,
+    NewEvent,
     OrderRow,
     Posting,
     RecordedEvent,
@@ -36,6 +39,7 @@ from escrow_core.store.schema import events, order_view
 from escrow_core.store.shared import CoreStore
 from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText
 
+log = structlog.get_logger("escrow.store")
 # How often a one-shot reader of the whole log asks again while events are held back.
 POLL_SECONDS = 0.1
 # A checkout waits this long for a connection (all busy, or the server slow to accept) before
@@ -53,6 +57,9 @@ class PostgresStore(CoreStore):
         # The hot paths' own asyncpg pool, opened on first use.
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
+        # Commit signals due, sent by one task at a time (signal_soon).
+        self._signals_due: set[str] = set()
+        self._signaller: asyncio.Task[None] | None = None
         # Statements here are prepared once per connection (asyncpg's statement cache) and
         # PostgreSQL may then settle on a generic plan, made with the statistics of the
         # moment: the sender's claim (a join and an anti-join over webhook_deliveries),
@@ -117,6 +124,8 @@ class PostgresStore(CoreStore):
             return self._pool
 
     async def dispose(self) -> None:
+        if self._signaller is not None and not self._signaller.done():
+            await asyncio.gather(self._signaller, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -140,6 +149,47 @@ class PostgresStore(CoreStore):
                     _close(connection)
                     if not isinstance(error, Exception):
                         raise
+
+    # --- commit signals -------------------------------------------------------------------
+    async def listen(self, channels: Sequence[str], wake: Callable[[str], None]) -> None:
+        await listening.listen(self.url, channels, wake)
+
+    def signal_soon(self, channel: str) -> None:
+        """Signal ``channel`` now that the caller's write has committed, in a statement of its
+        own (``sql.SIGNAL`` says why not inside the write). Coalesced: while one signal is on
+        its way, the commits meanwhile are covered by the one sent after it."""
+        self._signals_due.add(channel)
+        if self._signaller is None or self._signaller.done():
+            self._signaller = asyncio.create_task(self._send_signals())
+
+    async def _send_signals(self) -> None:
+        while self._signals_due:
+            channels, self._signals_due = self._signals_due, set()
+            try:
+                async with self.raw() as connection:
+                    for channel in sorted(channels):
+                        await connection.fetchval(sql.SIGNAL.sql, channel)
+            except Exception as error:
+                # A signal lost costs the listener one poll interval, never an event.
+                log.warning("commit signal not sent", error=str(error))
+                return
+
+    async def signal_in(self, conn: AsyncConnection, channel: str) -> None:
+        await conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        recorded_at: datetime,
+    ) -> list[RecordedEvent]:
+        # An endpoint's own events (its test event among them) wake the dispatcher too.
+        async with self.transaction() as conn:
+            written = await self.append_in(conn, stream_id, expected_version, events, recorded_at)
+            await self.signal_in(conn, EVENTS_CHANNEL)
+        return written
 
     # --- hot reads ------------------------------------------------------------------------
     async def snapshot(self, order_id: str) -> dict[str, Any] | None:
