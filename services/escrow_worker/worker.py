@@ -20,6 +20,7 @@ loop logs and carries on after a pause; it never takes the process down.
 """
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -49,9 +50,8 @@ TIMER_POLL_SECONDS = 0.25
 PURGE_POLL_SECONDS = 60.0
 RECORD_BATCH = 200
 # Signalled, yet nothing to read: an older transaction still running holds the log back (the
-# commit-order-safe reader waits for it), so the dispatcher looks again this soon, for a while.
+# commit-order-safe reader waits for it), so the dispatcher looks again this soon at first.
 HELD_BACK_RETRY_SECONDS = 0.01
-HELD_BACK_WINDOW_SECONDS = 0.5
 log = structlog.get_logger("escrow.worker")
 
 
@@ -100,7 +100,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # the sender's
         self._dispatch_wake = asyncio.Event()
-        self._signalled_at = -HELD_BACK_WINDOW_SECONDS  # monotonic: the last events signal
+        self._signalled_at = -math.inf  # monotonic: the last events signal
         self._in_flight: set[asyncio.Task[None]] = set()
         # Posted, not yet recorded: the recorder writes them in batches (one transaction each).
         self._posted: asyncio.Queue[Attempt] = asyncio.Queue()
@@ -184,9 +184,11 @@ class Worker:
             except Exception:
                 log.exception("worker loop failed", loop="dispatch")
             wait = self.poll
-            signalled = time.monotonic() - self._signalled_at < HELD_BACK_WINDOW_SECONDS
-            if not read and signalled:
-                wait = min(wait, HELD_BACK_RETRY_SECONDS)
+            since_signal = time.monotonic() - self._signalled_at
+            if not read and since_signal < self.poll:
+                # The signalled commit is not commit-safe yet (an older transaction holds the
+                # head back): look again soon, less often the longer the hold lasts.
+                wait = max(HELD_BACK_RETRY_SECONDS, since_signal / 4)
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._dispatch_wake.wait(), wait)
 
