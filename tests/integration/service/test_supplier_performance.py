@@ -67,12 +67,16 @@ async def _ship(orders: Orders, order_ids: list[str]) -> None:
         )
 
 
-async def _deliver_and_confirm(orders: Orders, order_ids: list[str]) -> None:
+async def _deliver_and_confirm(orders: Orders, order_ids: list[str]) -> list[str]:
+    """The orders' statuses after confirmation."""
     cast = orders.cast
+    statuses = []
     for order_id in order_ids:
-        await orders.run(
+        result = await orders.run(
             order_id, c.ReportDelivery(actor=cast.supplier), c.ConfirmReceipt(actor=cast.buyer)
         )
+        statuses.append(result.state.status.value)
+    return statuses
 
 
 async def _settle(orders: Orders, order_ids: list[str], refund: int) -> None:
@@ -136,11 +140,7 @@ async def fifty_orders(commands: CommandService, store: Store, cast: Cast) -> No
     await _settle(orders, f, 0)
     await store.advance_clock(3 * DAY)
     await _ship(orders, d + r + g)  # day 3
-    await _deliver_and_confirm(orders, d + r)
-    for order_id in r:
-        state = await commands.get_order(order_id)
-        assert state is not None
-        assert state.status.value == "retained"
+    assert await _deliver_and_confirm(orders, d + r) == ["completed"] * 5 + ["retained"] * 5
     await _claims(orders, settled=r[0], withdrawn=r[1], for_nothing=r[2])
     await store.advance_clock(1 * DAY)  # R4's retention ends; nothing else is due
     fired = await fire_due_timers(commands)
