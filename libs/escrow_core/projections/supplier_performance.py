@@ -9,9 +9,11 @@ Definitions (the API describes the same):
                       stood then: the end of the terms' ``ship_by`` day (UTC), moved by every
                       ``deadline.extended`` of deadline ``ship_by`` before the shipment
     shipped_late      orders shipped after that deadline
-    completed         orders whose status became ``completed``, as the domain's own ``evolve``
+    completed         orders whose status is ``completed``, as the domain's own ``evolve``
                       computes it (so a later path to completion, such as retention, counts
-                      without touching this module)
+                      without touching this module); not an order that only passed through
+                      it: a confirmation with a retention is ``completed`` until the same
+                      command's ``funds.retained`` makes it ``retained``
     disputed          orders with at least one ``dispute.opened`` whose ``kind`` is not
                       ``claim`` (an event without ``kind`` is a dispute)
     claims            orders with at least one ``dispute.opened`` of kind ``claim``
@@ -29,8 +31,10 @@ Cost: the status comes from folding the order's state with ``evolve``, as the in
 load (2,000 orders, 15,000 events): the fold costs about 180 us an event, of which ``evolve``
 is 155; storing and loading a live order's state document about 0.5 ms an order a batch. A
 hand-kept status table would save the ``evolve`` but repeat the domain's transitions here (and
-miss each new path, such as retention's). The state is dropped once the order is terminal: no
-later event can change its status, and the other facts come straight from the events.
+miss each new path, such as retention's). The state is dropped once the order is terminal and
+holds no money: no later event can change its status, and the other facts come straight from
+the events. (Terminal alone is not enough: evolve says ``completed`` at ``receipt.confirmed``,
+before the same command's release and ``funds.retained``; a batch may end between them.)
 """
 
 from collections.abc import Iterable, Mapping
@@ -84,9 +88,8 @@ def apply(track: Track | None, order_id: str, event: e.AnyEvent) -> Track | None
     state = track.state
     if state is not None:
         state = evolve(state, event)
-        if state.status is Status.COMPLETED:
-            row = replace(row, completed=True)
-        if state.status in TERMINAL:
+        row = replace(row, completed=state.status is Status.COMPLETED)
+        if state.status in TERMINAL and not state.amounts.held:
             state = None
     return Track(row, state)
 

@@ -1,6 +1,7 @@
 """The supplier performance fold (projections.supplier_performance), pure: events in, figures
 out. Orders are the domain scenario's reference order (ships by 2025-04-02, on time until that
-day ends, UTC; total 125_000 cents), walked along with the domain's own decisions."""
+day ends, UTC; total 125_000 cents), walked along with the domain's own decisions; RETAINED is
+that order placed with a retention of 10% (12_500) for 30 days and confirmed on day 10."""
 
 from collections.abc import Sequence
 from dataclasses import replace
@@ -10,8 +11,15 @@ from typing import Literal
 
 from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
+from escrow_core.domain.order import Status
 from escrow_core.domain.roles import Role
-from escrow_core.domain.terms import ExtendableDeadline, RefundReason
+from escrow_core.domain.terms import (
+    DisputeKind,
+    DisputeReason,
+    ExtendableDeadline,
+    RefundReason,
+    Retention,
+)
 from escrow_core.projections import supplier_performance as perf
 from escrow_core.store import PerformanceCounts
 
@@ -31,17 +39,36 @@ from ..domain.scenario import (
     History,
     day,
     dispute_opened,
+    order_accepted,
     order_delivered,
+    order_placed,
     order_shipped,
+    paid,
+    state_of,
     when,
 )
 
 
 def opened(kind: Literal["dispute", "claim"]) -> e.DisputeOpened:
-    """``dispute.opened`` as it reads once claims add ``kind`` (another change, in flight)."""
-    event = dispute_opened(at=day(14))
-    object.__setattr__(event, "kind", kind)  # the field does not exist here yet
-    return event
+    return dispute_opened(at=day(14)).model_copy(update={"kind": DisputeKind(kind)})
+
+
+def then(given: History, command: c.Command, at: datetime) -> History:
+    """``given`` and the events ``command`` causes at ``at``."""
+    return [*given, *when(given, command, at)]
+
+
+DELIVERED_WITH_RETENTION: History = [
+    order_placed(retention=Retention(percent=10, days=30)),
+    order_accepted(),
+    *paid(TOTAL, held_total=TOTAL),
+    order_shipped(),
+    order_delivered(),
+]
+RETAINED = then(DELIVERED_WITH_RETENTION, c.ConfirmReceipt(actor=BUYER), day(10))
+RETENTION_ENDS_AT = day(40)
+CLAIM = c.MakeClaim(actor=BUYER, reason=DisputeReason.QUALITY, requested_refund=12_500)
+CLAIMED = then(RETAINED, CLAIM, day(20))
 
 
 def folded(*orders: History) -> perf.Applied:
@@ -115,6 +142,48 @@ def test_completed_follows_the_status_evolve_computes_not_one_event_type() -> No
     assert (refunded.completed, refunded.refunded, refunded.paid) == (0, 30_000, TOTAL)
 
 
+def test_a_confirmation_with_a_retention_is_not_completed_until_the_retention_ends() -> None:
+    # evolve says completed at receipt.confirmed; the same command's funds.retained says retained
+    assert state_of(RETAINED).status is Status.RETAINED
+    assert counts(RETAINED).completed == 0
+    ended = then(RETAINED, c.EndRetention(), RETENTION_ENDS_AT)
+    assert state_of(ended).status is Status.COMPLETED
+    found = counts(ended)
+    assert (found.completed, found.claims, found.paid, found.refunded) == (1, 0, TOTAL, 0)
+
+
+def test_a_confirmation_cut_by_a_batch_boundary_is_still_not_completed() -> None:
+    # The worker's batches end anywhere, even between receipt.confirmed and funds.retained.
+    confirmed_at = len(DELIVERED_WITH_RETENTION) + 1  # after receipt.confirmed
+    first = perf.apply_batch({}, [("ord_0", ev) for ev in RETAINED[:confirmed_at]])
+    (track,) = first.orders.values()
+    assert track.state is not None  # kept: the command that completed it holds money still
+    loaded = {"ord_0": perf.Track.loaded(track.stored())}
+    rest = perf.apply_batch(loaded, [("ord_0", ev) for ev in RETAINED[confirmed_at:]])
+    assert not rest.orders["ord_0"].row.completed
+    assert rest.orders["ord_0"].stored() == folded(RETAINED).orders["ord_0"].stored()
+
+
+def test_a_withdrawn_claim_still_counts_as_a_claim() -> None:
+    withdrawn = then(CLAIMED, c.WithdrawDispute(actor=BUYER), day(22))
+    assert state_of(withdrawn).status is Status.RETAINED
+    found = counts(withdrawn)
+    assert (found.claims, found.disputed, found.completed) == (1, 0, 0)
+    # ... and once its retention ends (retained -> completed) it is one claim, completed
+    ended = counts(then(withdrawn, c.EndRetention(), RETENTION_ENDS_AT))
+    assert (ended.claims, ended.disputed, ended.completed) == (1, 0, 1)
+
+
+def test_a_claim_settled_counts_its_refund_and_one_settled_for_nothing_completes() -> None:
+    def settled(refund: int) -> PerformanceCounts:
+        offered = then(CLAIMED, c.MakeOffer(actor=SUPPLIER, refund_amount=refund), day(21))
+        return counts(then(offered, c.AcceptOffer(actor=BUYER), day(22)))
+
+    refunded, for_nothing = settled(5_000), settled(0)
+    assert (refunded.claims, refunded.completed, refunded.refunded) == (1, 0, 5_000)
+    assert (for_nothing.claims, for_nothing.completed, for_nothing.refunded) == (1, 1, 0)
+
+
 def test_only_dispute_refunds_count_and_paid_is_money_held() -> None:
     cancelled = [
         *PARTIALLY_PAID,
@@ -138,7 +207,7 @@ def test_a_terminal_order_drops_its_state_and_later_events_change_nothing() -> N
 
 
 def test_applying_in_batches_equals_one_fold_and_the_deltas_add_up() -> None:
-    orders: Sequence[History] = (COMPLETED, DISPUTED, PARTIALLY_PAID, PLACED)
+    orders: Sequence[History] = (COMPLETED, DISPUTED, PARTIALLY_PAID, PLACED, RETAINED)
     events = [(f"ord_{n}", ev) for n, order in enumerate(orders) for ev in order]
     whole = perf.apply_batch({}, events)
     tracks: dict[str, perf.Track] = {}
