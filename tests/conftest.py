@@ -42,6 +42,22 @@ BACKENDS = ("sqlite", "postgresql")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: runs only against SQLite")
+    config.addinivalue_line(
+        "markers", "runs_long: a test of many seconds; without a backend it is run first"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests that need no backend go first: pytest-xdist hands them out early, and
+    the short unit tests fill the end of the run, so no worker idles behind one long test.
+    A test with a backend stays where it is (grouped by backend, each worker builds each
+    backend's template database once)."""
+
+    def later(item: pytest.Item) -> bool:
+        long = item.get_closest_marker("runs_long") is not None
+        return not (long and "backend" not in getattr(item, "fixturenames", ()))
+
+    items.sort(key=later)  # stable: the order is kept within each group
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, background: Background | None =
 
     app = FastAPI(
         title="Escrow API",
-        version="1.1.0",
+        version="1.2.0",
         summary="Trade-Assurance-style escrow for cross-border B2B orders.",
         lifespan=lifespan,
         docs_url=None,

@@ -75,7 +75,9 @@ def order_json(
 ) -> dict[str, Any]:
     """The order as ``actor`` sees it at ``now`` (``allowed_actions`` is for that caller;
     ``view`` says which of its payouts and refunds it sees, DESIGN 7.6)."""
-    doc = order.model_dump(mode="json", exclude={"payouts", "refunds"})
+    doc = order.model_dump(
+        mode="json", exclude={"payouts", "refunds", "metadata", "client_reference"}
+    )
     terms = doc["terms"]
     dispute = doc["dispute"]
     if dispute is not None:
@@ -99,6 +101,9 @@ def order_json(
         "payment_schedule": terms["payment_schedule"],
         "remarks": terms["remarks"],
         "fee_bps": terms["fee_bps"],
+        "agency_id": terms["agency_id"],
+        "agency_fee_bps": terms["agency_fee_bps"],
+        "retention": terms["retention"],
         "amounts": {"total": order.terms.total, **doc["amounts"]},
         "shipment": doc["shipment"],
         "shipment_overdue": order.shipment_overdue,
@@ -110,7 +115,15 @@ def order_json(
         "created_at": doc["placed_at"],
         "updated_at": doc["updated_at"],
         **money_out_of(order, view),
+        **bookkeeping_of(order, view),
     }
+
+
+def bookkeeping_of(order: OrderState, view: Viewer) -> dict[str, Any]:
+    """The buyer's ``metadata`` and ``client_reference``, omitted for the supplier side."""
+    if not view.sees_metadata:
+        return {}
+    return {"metadata": dict(order.metadata), "client_reference": order.client_reference}
 
 
 def money_out_of(order: OrderState, view: Viewer) -> dict[str, Any]:

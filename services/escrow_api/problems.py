@@ -97,7 +97,12 @@ class ApiError(Exception):
 
 
 def problem_body(
-    status: int, code: str, detail: str, *, errors: list[dict[str, Any]] | None = None
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"urn:escrow:problem:{code}",
@@ -108,7 +113,7 @@ def problem_body(
     }
     if errors is not None:
         body["errors"] = errors
-    return body
+    return {**body, **(extra or {})}
 
 
 def problem(
@@ -118,9 +123,10 @@ def problem(
     *,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     return Response(
-        dumps(problem_body(status, code, detail, errors=errors)),
+        dumps(problem_body(status, code, detail, errors=errors, extra=extra)),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -135,12 +141,18 @@ def error_problem(error: Exception) -> Response:
     """The problem answer of an application or domain error (a family of ``STATUS``)."""
     status = status_of(error)
     errors = None
+    extra: dict[str, Any] = {}
     if isinstance(error, app.ApplicationError):
-        code, detail = error.code, error.detail
+        code, detail, extra = error.code, error.detail, error.extra
         if error.field is not None:
             entry = {"field": error.field, "in": error.where, "code": error.reason}
             entry["message"] = error.message
             errors = [{k: v for k, v in entry.items() if v is not None}]
+    elif isinstance(error, domain.InvalidMetadata):
+        code, detail = error.code, error.message
+        # As a party's metadata answers: the key at fault, and the rule it breaks.
+        field = error.field or "metadata"
+        errors = [{"field": field, "in": "body", "code": error.reason, "message": error.rule}]
     elif isinstance(error, domain.DomainError):
         code, detail = error.code, error.message
         if error.field is not None:
@@ -148,7 +160,9 @@ def error_problem(error: Exception) -> Response:
     else:
         code, fixed = _CODES[type(error)]
         detail = fixed or str(error)
-    return problem(status, code, detail, errors=errors, headers=_HEADERS.get(type(error)))
+    return problem(
+        status, code, detail, errors=errors, headers=_HEADERS.get(type(error)), extra=extra
+    )
 
 
 def _validation_problem(error: RequestValidationError) -> Response:

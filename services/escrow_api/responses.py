@@ -29,6 +29,10 @@ class Problem(BaseModel):
     errors: list[FieldError] = Field(
         default_factory=list, description="The fields at fault (validation errors only)."
     )
+    order_id: str | None = Field(
+        default=None,
+        description="duplicate_client_reference: the buyer's order that has the reference.",
+    )
 
 
 _DESCRIPTIONS = {
@@ -37,7 +41,8 @@ _DESCRIPTIONS = {
     403: "The caller's role may not do this: code forbidden, action_not_permitted ...",
     404: "Not found, or not visible to the caller: code not_found, order_not_found ...",
     409: "The current state forbids it: code invalid_state (or more specific), "
-    "idempotency_key_in_flight, concurrent_modification.",
+    "idempotency_key_in_flight, concurrent_modification, duplicate_client_reference "
+    "(with order_id).",
     412: "If-Match does not name the current version: code precondition_failed.",
     413: "The body is over the size limit: code payload_too_large.",
     415: "The body is not application/json: code unsupported_media_type.",

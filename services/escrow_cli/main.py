@@ -360,7 +360,8 @@ def create_key(
 
 @projections_app.command("rebuild")
 def rebuild_projections() -> None:
-    """Rebuild order_view and party_balances from the event log (stop the writers first)."""
+    """Rebuild the projections from the event log: order_view, party_balances, the ledger,
+    payouts and refunds, and supplier performance (stop the writers first)."""
 
     async def work(runtime: Runtime) -> int:
         total = await runtime.store.count_events()

@@ -1,6 +1,8 @@
-"""The worker loop: five tasks on one event loop, all coordinating through the database.
+"""The worker loop: six tasks on one event loop, all coordinating through the database.
 
     dispatch   tail the log into delivery rows (one dispatcher at a time holds the checkpoint)
+    performance    tail the log into the supplier performance projection (its own checkpoint,
+               read and moved the same way)
     send       claim due deliveries and post them, up to ``webhook_concurrency`` at once
     record     write the posts' outcomes in batches: one transaction for all that have finished
     timers     fire due deadlines as ordinary commands (application.timers.fire_due_timers)
@@ -31,6 +33,7 @@ import structlog
 
 from escrow_core.application.errors import StoreUnavailable
 from escrow_core.application.idempotency import PURGE_BATCH, purge_expired
+from escrow_core.application.performance import project_performance
 from escrow_core.application.runtime import Runtime, open_runtime
 from escrow_core.application.timers import fire_due_timers
 from escrow_core.settings import Settings
@@ -110,7 +113,12 @@ class Worker:
     async def run(self) -> None:
         """Run until ``stop()``; then let posts in flight finish (within the timeout)."""
         log.info("worker started", worker=self.name)
-        loops = [self._dispatch_loop(), self._send_loop(), self._record_loop()]
+        loops = [
+            self._dispatch_loop(),
+            self._loop("performance", self._project_performance),
+            self._send_loop(),
+            self._record_loop(),
+        ]
         if self.timers:
             loops.append(self._loop("timers", self._fire_timers, TIMER_POLL_SECONDS))
         loops.append(self._loop("purge", self._purge, PURGE_POLL_SECONDS))
@@ -190,6 +198,9 @@ class Worker:
         if dispatched.deliveries:
             self._wake.set()
         return dispatched
+
+    async def _project_performance(self) -> bool:
+        return await project_performance(self.runtime.store)
 
     async def _purge(self) -> bool:
         purged = await purge_expired(self.runtime.store)

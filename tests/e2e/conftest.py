@@ -1,5 +1,9 @@
 """A real ``escrow serve`` per backend, on a database ``escrow migrate`` built, over a socket.
 
+One server per backend for the session (per xdist worker), shared by the modules that use it:
+each test makes its own parties and orders, so none depends on what another left behind, and
+a server start (plus its migrate) costs some 5 s of CPU.
+
 The server runs as the Dockerfile starts it (support.processes.serve) with the bootstrap admin
 key, no embedded worker (the stories drive every step themselves), no negotiation period (so
 a dispute can be escalated at once) and a 2.5 % release fee (so the fee's half-even rounding
@@ -22,7 +26,7 @@ ADMIN_KEY = "esk_e2e_bootstrap_admin_key_0123456789"
 FEE_BPS = 250
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def migrated_url(test_databases: TestDatabases) -> AsyncIterator[str]:
     """An empty database (a new file on SQLite) brought to head by ``escrow migrate``."""
     url = await test_databases.create_empty()
@@ -34,7 +38,7 @@ async def migrated_url(test_databases: TestDatabases) -> AsyncIterator[str]:
         await test_databases.drop(url)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     env = {
         "ESCROW_DATABASE_URL": migrated_url,

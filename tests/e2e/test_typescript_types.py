@@ -15,6 +15,7 @@ import pytest
 
 from support.processes import ROOT
 
+pytestmark = pytest.mark.runs_long  # npm tools: run first (tests/conftest.py)
 DOCUMENT = ROOT / "openapi" / "openapi.json"
 TOOLS = ROOT / "clients" / "typescript" / "node_modules" / ".bin"
 

@@ -65,7 +65,11 @@ class Receiver:
         self.unverified: list[tuple[str, str]] = []  # (path, why) of requests that failed checks
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # shutdown() waits for the serving loop's next poll: at the default 0.5 s that is half a
+        # second at the end of every test that used a receiver.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> "Receiver":
         self._thread.start()

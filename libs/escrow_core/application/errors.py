@@ -12,12 +12,15 @@ ApplicationError
 StoreUnavailable         (the store's) the database is away: retry later
 """
 
+from typing import Any
+
 from escrow_core.store.errors import StoreUnavailable as StoreUnavailable
 
 
 class ApplicationError(Exception):
     """``field`` names the value at fault, ``where`` where it was given (body, query, header),
-    ``reason`` and ``message`` say what is wrong with it (default: ``code`` and ``detail``)."""
+    ``reason`` and ``message`` say what is wrong with it (default: ``code`` and ``detail``);
+    ``extra`` are members of the problem answer beyond those (a conflict's other resource)."""
 
     def __init__(
         self,
@@ -28,8 +31,10 @@ class ApplicationError(Exception):
         where: str | None = None,
         reason: str | None = None,
         message: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
+        self.extra = extra or {}
         self.code = code
         self.detail = detail
         self.field = field

@@ -101,8 +101,9 @@ async def _scan(
             scanned += 1
             if event.type == WEBHOOK_TEST:
                 continue
-            if _sees(principal, event, owners.get(event.stream_id), payouts):
-                found.append(event)
+            parties = owners.get(event.stream_id)
+            if _sees(principal, event, parties, payouts):
+                found.append(_as_seen(principal, event, parties))
                 if len(found) == wanted:
                     break
         if len(batch) < READ_BATCH and after == batch[-1].checkpoint:
@@ -126,6 +127,14 @@ def _sees(
         return False
     view = visibility.viewer(principal, *order_parties)
     return view.sees_event(event.type, payout_party(event, payouts))
+
+
+def _as_seen(
+    principal: Principal, event: RecordedEvent, order_parties: tuple[str, str] | None
+) -> RecordedEvent:
+    if principal.sees_everything or order_parties is None:
+        return event
+    return visibility.as_seen(visibility.viewer(principal, *order_parties), event)
 
 
 def _owner_of(event: RecordedEvent) -> tuple[str, ...]:

@@ -32,6 +32,11 @@ class PlaceOrder(Command):
     remarks: str = ""
     fee_bps: int = 0
     policy: TimerPolicy = TimerPolicy()
+    agency_id: str | None = None  # the agent placing the order for the buyer, if any
+    agency_fee_bps: int = 0
+    retention: terms.Retention | None = None
+    metadata: dict[str, object] = Field(default_factory=dict)  # judged by domain.metadata
+    client_reference: str | None = None
 
 
 class AcceptOrder(Command):
@@ -70,6 +75,12 @@ class PostMessage(Command):
     body: str
 
 
+class UpdateMetadata(Command):
+    """Merge ``metadata`` into the order's (a key set to "" is removed)."""
+
+    metadata: dict[str, object]
+
+
 class OpenDispute(Command):
     reason: terms.DisputeReason
     description: str = ""
@@ -97,6 +108,22 @@ class ResolveDispute(Command):
 
 class WithdrawDispute(Command):
     pass
+
+
+# --- milestones (DESIGN 7.2) -----------------------------------------------------------------
+class ReleaseMilestone(Command):
+    """The buyer (or its agent) releases part of what is held before receipt."""
+
+    amount: int
+    note: str = ""
+
+
+# --- retention: a claim on the money kept after receipt (DESIGN 7.2) ------------------------
+class MakeClaim(Command):
+    reason: terms.DisputeReason
+    description: str = ""
+    requested_refund: int
+    evidence: tuple[terms.Evidence, ...] = ()
 
 
 # --- money out: a payment provider reports what the bank did ------------------------------
@@ -161,3 +188,16 @@ class AutoCompleteUndelivered(TimerCommand):
 
 class AutoEscalateDispute(TimerCommand):
     kind: Literal["auto_escalate_at"] = "auto_escalate_at"
+
+
+# --- every tranche due (DESIGN 7.2) ----------------------------------------------------------
+class MarkPaymentOverdue(TimerCommand):
+    kind: Literal["tranche_due"] = "tranche_due"
+
+
+class AutoCancelOverdue(TimerCommand):
+    kind: Literal["unpaid_cancel_at"] = "unpaid_cancel_at"
+
+
+class EndRetention(TimerCommand):
+    kind: Literal["retention_ends"] = "retention_ends"

@@ -138,3 +138,59 @@ class ExtensionLimitExceeded(InvalidValue):
 
 class InvalidDeliveryTime(InvalidValue):
     code = "invalid_delivered_at"
+
+
+# --- milestones, agency fees, every tranche due (DESIGN 7.2) -------------------------------
+class AgencyFeeNotAllowed(InvalidValue):
+    """Only an agent placing an order for a buyer it manages may set an agency fee."""
+
+    code = "agency_fee_not_allowed"
+
+
+class FeesTooHigh(InvalidValue):
+    code = "fees_too_high"
+
+
+class InvalidDueBy(InvalidValue):
+    code = "invalid_due_by"
+
+
+class ReleaseExceedsHeld(InvalidValue):
+    code = "release_exceeds_held"
+
+
+class InvalidMetadata(InvalidValue):
+    """``metadata`` breaks a rule (``escrow_core.domain.metadata``): ``field`` names the key
+    at fault, ``reason`` what is wrong with it."""
+
+    code = "invalid_metadata"
+
+    def __init__(self, message: str, field: str, reason: str) -> None:
+        super().__init__(f"metadata: {message}.", field=field)
+        self.rule = message
+        self.reason = reason
+
+
+class InvalidClientReference(InvalidValue):
+    code = "invalid_client_reference"
+
+
+# --- retention and claims (DESIGN 7.2) --------------------------------------------------------
+class ClaimWindowClosed(InvalidState):
+    """A claim after the retention window (or on an order whose retention has ended)."""
+
+    code = "claim_window_closed"
+
+
+class ClaimAlreadyMade(InvalidState):
+    """An order takes one claim (a dispute withdrawn before receipt does not count)."""
+
+    code = "claim_already_made"
+
+
+class InvalidRetention(InvalidValue):
+    code = "invalid_retention"
+
+
+class ClaimExceedsRetained(InvalidValue):
+    code = "claim_exceeds_retained"

@@ -8,12 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import Role, Side
 from escrow_core.domain.terms import (
+    DisputeKind,
     DisputeReason,
     Evidence,
     ExtendableDeadline,
     LineItem,
     PaymentMethod,
     RefundReason,
+    Retention,
     Tranche,
 )
 
@@ -28,7 +30,9 @@ class Event(BaseModel):
 
 class OrderPlaced(Event):
     """Schema 2: records ``currency_exponent``, the minor units every amount of the order is in
-    (ISO 4217's; an order placed before keeps the exponent it was priced under)."""
+    (ISO 4217's; an order placed before keeps the exponent it was priced under). Schema 3: the
+    agency's fee and the retention, the buyer's ``metadata`` and ``client_reference`` (buyer
+    side only, DESIGN 7.6); a v2 event has none of them. Tranches may carry ``due_by``."""
 
     type: Literal["order.placed"] = "order.placed"
     buyer_id: str
@@ -46,6 +50,11 @@ class OrderPlaced(Event):
     remarks: str
     fee_bps: int
     policy: TimerPolicy
+    agency_id: str | None = None
+    agency_fee_bps: int = 0
+    retention: Retention | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    client_reference: str | None = None
 
 
 class OrderAccepted(Event):
@@ -118,7 +127,11 @@ class FundsReleased(Event):
 
 
 class DisputeOpened(Event):
+    """Schema 2: ``kind`` says whether it disputes the order or claims on the money retained
+    after receipt (every v1 event is a dispute)."""
+
     type: Literal["dispute.opened"] = "dispute.opened"
+    kind: DisputeKind = DisputeKind.DISPUTE
     reason: DisputeReason
     description: str
     requested_refund: int
@@ -206,6 +219,24 @@ class RefundRetried(Event):
     refund_id: str
 
 
+class MilestoneReleased(Event):
+    """Part of what is held released before receipt; a ``funds.released`` follows."""
+
+    type: Literal["milestone.released"] = "milestone.released"
+    amount: int
+    note: str = ""
+    by: Role
+
+
+class PaymentOverdue(Event):
+    """A tranche after the first was not paid by the end of its due day (``tranche`` is its
+    1-based position in the payment schedule)."""
+
+    type: Literal["payment.overdue"] = "payment.overdue"
+    tranche: int
+    due_at: datetime
+
+
 class OrderCancelled(Event):
     type: Literal["order.cancelled"] = "order.cancelled"
     reason: str
@@ -230,6 +261,27 @@ class MessagePosted(Event):
     by: Role
     party_id: str | None = None
     body: str
+
+
+class OrderMetadataUpdated(Event):
+    """The buyer's bookkeeping changed: ``metadata`` is the whole of it after the change."""
+
+    type: Literal["order.metadata_updated"] = "order.metadata_updated"
+    metadata: dict[str, str]
+
+
+class FundsRetained(Event):
+    """Confirmation kept ``amount`` (the retention) in escrow until ``retention_ends``."""
+
+    type: Literal["funds.retained"] = "funds.retained"
+    amount: int
+    retention_ends: datetime
+
+
+class RetentionEnded(Event):
+    """The retention window closed with no claim open; ``funds.released`` follows."""
+
+    type: Literal["retention.ended"] = "retention.ended"
 
 
 AnyEvent = Annotated[
@@ -258,7 +310,12 @@ AnyEvent = Annotated[
     | PayoutRetried
     | RefundSucceeded
     | RefundFailed
-    | RefundRetried,
+    | RefundRetried
+    | MilestoneReleased
+    | PaymentOverdue
+    | OrderMetadataUpdated
+    | FundsRetained
+    | RetentionEnded,
     Field(discriminator="type"),
 ]
 
@@ -272,8 +329,9 @@ EVENT_TYPES: tuple[str, ...] = tuple(
 # Event types whose data changed shape, by their current schema version (the rest are at 1).
 # Each step up has an upcaster in ``domain.upcasts``, so old stored data still reads.
 SCHEMA_VERSIONS: dict[str, int] = {
-    "order.placed": 2,
+    "order.placed": 3,
     "order.delivered": 2,
+    "dispute.opened": 2,
     "funds.released": 2,
     "refund.issued": 2,
 }

@@ -25,10 +25,20 @@ class LineItem(_Frozen):
 
 
 class Tranche(_Frozen):
-    """One instalment of the payment schedule."""
+    """One instalment of the payment schedule. A tranche after the first may be ``due_by`` a
+    date (default: the terms' ``ship_by``); the first is due within the policy's pay days."""
 
     name: str
     amount: int = Field(gt=0)
+    due_by: date | None = None
+
+
+class Retention(_Frozen):
+    """The share of the total kept in escrow after confirmation, for ``days``, against latent
+    defects (bounds are judged by ``decide``, which names the error)."""
+
+    percent: int
+    days: int
 
 
 class Terms(_Frozen):
@@ -49,6 +59,9 @@ class Terms(_Frozen):
     remarks: str = ""
     fee_bps: int = Field(ge=0)
     policy: TimerPolicy
+    agency_id: str | None = None  # the agent that placed the order and earns agency_fee_bps
+    agency_fee_bps: int = Field(default=0, ge=0)
+    retention: Retention | None = None
 
 
 class PaymentMethod(StrEnum):
@@ -88,6 +101,16 @@ class DeadlineKind(StrEnum):
     AUTO_COMPLETE_AT = "auto_complete_at"
     ESCALATION_ALLOWED_AT = "escalation_allowed_at"
     AUTO_ESCALATE_AT = "auto_escalate_at"
+    TRANCHE_DUE = "tranche_due"
+    UNPAID_CANCEL_AT = "unpaid_cancel_at"
+    RETENTION_ENDS = "retention_ends"
+
+
+class DisputeKind(StrEnum):
+    """A dispute before receipt, or a claim on the money retained after it."""
+
+    DISPUTE = "dispute"
+    CLAIM = "claim"
 
 
 class ExtendableDeadline(StrEnum):

@@ -14,6 +14,24 @@ def placed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "currency_exponent": legacy_cldr_exponent(data["currency"])}
 
 
+def placed_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Before schema 3 no order had an agency fee, a retention, metadata or a client
+    reference."""
+    return {
+        **data,
+        "agency_id": None,
+        "agency_fee_bps": 0,
+        "retention": None,
+        "metadata": {},
+        "client_reference": None,
+    }
+
+
+def dispute_opened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Before schema 2 every dispute was one before receipt."""
+    return {**data, "kind": "dispute"}
+
+
 def delivered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Before schema 2 the inspection window started at ``delivered_at`` whoever reported it;
     an old event keeps the window it was given."""
@@ -35,6 +53,8 @@ def refund_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 # (event type, the schema version it upgrades from) -> the step to the next version.
 UPCASTS: dict[tuple[str, int], Upcast] = {
     ("order.placed", 1): placed_v1_to_v2,
+    ("order.placed", 2): placed_v2_to_v3,
+    ("dispute.opened", 1): dispute_opened_v1_to_v2,
     ("order.delivered", 1): delivered_v1_to_v2,
     ("funds.released", 1): released_v1_to_v2,
     ("refund.issued", 1): refund_v1_to_v2,

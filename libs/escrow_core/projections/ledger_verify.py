@@ -30,16 +30,20 @@ class Untracked:
 
 
 def money_out_problems(order: OrderState, untracked: Untracked) -> list[str]:
-    """Payouts (any status) + fees + agency fees = released; refunds (any status) =
-    refunded."""
+    """Payouts to the supplier (any status) + fees + agency fees = released, the agency fees
+    being what the agent's payouts pay it; refunds (any status) = refunded."""
     a = order.amounts
     found = []
-    payouts = sum(p.amount for p in order.payouts) + untracked.paid_out
+    agent = order.terms.agency_id
+    to_agent = sum(p.amount for p in order.payouts if agent is not None and p.party_id == agent)
+    payouts = sum(p.amount for p in order.payouts) - to_agent + untracked.paid_out
     if payouts + a.fees + a.agency_fees != a.released:
         found.append(
             f"payouts {payouts} + fees {a.fees} + agency_fees {a.agency_fees} "
             f"!= released {a.released}"
         )
+    if to_agent != a.agency_fees:
+        found.append(f"payouts to the agent {to_agent} != agency_fees {a.agency_fees}")
     refunds = sum(r.amount for r in order.refunds) + untracked.refunded
     if refunds != a.refunded:
         found.append(f"refunds {refunds} != refunded {a.refunded}")

@@ -22,7 +22,7 @@ def from_document(document: dict[str, Any]) -> OrderState:
 
 def upcast_document(document: dict[str, Any]) -> dict[str, Any]:
     """An old snapshot reads as a replay of its stream would."""
-    return _money_out_tracked(_exponent_recorded(document))
+    return _bookkeeping_kept(_money_out_tracked(_exponent_recorded(document)))
 
 
 def _exponent_recorded(document: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +33,14 @@ def _exponent_recorded(document: dict[str, Any]) -> dict[str, Any]:
         return document
     exponent = legacy_cldr_exponent(terms["currency"])
     return {**document, "terms": {**terms, "currency_exponent": exponent}}
+
+
+def _bookkeeping_kept(document: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot written before ``order.placed`` schema 3 has no metadata and no client
+    reference, as the upcast ``order.placed`` has not."""
+    if "metadata" in document or "terms" not in document:
+        return document
+    return {**document, "metadata": {}, "client_reference": None}
 
 
 def _money_out_tracked(document: dict[str, Any]) -> dict[str, Any]:
@@ -64,4 +72,6 @@ def row_for(order_id: str, state: OrderState) -> OrderRow:
         created_at=state.placed_at,
         updated_at=state.updated_at,
         state=to_document(state),
+        client_reference=state.client_reference,
+        metadata=dict(state.metadata),
     )

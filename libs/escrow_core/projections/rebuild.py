@@ -11,7 +11,13 @@ from contextlib import contextmanager
 
 from escrow_core.domain.events import EVENT_TYPES, event_from_data
 from escrow_core.domain.order import OrderState, evolve
-from escrow_core.projections import ledger, money_out, order_view, party_balances
+from escrow_core.projections import (
+    ledger,
+    money_out,
+    order_view,
+    party_balances,
+    supplier_performance_log,
+)
 from escrow_core.store import BalanceChange, Posting, RecordedEvent, Store
 
 BATCH_SIZE = 2000
@@ -43,7 +49,8 @@ async def rebuild(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] = lambda n: None,
 ) -> int:
-    """Empty and refill the inline projections; returns the events read."""
+    """Empty and refill the inline projections, then the supplier performance projection
+    (asynchronous: the worker keeps it after this); returns the events read."""
     await store.reset_projections()
     states: dict[str, OrderState] = {}
     read = 0
@@ -74,4 +81,5 @@ async def rebuild(
             freeze()
             read += len(batch)
             progress(len(batch))
+    await supplier_performance_log.rebuild(store, batch_size=batch_size)
     return read

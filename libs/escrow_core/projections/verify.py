@@ -1,7 +1,7 @@
 """``escrow verify``: replay every order, check the money invariants at every command boundary,
 and compare the projections rebuilt in memory with the live ones: order_view, party_balances,
-the ledger (every transfer sums to zero, each order's accounts match its amounts) and the
-payouts and refunds (``ledger_verify``)."""
+the ledger (every transfer sums to zero, each order's accounts match its amounts), the
+payouts and refunds (``ledger_verify``) and supplier performance (up to its checkpoint)."""
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -9,7 +9,13 @@ from typing import Any
 
 from escrow_core.domain.events import event_from_data
 from escrow_core.domain.order import TERMINAL, OrderState, evolve
-from escrow_core.projections import ledger_verify, money_out, order_view, party_balances
+from escrow_core.projections import (
+    ledger_verify,
+    money_out,
+    order_view,
+    party_balances,
+    supplier_performance_log,
+)
 from escrow_core.projections.rebuild import BATCH_SIZE, is_order_event, states_kept_out_of_gc
 from escrow_core.store import (
     BalanceChange,
@@ -95,6 +101,7 @@ async def verify(
     unbalanced, sums = await store.ledger_check()
     report.problems += ledger_verify.ledger_problems(states, unbalanced, sums)
     report.problems += ledger_verify.money_out_row_problems(states, await _all_money_out(store))
+    report.problems += await supplier_performance_log.verify(store, batch_size=batch_size)
     return report
 
 

@@ -12,6 +12,7 @@ Errors:
     ├── EventIdConflict    event ids reused on another stream, or only some of them reused
     ├── KeyBusy            another request holds the Idempotency-Key past the wait
     ├── ClaimLost          a claim was taken over: its holder may no longer complete it
+    ├── DuplicateClientReference    a new order's client_reference is its buyer's already
     └── StoreUnavailable   the database is away (down, restarting, locked): retry later
 """
 
@@ -21,6 +22,7 @@ from escrow_core.store import records
 from escrow_core.store.errors import (
     ClaimLost,
     ConcurrencyError,
+    DuplicateClientReference,
     EventIdConflict,
     KeyBusy,
     StoreError,
@@ -31,6 +33,7 @@ from escrow_core.store.interface import (
     EVENTS_CHANNEL,
     CommandSession,
     DeliveryPlanner,
+    PerformanceFold,
     Store,
 )
 from escrow_core.store.migrations import upgrade_to_head
@@ -45,8 +48,10 @@ __all__ = [
     "CommandSession",
     "ConcurrencyError",
     "DeliveryPlanner",
+    "DuplicateClientReference",
     "EventIdConflict",
     "KeyBusy",
+    "PerformanceFold",
     "Store",
     "StoreError",
     "StoreUnavailable",

@@ -4,7 +4,7 @@ Idempotency-Key records, the dispatcher's checkpoint and emptying the projection
 from abc import abstractmethod
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,6 +21,11 @@ from escrow_core.store.schema import (
     webhook_deliveries,
     webhook_dispatch_checkpoint,
 )
+
+
+class BatchHandler(Protocol):
+    async def __call__(self, conn: AsyncConnection, batch: list[RecordedEvent]) -> int:
+        """Write what a batch of the log makes, in ``conn``'s transaction; returns a count."""
 
 
 def key_record(row: Mapping[str, Any]) -> KeyRecord:
@@ -102,9 +107,14 @@ class BookkeepingStore(Store):
         return int(result.rowcount)
 
     # --- checkpoints and projections ------------------------------------------------------
-    async def dispatch(
-        self, name: str, plan: DeliveryPlanner, *, batch_size: int
+    async def follow_log(
+        self, name: str, handle: BatchHandler, *, batch_size: int
     ) -> tuple[int, int]:
+        """The log readers' one step (the webhook dispatcher, the asynchronous projections):
+        read the log after checkpoint ``name`` with the commit-order-safe reader, let
+        ``handle`` write what the batch makes in the same transaction, and move the checkpoint
+        there too. A crash leaves both as they were and the batch is read again. Returns
+        (events read, what ``handle`` reports); (0, 0) when another reader has the turn."""
         # Look before taking the lock: an idle poll then costs one read, not a write
         # transaction (a transaction id on PostgreSQL, the write lock on SQLite).
         async with self.read() as conn:
@@ -112,26 +122,53 @@ class BookkeepingStore(Store):
             if not await self.read_log_in(conn, Checkpoint(int(row[0]), int(row[1])), 1):
                 return 0, 0
         async with self.transaction() as conn:
-            # Held to the commit: one dispatcher at a time (SKIP LOCKED: another skips its turn).
+            # Held to the commit: one reader at a time (SKIP LOCKED: another skips its turn).
             row = (await conn.execute(q.checkpoint(name, lock=True))).first()
             if row is None:
                 return 0, 0
             batch = await self.read_log_in(conn, Checkpoint(int(row[0]), int(row[1])), batch_size)
             if not batch:
                 return 0, 0
+            written = await handle(conn, batch)
+            await self.move_checkpoint(conn, name, batch[-1].checkpoint)
+        return len(batch), written
+
+    async def follow_with(
+        self, name: str, handle: BatchHandler, batch: list[RecordedEvent]
+    ) -> tuple[int, int]:
+        """``follow_log`` with a batch read elsewhere (a rebuild streams ``whole_log``): waits
+        for the checkpoint's lock, hands ``handle`` the events of ``batch`` after the
+        checkpoint (a reader that moved on meanwhile has applied the rest) and moves it."""
+        async with self.transaction() as conn:
+            row = (await conn.execute(q.checkpoint(name, lock=True, wait=True))).one()
+            at = Checkpoint(int(row[0]), int(row[1]))
+            unread = [event for event in batch if event.checkpoint > at]
+            if not unread:
+                return 0, 0
+            written = await handle(conn, unread)
+            await self.move_checkpoint(conn, name, unread[-1].checkpoint)
+        return len(unread), written
+
+    async def move_checkpoint(self, conn: AsyncConnection, name: str, to: Checkpoint) -> None:
+        await conn.execute(
+            webhook_dispatch_checkpoint.update()
+            .where(webhook_dispatch_checkpoint.c.name == name)
+            .values(transaction_id=to.transaction_id, position=to.position)
+        )
+
+    async def dispatch(
+        self, name: str, plan: DeliveryPlanner, *, batch_size: int
+    ) -> tuple[int, int]:
+        async def deliveries(conn: AsyncConnection, batch: list[RecordedEvent]) -> int:
             rows = await plan(batch)
             written = await self.insert_ignoring(
                 conn, webhook_deliveries, rows, ["endpoint_id", "event_id"]
             )
             if written:
                 await self.signal_in(conn, DELIVERIES_CHANNEL)  # every worker's sender
-            reached = batch[-1].checkpoint
-            await conn.execute(
-                webhook_dispatch_checkpoint.update()
-                .where(webhook_dispatch_checkpoint.c.name == name)
-                .values(transaction_id=reached.transaction_id, position=reached.position)
-            )
-        return len(batch), written
+            return written
+
+        return await self.follow_log(name, deliveries, batch_size=batch_size)
 
     async def reset_projections(self) -> None:
         async with self.transaction() as conn:

@@ -53,6 +53,16 @@ class EventIdConflict(StoreError):
         self.event_ids = tuple(event_ids)
 
 
+class DuplicateClientReference(StoreError):
+    """A new order's ``client_reference`` is already one of its buyer's orders' (the write
+    is refused whole; the order holding it may have committed a moment before)."""
+
+    def __init__(self, buyer_id: str, client_reference: str | None) -> None:
+        super().__init__(f"buyer {buyer_id} already has an order {client_reference!r}")
+        self.buyer_id = buyer_id
+        self.client_reference = client_reference
+
+
 class StoreUnavailable(StoreError):
     """The database is away: refused, reset or shut down, restarting, out of connections, or
     (SQLite) locked past the busy timeout. Retry later: a write either committed whole or not at

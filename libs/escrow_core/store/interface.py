@@ -30,6 +30,8 @@ from escrow_core.store.records import (
     MoneyOutRow,
     OrderQuery,
     OrderRow,
+    PerformanceCounts,
+    PerformanceOrder,
     Posting,
     RecordedEvent,
     StoredAnswer,
@@ -72,6 +74,15 @@ class CommandSession(Protocol):
 
     async def save_answer(self, answer: StoredAnswer) -> None:
         """Keep the answer of a command that wrote nothing (a no-op, a refusal)."""
+
+
+class PerformanceFold(Protocol):
+    def __call__(
+        self, known: dict[str, PerformanceOrder], batch: list[RecordedEvent]
+    ) -> tuple[list[PerformanceOrder], list[PerformanceCounts]]:
+        """Fold a batch of the log into the supplier performance projection: ``known`` has
+        the stored rows of the batch's streams that have one; returns the rows to write and
+        the changes to add to the counters."""
 
 
 class DeliveryPlanner(Protocol):
@@ -158,6 +169,10 @@ class Store(ABC):
     @abstractmethod
     async def list_orders(self, query: OrderQuery) -> list[tuple[str, dict[str, Any]]]:
         """(order_id, state document) of a page of orders (see ``OrderQuery``)."""
+
+    @abstractmethod
+    async def order_with_client_reference(self, buyer_id: str, reference: str) -> str | None:
+        """The id of ``buyer_id``'s order with ``client_reference`` ``reference``, if any."""
 
     @abstractmethod
     async def list_disputes(self, query: DisputeQuery) -> list[tuple[str, dict[str, Any]]]:
@@ -287,6 +302,39 @@ class Store(ABC):
         batch (ignoring those already there) and move the checkpoint, in one transaction.
         Returns (events read, deliveries written); (0, 0) when another dispatcher has the turn.
         """
+
+    # --- the supplier performance projection (asynchronous) -----------------------------
+    @abstractmethod
+    async def project_performance(self, fold: PerformanceFold, *, batch_size: int) -> int:
+        """Apply the next batch of the log after the checkpoint ``supplier_performance`` with
+        ``fold``, writing its rows and counters and moving the checkpoint in one transaction
+        (as ``dispatch`` does). Returns the events read; 0 when nothing is new or another
+        worker has the turn."""
+
+    @abstractmethod
+    async def project_performance_batch(
+        self, fold: PerformanceFold, batch: list[RecordedEvent]
+    ) -> int:
+        """``project_performance`` with a batch read by the caller (a rebuild), waiting for
+        the turn; events at or before the checkpoint are skipped. Returns the events applied."""
+
+    @abstractmethod
+    async def reset_performance(self) -> None:
+        """Empty the projection and put its checkpoint at the start of the log."""
+
+    @abstractmethod
+    async def performance_of(
+        self, supplier_id: str
+    ) -> tuple[Checkpoint, list[PerformanceCounts], list[tuple[datetime | None, datetime | None]]]:
+        """(the projection's checkpoint, the supplier's counters per currency, (accepted_at,
+        shipped_at) of its shipped orders)."""
+
+    @abstractmethod
+    async def performance_snapshot(
+        self,
+    ) -> tuple[Checkpoint, list[PerformanceOrder], list[PerformanceCounts]]:
+        """The checkpoint, every order row and every counter, read while no worker moves them
+        (for ``escrow verify``)."""
 
     @abstractmethod
     async def reset_projections(self) -> None:

@@ -25,6 +25,8 @@ __all__ = [
     "NewEvent",
     "OrderQuery",
     "OrderRow",
+    "PerformanceCounts",
+    "PerformanceOrder",
     "Posting",
     "RecordedEvent",
     "StoredAnswer",
@@ -100,6 +102,8 @@ class OrderRow:
     created_at: datetime
     updated_at: datetime
     state: dict[str, Any]
+    client_reference: str | None = None
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +270,12 @@ class OrderQuery:
     buyer_id: str | None = None
     supplier_id: str | None = None
     before: tuple[datetime, str] | None = None
+    # The buyer's bookkeeping: with ``buyer_parties``, only orders one of them is the buyer of.
+    buyer_parties: frozenset[str] | None = None
+    client_reference: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()  # every (key, value) must be in the metadata
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,3 +285,41 @@ class DisputeQuery:
     limit: int
     status: str | None = None
     after: tuple[datetime, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceCounts:
+    """A supplier's performance counters in one currency (``supplier_performance``): each
+    order counts in the currency of its terms; money is in that currency's minor units."""
+
+    supplier_id: str
+    currency: str
+    orders_accepted: int = 0
+    shipped_on_time: int = 0
+    shipped_late: int = 0
+    completed: int = 0
+    disputed: int = 0
+    claims: int = 0
+    paid: int = 0
+    refunded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PerformanceOrder:
+    """What the supplier performance projection keeps of one order
+    (``supplier_performance_orders``); ``state`` is the order's state document until the order
+    is terminal (the projection folds it with the domain's ``evolve`` to know its status)."""
+
+    order_id: str
+    supplier_id: str
+    currency: str
+    ship_deadline: datetime
+    accepted_at: datetime | None = None
+    shipped_at: datetime | None = None
+    shipped_on_time: bool | None = None
+    completed: bool = False
+    disputed: bool = False
+    claimed: bool = False
+    paid: int = 0
+    refunded: int = 0
+    state: dict[str, Any] | None = field(default=None, compare=True)

@@ -16,6 +16,7 @@ BigKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 STREAM_VERSION_KEY = "events_stream_id_version_key"
 EVENT_ID_KEY = "events_event_id_key"
+CLIENT_REFERENCE_KEY = "order_view_client_reference_key"
 
 events = sa.Table(
     "events",
@@ -55,6 +56,9 @@ order_view = sa.Table(
     sa.Column("next_timer_at", UTCDateTime, nullable=True),
     sa.Column("dispute_status", sa.Text, nullable=True),
     sa.Column("dispute_opened_at", UTCDateTime, nullable=True),
+    # The buyer's bookkeeping (migration 0009), for the list's filters.
+    sa.Column("client_reference", sa.Text, nullable=True),
+    sa.Column("metadata", JSONDocument, nullable=True),
     sa.Column("state", JSONDocument, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -74,6 +78,23 @@ order_view = sa.Table(
         "order_id",
         postgresql_where=sa.text("dispute_status IS NOT NULL"),
         sqlite_where=sa.text("dispute_status IS NOT NULL"),
+    ),
+    # One order per (buyer, client_reference): two placements racing for one reference cannot
+    # both commit, whichever backend (the loser's whole write fails on it).
+    sa.Index(
+        CLIENT_REFERENCE_KEY,
+        "buyer_id",
+        "client_reference",
+        unique=True,
+        postgresql_where=sa.text("client_reference IS NOT NULL"),
+        sqlite_where=sa.text("client_reference IS NOT NULL"),
+    ),
+    # PostgreSQL: ``metadata @> {key: value}`` filters (SQLite reads json_each per row).
+    sa.Index(
+        "order_view_metadata_idx",
+        "metadata",
+        postgresql_using="gin",
+        postgresql_ops={"metadata": "jsonb_path_ops"},
     ),
 )
 
@@ -294,4 +315,40 @@ webhook_dispatch_checkpoint = sa.Table(
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("transaction_id", sa.BigInteger, nullable=False),
     sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+# Supplier performance (migration 0010): an asynchronous projection the worker keeps from the
+# log (checkpoint ``supplier_performance`` in webhook_dispatch_checkpoint).
+supplier_performance = sa.Table(
+    "supplier_performance",
+    metadata,
+    sa.Column("supplier_id", sa.Text, primary_key=True),
+    sa.Column("currency", sa.Text, primary_key=True),
+    sa.Column("orders_accepted", sa.BigInteger, nullable=False),
+    sa.Column("shipped_on_time", sa.BigInteger, nullable=False),
+    sa.Column("shipped_late", sa.BigInteger, nullable=False),
+    sa.Column("completed", sa.BigInteger, nullable=False),
+    sa.Column("disputed", sa.BigInteger, nullable=False),
+    sa.Column("claims", sa.BigInteger, nullable=False),
+    sa.Column("paid", sa.BigInteger, nullable=False),
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+)
+
+supplier_performance_orders = sa.Table(
+    "supplier_performance_orders",
+    metadata,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("supplier_id", sa.Text, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("ship_deadline", UTCDateTime, nullable=False),
+    sa.Column("accepted_at", UTCDateTime, nullable=True),
+    sa.Column("shipped_at", UTCDateTime, nullable=True),
+    sa.Column("shipped_on_time", sa.Boolean, nullable=True),
+    sa.Column("completed", sa.Boolean, nullable=False),
+    sa.Column("disputed", sa.Boolean, nullable=False),
+    sa.Column("claimed", sa.Boolean, nullable=False),
+    sa.Column("paid", sa.BigInteger, nullable=False),
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+    sa.Column("state", JSONDocument, nullable=True),
+    sa.Index("supplier_performance_orders_supplier_idx", "supplier_id"),
 )

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from escrow_core.store import event_sql as ev
 from escrow_core.store import money_statements as mq
 from escrow_core.store import statements as q
-from escrow_core.store.bookkeeping import BookkeepingStore
 from escrow_core.store.errors import translating_unavailable
 from escrow_core.store.migrations import schema_is_current
+from escrow_core.store.performance import PerformanceStore
 from escrow_core.store.records import (
     AccountBalance,
     BalanceChange,
@@ -41,7 +41,7 @@ from escrow_core.store.schema import (
 from escrow_core.store.upcasting import Upcasters
 
 
-class CoreStore(BookkeepingStore):
+class CoreStore(PerformanceStore):
     """The backend-neutral half of a Store; see the module docstring."""
 
     def __init__(
@@ -140,8 +140,19 @@ class CoreStore(BookkeepingStore):
         return [self.recorded(row) for row in await conn.execute(statement, params)]
 
     async def list_orders(self, query: OrderQuery) -> list[tuple[str, dict[str, Any]]]:
+        page = q.order_page(query, self.metadata_has)
         async with self.read() as conn:
-            return [(row.order_id, row.state) for row in await conn.execute(q.order_page(query))]
+            return [(row.order_id, row.state) for row in await conn.execute(page)]
+
+    async def order_with_client_reference(self, buyer_id: str, reference: str) -> str | None:
+        query = q.order_with_client_reference(buyer_id, reference)
+        async with self.read() as conn:
+            found: str | None = (await conn.execute(query)).scalar_one_or_none()
+        return found
+
+    def metadata_has(self, key: str, value: str) -> sa.ColumnElement[bool]:
+        """Whether an ``order_view`` row's metadata holds ``key: value`` (each backend's SQL)."""
+        raise NotImplementedError
 
     async def list_disputes(self, query: DisputeQuery) -> list[tuple[str, dict[str, Any]]]:
         async with self.read() as conn:

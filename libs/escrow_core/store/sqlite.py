@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from escrow_core.store import event_sql as ev
 from escrow_core.store import statements as q
 from escrow_core.store.engines import engine_options
-from escrow_core.store.errors import ConcurrencyError
+from escrow_core.store.errors import ConcurrencyError, DuplicateClientReference
 from escrow_core.store.records import (
     LOG_START,
     BalanceChange,
@@ -41,6 +41,10 @@ from escrow_core.store.shared import CoreStore
 # Long enough that queued writers wait for their turn rather than fail.
 BUSY_TIMEOUT_SECONDS = 30
 # Columns an order's row keeps from its first write.
+# SQLite names the columns of the unique index broken, not the index.
+_CLIENT_REFERENCE_TAKEN = (
+    "UNIQUE constraint failed: order_view.buyer_id, order_view.client_reference"
+)
 _KEPT = ("order_id", "created_at", "buyer_id", "supplier_id", "currency", "total")
 
 
@@ -120,6 +124,11 @@ class SqliteStore(CoreStore):
             checkpoint = batch[-1].checkpoint
             yield batch
 
+    def metadata_has(self, key: str, value: str) -> sa.ColumnElement[bool]:
+        # json_each, not json_extract: a key is any text, a JSON path would need escaping.
+        pair = sa.func.json_each(order_view.c.metadata).table_valued("key", "value")
+        return sa.exists().where(pair.c.key == key, pair.c.value == value)
+
     # --- projections ----------------------------------------------------------------------
     async def write_projections(
         self,
@@ -193,7 +202,14 @@ class SqliteSession:
             retried_is_no_op=False,  # a command's write goes in whole once, or not at all
         )
         positions = {r.version: r.position for r in recorded}
-        await self.store.upsert_rows(self.conn, [commit.view])
+        try:
+            await self.store.upsert_rows(self.conn, [commit.view])
+        except sa.exc.IntegrityError as error:
+            # The session's transaction rolls back as the error leaves it: nothing is kept.
+            if _CLIENT_REFERENCE_TAKEN in str(error.orig):
+                view = commit.view
+                raise DuplicateClientReference(view.buyer_id, view.client_reference) from error
+            raise
         await self.store.insert_balances(
             self.conn,
             [

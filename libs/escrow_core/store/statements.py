@@ -1,7 +1,7 @@
 """SQLAlchemy Core statements on the projections and the bookkeeping tables that both adapters
 run alike, and their parameters built by name."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -43,16 +43,28 @@ async def snapshot(conn: AsyncConnection, order_id: str) -> dict[str, Any] | Non
     return document
 
 
-def order_page(query: OrderQuery) -> sa.Select[Any]:
+def order_page(
+    query: OrderQuery, metadata_has: Callable[[str, str], sa.ColumnElement[bool]]
+) -> sa.Select[Any]:
+    """A page of orders; ``metadata_has(key, value)`` is the backend's metadata test."""
     select = sa.select(v.order_id, v.state).order_by(v.created_at.desc(), v.order_id.desc())
     if query.parties is not None:
         select = select.where(
             sa.or_(v.buyer_id.in_(query.parties), v.supplier_id.in_(query.parties))
         )
+    if query.buyer_parties is not None:
+        select = select.where(v.buyer_id.in_(query.buyer_parties))
     for column, value in ((v.status, query.status), (v.buyer_id, query.buyer_id),
-                          (v.supplier_id, query.supplier_id)):  # fmt: skip
+                          (v.supplier_id, query.supplier_id),
+                          (v.client_reference, query.client_reference)):  # fmt: skip
         if value is not None:
             select = select.where(column == value)
+    for key, value in query.metadata:
+        select = select.where(metadata_has(key, value))
+    if query.created_gte is not None:
+        select = select.where(v.created_at >= query.created_gte)
+    if query.created_lt is not None:
+        select = select.where(v.created_at < query.created_lt)
     if query.before is not None:
         created_at, order_id = query.before
         select = select.where(
@@ -62,6 +74,10 @@ def order_page(query: OrderQuery) -> sa.Select[Any]:
             )
         )
     return select.limit(query.limit)
+
+
+def order_with_client_reference(buyer_id: str, reference: str) -> sa.Select[Any]:
+    return sa.select(v.order_id).where(v.buyer_id == buyer_id, v.client_reference == reference)
 
 
 def dispute_page(query: DisputeQuery) -> sa.Select[Any]:
@@ -286,9 +302,10 @@ def purge_answers(now: datetime, limit: int) -> sa.Delete:
 
 
 # --- checkpoints -----------------------------------------------------------------------------
-def checkpoint(name: str, *, lock: bool) -> sa.Select[Any]:
+def checkpoint(name: str, *, lock: bool, wait: bool = False) -> sa.Select[Any]:
     cp = webhook_dispatch_checkpoint.c
     query = sa.select(cp.transaction_id, cp.position).where(cp.name == name)
-    # SKIP LOCKED: a second dispatcher skips its turn instead of waiting. SQLAlchemy renders
-    # no FOR UPDATE on SQLite, whose writers are serialised by BEGIN IMMEDIATE anyway.
-    return query.with_for_update(skip_locked=True) if lock else query
+    # SKIP LOCKED: a second dispatcher skips its turn instead of waiting (``wait``: a rebuild
+    # or verify waits for it). SQLAlchemy renders no FOR UPDATE on SQLite, whose writers are
+    # serialised by BEGIN IMMEDIATE anyway.
+    return query.with_for_update(skip_locked=not wait) if lock else query

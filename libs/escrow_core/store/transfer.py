@@ -44,6 +44,11 @@ LEFT_BEHIND = {
         "answers kept for a day for clients retrying a request; an import is a cut-over, and "
         "a command retried after it is decided on the imported orders like any other"
     ),
+    "supplier_performance": (
+        "an asynchronous projection: rebuilt from the log after the import, its checkpoint "
+        "set by that rebuild"
+    ),
+    "supplier_performance_orders": "the same projection's rows per order: rebuilt alike",
     "webhook_attempts": (
         "the old server's record of each POST it made; the deliveries still owed travel"
     ),

@@ -12,17 +12,18 @@ endpoint in ``sequence`` order; a delivery that finally failed no longer holds t
 """
 
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from escrow_core.domain.visibility import Viewer
 from escrow_core.store import RecordedEvent, Store
 from escrow_core.store.event_sql import event_columns, recorded
-from escrow_core.store.schema import events, webhook_deliveries, webhook_endpoints
+from escrow_core.store.schema import events, parties, webhook_deliveries, webhook_endpoints
 from escrow_core.webhooks import payload
 from escrow_core.webhooks.endpoints import Endpoint, endpoint_from_row
 
@@ -114,6 +115,7 @@ async def _prepare(
     )
     endpoints: dict[str, Endpoint] = {e.id: e for e in map(endpoint_from_row, found)}
     claimed_events = await _events(conn, store, [row.event_id for row in rows])
+    agents = await _buyer_agents(conn, claimed_events.values())
     return [
         Claimed(
             delivery_id=row.id,
@@ -123,7 +125,11 @@ async def _prepare(
             url=endpoints[row.endpoint_id].url,
             secrets=tuple(endpoints[row.endpoint_id].signing_secrets(wall_now)),
             message_id=payload.event_id(row.event_id),
-            body=payload.encode(payload.document(claimed_events[row.event_id])),
+            body=payload.encode(
+                payload.document(
+                    _as_seen(endpoints[row.endpoint_id], claimed_events[row.event_id], agents)
+                )
+            ),
             event_recorded_at=claimed_events[row.event_id].recorded_at,
         )
         for row in rows
@@ -137,3 +143,28 @@ async def _events(
     query = sa.select(*event_columns(sa.literal(0))).where(events.c.event_id.in_(event_ids))
     found = [recorded(row, store.upcasters) for row in await conn.execute(query)]
     return {event.event_id: event for event in found}
+
+
+async def _buyer_agents(
+    conn: AsyncConnection, claimed: Iterable[RecordedEvent]
+) -> dict[str, str | None]:
+    """The agent (or None) of the buyer of each ``order.placed`` claimed: its buyer side."""
+    buyers = {e.data["buyer_id"] for e in claimed if e.type == "order.placed"}
+    if not buyers:
+        return {}
+    query = sa.select(parties.c.id, parties.c.managed_by).where(parties.c.id.in_(buyers))
+    return {row.id: row.managed_by for row in await conn.execute(query)}
+
+
+def _as_seen(
+    endpoint: Endpoint, event: RecordedEvent, agents: dict[str, str | None]
+) -> RecordedEvent:
+    """The event as the endpoint's owner may see it: a supplier side's ``order.placed``
+    without the buyer's bookkeeping (DESIGN 7.6). An admin's endpoint sees it all."""
+    owner = endpoint.owner_party_id
+    if owner is None or event.type != "order.placed":
+        return event
+    buyer_id = event.data["buyer_id"]
+    view = Viewer(buyer_side=owner in (buyer_id, agents.get(buyer_id)))
+    data = view.event_data(event.type, event.data)
+    return event if data is event.data else replace(event, data=data)

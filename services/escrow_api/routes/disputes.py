@@ -11,13 +11,14 @@ from escrow_api.presenters import iso, page_response
 from escrow_api.schemas.common import Page
 from escrow_core.application import disputes
 from escrow_core.domain.order import Dispute
-from escrow_core.domain.terms import DisputeReason
+from escrow_core.domain.terms import DisputeKind, DisputeReason
 
 router = APIRouter(prefix="/v1/disputes", tags=["disputes"])
 
 
 class DisputeSummary(BaseModel):
     order_id: str
+    kind: DisputeKind
     status: Literal["open", "escalated"]
     reason: DisputeReason
     requested_refund: int
@@ -29,6 +30,7 @@ def _summary(row: tuple[str, Dispute]) -> dict[str, Any]:
     order_id, dispute = row
     return {
         "order_id": order_id,
+        "kind": dispute.kind.value,
         "status": dispute.status.value,
         "reason": dispute.reason.value,
         "requested_refund": dispute.requested_refund,

@@ -90,12 +90,39 @@ async def post_message(call: OrderCommand, body: s.MessageRequest) -> Response:
     return await call.run(lambda actor: c.PostMessage(actor=actor, body=body.body))
 
 
+@router.patch(
+    "/{order_id}",
+    operation_id="update_order_metadata",
+    response_model=s.Order,
+    responses=r.errors(*r.WRITE_ERRORS, 404, 412),
+)
+async def update_order_metadata(call: OrderCommand, body: s.UpdateOrderMetadataRequest) -> Response:
+    """The buyer side merges metadata into the order's (a key set to "" is removed), in any
+    status."""
+    return await call.run(lambda actor: c.UpdateMetadata(actor=actor, metadata=body.metadata))
+
+
 @_command_route("/{order_id}/dispute", "open_dispute")
 async def open_dispute(call: OrderCommand, body: s.OpenDisputeRequest) -> Response:
     """The buyer disputes while funds are held; requested_refund is its opening offer."""
     evidence = tuple(Evidence(**item.model_dump()) for item in body.evidence)
     return await call.run(
         lambda actor: c.OpenDispute(
+            actor=actor,
+            reason=body.reason,
+            description=body.description,
+            requested_refund=body.requested_refund,
+            evidence=evidence,
+        )
+    )
+
+
+@_command_route("/{order_id}/claim", "make_claim")
+async def make_claim(call: OrderCommand, body: s.ClaimRequest) -> Response:
+    """The buyer claims on the retained money within the retention window (once per order)."""
+    evidence = tuple(Evidence(**item.model_dump()) for item in body.evidence)
+    return await call.run(
+        lambda actor: c.MakeClaim(
             actor=actor,
             reason=body.reason,
             description=body.description,
@@ -139,3 +166,11 @@ async def resolve_dispute(call: OrderCommand, body: s.ResolveRequest) -> Respons
 async def withdraw_dispute(call: OrderCommand, body: Body = None) -> Response:
     """The buyer withdraws; the order returns to where it was (and cannot be disputed again)."""
     return await call.run(lambda actor: c.WithdrawDispute(actor=actor))
+
+
+@_command_route("/{order_id}/release", "release_milestone")
+async def release_milestone(call: OrderCommand, body: s.ReleaseRequest) -> Response:
+    """The buyer (or its agent) releases part of what is held before receipt (a milestone)."""
+    return await call.run(
+        lambda actor: c.ReleaseMilestone(actor=actor, amount=body.amount, note=body.note)
+    )

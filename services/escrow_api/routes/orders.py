@@ -13,8 +13,9 @@ from escrow_api.schemas.events import Event
 from escrow_core.application import orders
 from escrow_core.application.commands import CommandContext, CommandResult
 from escrow_core.application.idempotency import Remember
+from escrow_core.domain.metadata import MAX_CLIENT_REFERENCE_LENGTH, MAX_KEYS
 from escrow_core.domain.order import Status
-from escrow_core.domain.terms import LineItem, Tranche
+from escrow_core.domain.terms import LineItem, Retention, Tranche
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 PARTY_ID_PATTERN = r"^pty_[A-Za-z0-9]{1,64}$"
@@ -35,6 +36,10 @@ async def place_order(body: s.PlaceOrderRequest, call: WriteDep) -> Response:
         inspection_days=body.inspection_days,
         payment_schedule=[Tranche(**t.model_dump()) for t in body.payment_schedule or ()],
         remarks=body.remarks,
+        agency_fee_bps=body.agency_fee_bps,
+        metadata=body.metadata,
+        client_reference=body.client_reference,
+        retention=Retention(**body.retention.model_dump()) if body.retention else None,
     )
 
     async def place(context: CommandContext, remember: Remember | None) -> CommandResult:
@@ -53,18 +58,43 @@ async def list_orders(
     status: Annotated[Status | None, Query(description="Only orders in this status.")] = None,
     buyer_id: PartyFilter = None,
     supplier_id: PartyFilter = None,
+    client_reference: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_CLIENT_REFERENCE_LENGTH,
+            description="Only the buyer's order with this client_reference (buyer side: a "
+            "supplier-side caller finds none).",
+        ),
+    ] = None,
+    metadata: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_KEYS,
+            description="key:value, repeatable: only orders whose metadata holds every pair "
+            "(buyer side: a supplier-side caller finds none).",
+            examples=["cost_center:B-12"],
+        ),
+    ] = None,
+    created_gte: Annotated[
+        str | None, Query(description="Only orders placed at or after this timestamp.")
+    ] = None,
+    created_lt: Annotated[
+        str | None, Query(description="Only orders placed before this timestamp.")
+    ] = None,
 ) -> Response:
     """List the orders the caller may see, newest first."""
     principal = call.principal
-    page = await orders.list_page(
-        call.runtime,
-        principal,
-        limit=limit,
-        cursor=cursor,
+    only = orders.OrderFilter(
         status=status.value if status else None,
         buyer_id=buyer_id,
         supplier_id=supplier_id,
+        client_reference=orders.reference_filter(client_reference),
+        metadata=orders.metadata_pairs(metadata or []),
+        created_gte=orders.filter_time("created_gte", created_gte),
+        created_lt=orders.filter_time("created_lt", created_lt),
     )
+    page = await orders.list_page(call.runtime, principal, limit=limit, cursor=cursor, only=only)
     return page_response(page, lambda o: caller_order_json(principal, o.order_id, o.state, o.at))
 
 

@@ -1,5 +1,7 @@
-"""Parties: register, list, change, deactivate; their keys and balances."""
+"""Parties: register, list, change, deactivate; their keys, balances and (suppliers)
+performance."""
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -12,7 +14,7 @@ from escrow_api.presenters import issued_key, page_response, party_json
 from escrow_api.schemas import parties as s
 from escrow_api.schemas.common import Page
 from escrow_core.accounts import Party, PartyKind
-from escrow_core.application import ledger, parties
+from escrow_core.application import ledger, parties, performance
 from escrow_core.currency import exponent
 
 router = APIRouter(prefix="/v1/parties", tags=["parties"])
@@ -166,6 +168,49 @@ async def get_party_balances(party_id: PartyId, call: CallerDep) -> Response:
                     "paid_out": a.paid_out,
                 }
                 for a in accounts
+            ],
+        }
+    )
+
+
+def _share(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@router.get(
+    "/{party_id}/performance",
+    operation_id="get_supplier_performance",
+    response_model=s.SupplierPerformance,
+    responses=r.errors(401, 404, 422),
+)
+async def get_supplier_performance(party_id: PartyId, call: CallerDep) -> Response:
+    """A supplier's record (any key may read it), from an asynchronous projection the worker
+    keeps from the log: as_of_position says how far it has read. 404 party_not_found for an
+    unknown party, 404 party_not_supplier for a party that is no supplier."""
+    found = await performance.of_supplier(call.runtime, call.principal, party_id)
+    f = found.figures
+    return JSONResponse(
+        {
+            "party_id": found.party_id,
+            "orders_accepted": f.orders_accepted,
+            "shipped_on_time": f.shipped_on_time,
+            "shipped_late": f.shipped_late,
+            "completed": f.completed,
+            "disputed": f.disputed,
+            "claims": f.claims,
+            "refunded_share": _share(f.refunded_share),
+            "median_days_to_ship": (
+                None if f.median_days_to_ship is None else float(f.median_days_to_ship)
+            ),
+            "as_of_position": found.as_of_position,
+            "by_currency": [
+                {
+                    "currency": c.currency,
+                    "paid": c.paid,
+                    "refunded": c.refunded,
+                    "refunded_share": _share(c.refunded_share),
+                }
+                for c in f.by_currency
             ],
         }
     )

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictStr, model_validator
+from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
 
 from escrow_api.schemas.common import (
     MAX_AMOUNT,
@@ -21,9 +21,28 @@ from escrow_api.schemas.common import (
 )
 from escrow_api.schemas.enums import OrderActionName
 from escrow_api.schemas.money_out import OrderPayout, OrderRefund
+from escrow_api.schemas.parties import MetadataChange
+from escrow_core.domain.metadata import MAX_CLIENT_REFERENCE_LENGTH
 from escrow_core.domain.order import DisputeStatus, Status
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import DeadlineKind, DisputeReason, ExtendableDeadline, PaymentMethod
+from escrow_core.domain.terms import (
+    DeadlineKind,
+    DisputeKind,
+    DisputeReason,
+    ExtendableDeadline,
+    PaymentMethod,
+)
+
+ClientReference = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=MAX_CLIENT_REFERENCE_LENGTH,
+        description="The buyer's own reference (a PO number): unique per buyer, a second order "
+        "with it is 409 duplicate_client_reference naming the first.",
+        examples=["PO-2027-0042"],
+    ),
+]
 
 
 class Incoterm(StrEnum):
@@ -52,6 +71,19 @@ class LineItemIn(RequestBody):
 class TrancheIn(RequestBody):
     name: ShortText
     amount: Amount
+    due_by: IsoDate | None = Field(
+        default=None,
+        description="A tranche after the first only: due by the end of this day (UTC), after "
+        "the placement date and at most ship_by (else 422 invalid_due_by); default ship_by.",
+    )
+
+
+class RetentionIn(RequestBody):
+    """A share of the total kept in escrow after confirmation, claimable until ``days`` later
+    (percent 1-30, days 1-90; else 422 ``invalid_retention``)."""
+
+    percent: Annotated[int, Field(strict=True)]
+    days: Annotated[int, Field(strict=True)]
 
 
 class PlaceOrderRequest(RequestBody):
@@ -65,6 +97,16 @@ class PlaceOrderRequest(RequestBody):
     inspection_days: Annotated[int, Field(strict=True, ge=1, le=30)] | None = None
     payment_schedule: Annotated[list[TrancheIn], Field(min_length=1, max_length=10)] | None = None
     remarks: OptionalText = ""
+    agency_fee_bps: StrictInt = Field(
+        default=0,
+        description="An agent placing the order for a buyer it manages (Escrow-On-Behalf-Of) "
+        "may take 0-2000 bps of each release (else 422 invalid_terms); a buyer placing its own "
+        "order cannot (422 agency_fee_not_allowed); with the platform's fee at most 10000 "
+        "(else 422 fees_too_high).",
+    )
+    metadata: MetadataChange = Field(default_factory=dict)
+    client_reference: ClientReference | None = None
+    retention: RetentionIn | None = None
 
     @model_validator(mode="after")
     def _total_in_bounds(self) -> "PlaceOrderRequest":
@@ -120,6 +162,16 @@ class ShipRequest(RequestBody):
 
     model_config = {
         "json_schema_extra": {"examples": [{"carrier": "DHL", "tracking_number": "JD0146000012"}]}
+    }
+
+
+class UpdateOrderMetadataRequest(RequestBody):
+    """Merged into the order's metadata; the limits apply to the result."""
+
+    metadata: MetadataChange
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"metadata": {"cost_center": "B-12", "erp_id": ""}}]}
     }
 
 
@@ -184,6 +236,23 @@ class OpenDisputeRequest(RequestBody):
     }
 
 
+class ClaimRequest(OpenDisputeRequest):
+    """A claim on the retained money: requested_refund at most what is retained."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "reason": "quality",
+                    "description": "12 panels failed within a month",
+                    "requested_refund": 15000,
+                    "evidence": [],
+                }
+            ]
+        }
+    }
+
+
 class OfferRequest(RequestBody):
     refund_amount: RefundAmount
     note: OptionalText = ""
@@ -197,6 +266,13 @@ class ResolveRequest(OfferRequest):
     pass
 
 
+class ReleaseRequest(RequestBody):
+    amount: Amount = Field(description="At most what is held (else 422 release_exceeds_held).")
+    note: OptionalText = ""
+
+    model_config = {"json_schema_extra": {"examples": [{"amount": 30000, "note": "deposit"}]}}
+
+
 # --- the Order shape --------------------------------------------------------------------
 class LineItemOut(BaseModel):
     sku: str
@@ -208,6 +284,7 @@ class LineItemOut(BaseModel):
 class TrancheOut(BaseModel):
     name: str
     amount: int
+    due_by: date | None
 
 
 class AmountsOut(BaseModel):
@@ -250,6 +327,9 @@ class EvidenceOut(BaseModel):
 
 
 class DisputeOut(BaseModel):
+    kind: DisputeKind = Field(
+        description="A dispute before receipt, or a claim on the money retained after it."
+    )
     status: DisputeStatus
     reason: DisputeReason
     description: str
@@ -259,6 +339,11 @@ class DisputeOut(BaseModel):
     opened_at: datetime
     escalated_at: datetime | None
     resolution: ResolutionOut | None
+
+
+class RetentionOut(BaseModel):
+    percent: int
+    days: int
 
 
 class DeadlineOut(BaseModel):
@@ -290,6 +375,13 @@ class Order(BaseModel):
     payment_schedule: list[TrancheOut]
     remarks: str
     fee_bps: int
+    agency_id: str | None = Field(
+        default=None, description="The agent that placed the order and earns agency_fee_bps."
+    )
+    agency_fee_bps: int = 0
+    retention: RetentionOut | None = Field(
+        description="The share of the total kept after confirmation, and for how long."
+    )
     amounts: AmountsOut
     shipment: ShipmentOut | None
     shipment_overdue: bool
@@ -306,4 +398,12 @@ class Order(BaseModel):
     )
     refunds: list[OrderRefund] = Field(
         default_factory=list, description="Omitted for the supplier side."
+    )
+    metadata: dict[str, str] = Field(
+        default_factory=dict,
+        description="The buyer's bookkeeping: omitted for the supplier side (DESIGN 7.6).",
+    )
+    client_reference: str | None = Field(
+        default=None,
+        description="The buyer's own reference, unique per buyer: omitted for the supplier side.",
     )

@@ -7,14 +7,14 @@ from pydantic import BaseModel, Field, StrictBool, WithJsonSchema, model_validat
 
 from escrow_api.schemas.common import IsoDateTime, RequestBody, ShortText
 from escrow_core.accounts import KeyRole, KeyScope, PartyKind
-from escrow_core.application.party_metadata import MAX_KEY_LENGTH, MAX_KEYS, MAX_VALUE_LENGTH
+from escrow_core.domain.metadata import MAX_KEY_LENGTH, MAX_KEYS, MAX_VALUE_LENGTH
 
 _METADATA_RULES = (
     f"Up to {MAX_KEYS} keys of 1-{MAX_KEY_LENGTH} characters, each value a string of at most "
     f"{MAX_VALUE_LENGTH}; any broken rule is 422 invalid_metadata."
 )
-# Checked by the application (escrow_core.application.party_metadata), so that every broken
-# rule answers the one code invalid_metadata; the schema documents the same rules.
+# Checked by the domain's rules (escrow_core.domain.metadata), so that every broken rule
+# answers the one code invalid_metadata; the schema documents the same rules.
 MetadataChange = Annotated[
     dict[str, Any],
     WithJsonSchema(
@@ -155,3 +155,59 @@ class Posting(BaseModel):
     phase: Literal["pending", "posted", "voided"]
     pending_id: str | None = Field(description="The pending transfer this one settles or voids.")
     legacy: bool = Field(description="Money out recorded before payouts were tracked (1.1).")
+
+
+ShareString = Annotated[
+    str | None,
+    Field(
+        pattern=r"^(0\.[0-9]{4}|1\.0000)$",
+        examples=["0.0250"],
+        description="A decimal string with four places, 0.0000-1.0000 (half-even), as payments "
+        "APIs write ratios of money, never a binary float; null when nothing was paid.",
+    ),
+]
+
+
+class CurrencyPerformance(BaseModel):
+    """The money of a supplier's orders in one currency (amounts in its minor units)."""
+
+    currency: str
+    paid: int = Field(description="Sum of funds.held: money that went toward the orders' totals.")
+    refunded: int = Field(description="Sum of refund.issued with reason dispute.")
+    refunded_share: ShareString
+
+
+class SupplierPerformance(BaseModel):
+    """A supplier's record, from an asynchronous projection of the log (DESIGN 7.2)."""
+
+    party_id: str
+    orders_accepted: int = Field(description="Orders the supplier accepted (order.accepted).")
+    shipped_on_time: int = Field(
+        description="Orders whose order.shipped is at or before the ship-by deadline as it stood "
+        "then: the end of the ship_by day (UTC), moved by deadline.extended (ship_by)."
+    )
+    shipped_late: int = Field(description="Orders shipped after that deadline.")
+    completed: int = Field(
+        description="Orders whose status became completed (the terminal status, however "
+        "reached: confirmation, the inspection timer, a retention's end, a claim without refund)."
+    )
+    disputed: int = Field(
+        description="Orders with at least one dispute.opened of kind dispute (or no kind)."
+    )
+    claims: int = Field(description="Orders with at least one dispute.opened of kind claim.")
+    refunded_share: ShareString = Field(
+        description="Refunded (refund.issued, reason dispute) / paid (funds.held) value, 0-1, as "
+        "a decimal string with four places (half-even); null when nothing was paid. Amounts in "
+        "different currencies are never added: with several, this is the highest of their "
+        "shares (by_currency has each)."
+    )
+    median_days_to_ship: float | None = Field(
+        description="Median over shipped orders of the days from order.accepted to "
+        "order.shipped, to two places; null when none has shipped.",
+        examples=[3.5],
+    )
+    as_of_position: int = Field(
+        description="The log position the projection has applied up to (compare it with an "
+        "event's position to know whether the figures include it)."
+    )
+    by_currency: list[CurrencyPerformance]

@@ -48,6 +48,9 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "create_party_api_key": (201, 404, 404, 201, 403, 404, 403, 404, 404, 404, 401, 401, 403),
     "get_party_balances":   (200, 404, 200, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "list_party_ledger":    (200, 404, 200, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
+    # Any key reads a supplier's record (DESIGN 7.2).
+    "get_supplier_performance": (
+                            200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
     "create_api_key":       (201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
     "revoke_api_key":       (200, 404, 404, 200, 200, 404, 200, 404, 404, 404, 401, 401, 403),
     "list_api_keys":        (200, 403, 403, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
@@ -64,12 +67,15 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "extend_deadline":      (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "cancel_order":         (200, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "post_message":         (403, 200, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
+    "update_order_metadata": (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
     "open_dispute":         (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
     "make_dispute_offer":   (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "accept_dispute_offer": (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "escalate_dispute":     (403, 403, 403, 403, 200, 200, 200, 200, 404, 404, 401, 401, 403),
     "resolve_dispute":      (200, 200, 403, 403, 403, 403, 403, 403, 404, 404, 401, 401, 403),
     "withdraw_dispute":     (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
+    "release_milestone":    (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
+    "make_claim":           (403, 403, 403, 403, 200, 403, 200, 403, 404, 404, 401, 401, 403),
     "list_disputes":        (200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 401, 401, 403),
     "list_events":          (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 403),
     # Money out (DESIGN 7.1, 7.6): payouts are the supplier side's, refunds the buyer side's.
@@ -121,6 +127,7 @@ ROUTES: dict[str, Route] = {
     "create_party_api_key": Route("POST", "/v1/parties/{buyer}/api-keys"),
     "get_party_balances": Route("GET", "/v1/parties/{buyer}/balances"),
     "list_party_ledger": Route("GET", "/v1/parties/{buyer}/ledger"),
+    "get_supplier_performance": Route("GET", "/v1/parties/{supplier}/performance"),
     "create_api_key": Route("POST", "/v1/api-keys", body={"role": "payments"}),
     "revoke_api_key": Route("DELETE", "/v1/api-keys/{key}"),  # a key of the order's buyer
     "list_api_keys": Route("GET", "/v1/api-keys"),
@@ -146,6 +153,9 @@ ROUTES: dict[str, Route] = {
     ),
     "cancel_order": Route("POST", "/v1/orders/{order}/cancel", "placed", {"reason": "matrix"}),
     "post_message": Route("POST", "/v1/orders/{order}/messages", "placed", {"body": "hello"}),
+    "update_order_metadata": Route(
+        "PATCH", "/v1/orders/{order}", "completed", {"metadata": {"po": "PO-1"}}
+    ),
     "open_dispute": Route(
         "POST",
         "/v1/orders/{order}/dispute",
@@ -168,6 +178,13 @@ ROUTES: dict[str, Route] = {
         {"refund_amount": 400_000, "note": "split"},
     ),
     "withdraw_dispute": Route("POST", "/v1/orders/{order}/dispute/withdraw", "disputed"),
+    "release_milestone": Route("POST", "/v1/orders/{order}/release", "held", {"amount": 1}),
+    "make_claim": Route(
+        "POST",
+        "/v1/orders/{order}/claim",
+        "retained",
+        {"reason": "quality", "requested_refund": 50_000},
+    ),
     "list_disputes": Route("GET", "/v1/disputes"),
     "list_events": Route("GET", "/v1/events"),
     "list_payouts": Route("GET", "/v1/payouts"),

@@ -41,7 +41,7 @@ async def test_a_new_iqd_order_is_priced_in_iso_4217s_three_digits(
     assert placed.status_code == 201, placed.text
     order_id = placed.json()["id"]
     assert (placed.json()["currency_exponent"], placed.json()["total"]) == (3, 1_000)
-    assert await stored_placed(store, order_id) == (2, 3)
+    assert await stored_placed(store, order_id) == (3, 3)
     read = await world.call("GET", f"/v1/orders/{order_id}", world.as_("buyer"))
     assert read.json()["currency_exponent"] == 3
 

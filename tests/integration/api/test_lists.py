@@ -194,9 +194,10 @@ async def test_the_mediation_queue_lists_open_and_escalated_disputes_oldest_firs
         assert pages[-1]["next_cursor"] is None
     first = pages[0]["data"][0]
     assert set(first) == {
-        "order_id", "status", "reason", "requested_refund", "opened_at", "escalated_at"
+        "order_id", "kind", "status", "reason", "requested_refund", "opened_at", "escalated_at"
     }  # fmt: skip
-    assert (first["status"], first["reason"], first["requested_refund"]) == (
+    assert (first["kind"], first["status"], first["reason"], first["requested_refund"]) == (
+        "dispute",
         "open",
         "quality",
         500_000,

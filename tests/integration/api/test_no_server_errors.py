@@ -8,6 +8,7 @@ bad values. Each answer must be below 500 and, when an error, a problem with a s
 
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -100,6 +101,7 @@ FULL_BODIES: dict[str, Any] = {
     "extend_deadline": {"deadline": "inspection", "days": 3},
     "cancel_order": {"reason": "junk"},
     "post_message": {"body": "junk"},
+    "update_order_metadata": {"metadata": {"po": "PO-1", "gone": ""}},
     "open_dispute": {
         "reason": "quality",
         "description": "junk",
@@ -115,6 +117,12 @@ FULL_BODIES: dict[str, Any] = {
     "accept_dispute_offer": {},
     "escalate_dispute": {},
     "withdraw_dispute": {},
+    "make_claim": {
+        "reason": "quality",
+        "description": "junk",
+        "requested_refund": 1000,
+        "evidence": [{"description": "photo", "url": "https://example.com/p.jpg"}],
+    },
     "create_webhook": {"url": HOOK, "event_types": ["funds.released"]},
     "update_webhook": {"url": HOOK, "event_types": ["*"], "enabled": True},
     "rotate_webhook_secret": {},
@@ -131,7 +139,14 @@ FULL_BODIES: dict[str, Any] = {
 
 
 def _full_place_order(world: World) -> dict[str, Any]:
-    return order_terms(world.supplier_id, inspection_days=5, remarks="junk")
+    return order_terms(
+        world.supplier_id,
+        inspection_days=5,
+        remarks="junk",
+        metadata={"po": "PO-1"},
+        client_reference=f"junk-{uuid.uuid4().hex}",
+        retention={"percent": 10, "days": 30},
+    )
 
 
 def _permitted(name: str) -> str:
@@ -299,7 +314,17 @@ LISTS = {
     "/v1/api-keys": ("limit", "cursor", "party_id"),
     "/v1/webhook-endpoints": ("limit", "cursor"),
     "/v1/webhook-endpoints/{endpoint}/deliveries": ("limit", "cursor", "status"),
-    "/v1/orders": ("limit", "cursor", "status", "buyer_id", "supplier_id"),
+    "/v1/orders": (
+        "limit",
+        "cursor",
+        "status",
+        "buyer_id",
+        "supplier_id",
+        "client_reference",
+        "metadata",
+        "created_gte",
+        "created_lt",
+    ),
     "/v1/events": ("limit", "cursor", "status", "type", "order_id", "from"),
     "/v1/disputes": ("limit", "cursor", "status"),
     "/v1/orders/{order}/events": ("limit", "cursor"),

@@ -352,7 +352,7 @@ def test_the_document_names_servers_and_its_version(document: dict[str, Any]) ->
     assert document["openapi"].startswith("3.1")
     assert document["servers"]
     assert all(s["url"] for s in document["servers"])
-    assert document["info"]["version"] == "1.1.0"
+    assert document["info"]["version"] == "1.2.0"
 
 
 def test_a_schema_an_event_uses_never_replaces_another_of_the_same_name() -> None:

@@ -8,22 +8,28 @@ no stray Escrow-On-Behalf-Of or If-Match, so commands reach the domain) and, for
 invalid ones, which must be refused with a 4xx. Every response must be below 500 and
 documented: status code, content type, headers and body schema.
 
+Each generated request is sent to both backends (an app on SQLite and one on PostgreSQL, each
+on its own seeded database; an id aimed at real data is the same seeded order on each): the
+generation, most of the cost, is paid once for the two. The operations are dealt into
+``PARTS`` tests per caller, each on databases of its own, so no one test holds up the run.
+
 To catch a field a response carries but the document does not declare, the responses are
 checked against the document with ``additionalProperties: false`` added to each object schema
 that lists its properties; the served document itself stays open to additive change.
 
 Bounded and reproducible: ``MAX_EXAMPLES`` per operation and mode, derandomized, no example
-database; about 80 s for both callers on both backends (some 60 operations).
+database; about 50 s of worker time for both callers on both backends (some 60 operations).
 """
 
 import copy
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import hypothesis
 import pytest
 import schemathesis
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -31,10 +37,13 @@ from schemathesis.core import NOT_SET
 from schemathesis.python import asgi
 
 from escrow_api.app import create_app
-from escrow_core.store import Store
 from support.api import ADMIN_KEY, Api, auth, order_terms, running_api
 from support.api import test_settings as settings_for
+from support.databases import PostgresDatabases, SqliteDatabases, TestDatabases
 
+pytestmark = pytest.mark.runs_long  # run first (tests/conftest.py)
+BACKENDS = ("sqlite", "postgresql")
+PARTS = 3  # tests per caller, each with a share of the operations
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 5}
 # Invalid input is refused before the caller's role matters, so one caller sends it.
 MODES = {
@@ -120,12 +129,40 @@ async def _seed(api: Api) -> tuple[dict[str, str], dict[str, list[str]]]:
     return keys, ids
 
 
+@pytest.fixture(scope="module")
+async def databases(
+    postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, TestDatabases]]:
+    """Both backends at once (the session's ``test_databases`` is one backend per test);
+    without a PostgreSQL server the test is skipped, and on CI it fails (``postgres_admin_url``)."""
+    made: dict[str, TestDatabases] = {
+        "sqlite": SqliteDatabases(tmp_path_factory.mktemp("schemathesis")),
+        "postgresql": PostgresDatabases(admin_url=sa.make_url(postgres_admin_url)),
+    }
+    try:
+        yield made
+    finally:
+        for factory in made.values():
+            await factory.close()
+
+
 @pytest.fixture
-async def seed(fresh_store: Store) -> Seed:
-    url = fresh_store.url
-    async with running_api(settings_for(url)) as api:
-        keys, ids = await _seed(api)
-    return Seed(url, keys, ids)
+async def seeds(databases: dict[str, TestDatabases]) -> AsyncIterator[dict[str, Seed]]:
+    """A fresh seeded database on each backend, dropped after the test."""
+    urls: dict[str, str] = {}
+    seeded: dict[str, Seed] = {}
+    try:
+        for backend in BACKENDS:
+            url = urls[backend] = await databases[backend].create_migrated()
+            async with running_api(settings_for(url)) as api:
+                keys, ids = await _seed(api)
+            seeded[backend] = Seed(url, keys, ids)
+        # The same seeding on each: an index into an id list names the same order on both.
+        assert len({tuple(map(len, seed.ids.values())) for seed in seeded.values()}) == 1
+        yield seeded
+    finally:
+        for backend, url in urls.items():
+            await databases[backend].drop(url)
 
 
 def strict(document: dict[str, Any]) -> dict[str, Any]:
@@ -147,32 +184,59 @@ def strict(document: dict[str, Any]) -> dict[str, Any]:
     return strict_document
 
 
+@dataclass
+class Target:
+    """The strict document's operations, and the app of each backend to send them to."""
+
+    schema: Any
+    apps: dict[str, Any]
+
+
 @pytest.fixture
-def app_schema(seed: Seed) -> Iterator[Any]:
-    """The served document, made strict, bound to an app that schemathesis runs (lifespan
-    included) on its own event loop."""
-    app = create_app(settings_for(seed.url))
-    served = schemathesis.openapi.from_asgi("/openapi.json", app)
+def target(seeds: dict[str, Seed]) -> Iterator[Target]:
+    """The served document, made strict, and an app per backend that schemathesis runs
+    (lifespan included) on its own event loop."""
+    apps = {backend: create_app(settings_for(seed.url)) for backend, seed in seeds.items()}
+    served = schemathesis.openapi.from_asgi("/openapi.json", apps["sqlite"])
     schema = schemathesis.openapi.from_dict(strict(served.raw_schema), config=CONFIG)
-    schema.app = app
+    schema.app = apps["sqlite"]
     try:
-        yield schema
+        yield Target(schema, apps)
     finally:
         asgi.shutdown_lifespans()
 
 
+Statuses = dict[str, dict[str, set[int]]]  # backend -> operation label -> status codes seen
+
+
+@pytest.mark.parametrize("part", range(PARTS))
 @pytest.mark.parametrize("caller", ["admin", "buyer"])
-def test_every_operation_conforms_to_the_document(app_schema: Any, seed: Seed, caller: str) -> None:
-    headers = {"Authorization": f"Bearer {seed.keys[caller]}"}
+def test_every_operation_conforms_to_the_document(
+    target: Target, seeds: dict[str, Seed], caller: str, part: int
+) -> None:
+    headers = {
+        backend: {"Authorization": f"Bearer {seed.keys[caller]}"} for backend, seed in seeds.items()
+    }
     failures: list[str] = []
-    statuses: dict[str, set[int]] = {}
-    operations = [result.ok() for result in app_schema.get_all_operations()]
+    statuses: Statuses = {backend: {} for backend in BACKENDS}
+    operations = sorted(
+        (result.ok() for result in target.schema.get_all_operations()), key=lambda o: o.label
+    )
     assert len(operations) >= 25
-    for operation in operations:
-        try:
-            _on_real_data(operation, app_schema.raw_schema, headers, seed, statuses)
-        except (Exception, BaseExceptionGroup) as error:
-            failures.append(f"{operation.label} [documented example]: {error}")
+    mine = operations[part::PARTS]
+    for operation in mine:
+        for backend in BACKENDS:
+            try:
+                _on_real_data(
+                    operation,
+                    target.schema.raw_schema,
+                    headers[backend],
+                    seeds[backend],
+                    statuses[backend],
+                    target.apps[backend],
+                )
+            except (Exception, BaseExceptionGroup) as error:
+                failures.append(f"{operation.label} [documented example, {backend}]: {error}")
         takes_input = any(
             len(group) for group in (operation.path_parameters, operation.query, operation.body)
         ) or any(p.name != "Authorization" for p in operation.headers)
@@ -180,15 +244,19 @@ def test_every_operation_conforms_to_the_document(app_schema: Any, seed: Seed, c
         modes = MODES[caller] if takes_input else (GenerationMode.POSITIVE,)
         for mode in modes:
             try:
-                _exercise(operation, mode, headers, seed, statuses)
+                _exercise(operation, mode, headers, seeds, statuses, target.apps)
             except (Exception, BaseExceptionGroup) as error:
                 failures.append(f"{operation.label} [{mode.value}]: {error}")
     assert not failures, "\n\n".join(failures)
-    # The run reached past authorization and lookup into the domain.
-    successes = {label for label, seen in statuses.items() if any(s < 300 for s in seen)}
-    assert {"GET /v1/orders/{order_id}", "GET /v1/orders/{order_id}/events"} <= successes
+    # The run reached past authorization and lookup into the domain, on each backend.
+    reached = {"GET /v1/orders/{order_id}", "GET /v1/orders/{order_id}/events"}
     if caller == "buyer":
-        assert "POST /v1/orders/{order_id}/messages" in successes
+        reached.add("POST /v1/orders/{order_id}/messages")
+    for backend in BACKENDS:
+        successes = {
+            label for label, seen in statuses[backend].items() if any(s < 300 for s in seen)
+        }
+        assert reached & {o.label for o in mine} <= successes, backend
 
 
 def _documented_body(document: dict[str, Any], operation: Any) -> Any:
@@ -210,6 +278,7 @@ def _on_real_data(
     headers: dict[str, str],
     seed: Seed,
     statuses: dict[str, set[int]],
+    app: Any,
 ) -> None:
     """The operation's documented example on each real id, so every success shape is seen
     (an order in each seeded state, with and without a dispute)."""
@@ -221,21 +290,23 @@ def _on_real_data(
         case = operation.Case(path_parameters={names[0]: real}, body=body)
         if body is not NOT_SET:
             case.media_type = "application/json"
-        response = case.call_and_validate(headers=headers)
+        response = case.call_and_validate(headers=headers, app=app)
         statuses.setdefault(operation.label, set()).add(response.status_code)
 
 
 def _exercise(
     operation: Any,
     mode: GenerationMode,
-    headers: dict[str, str],
-    seed: Seed,
-    statuses: dict[str, set[int]],
+    headers: dict[str, dict[str, str]],
+    seeds: dict[str, Seed],
+    statuses: Statuses,
+    apps: dict[str, Any],
 ) -> None:
-    real_ids = {
-        parameter.name: st.sampled_from(seed.ids[parameter.name])
+    """Generated requests, each sent to every backend's app."""
+    real_ids = {  # an index into the seeded ids, the same order on every backend
+        parameter.name: st.sampled_from(range(len(seeds[BACKENDS[0]].ids[parameter.name])))
         for parameter in operation.path_parameters
-        if parameter.name in seed.ids
+        if parameter.name in seeds[BACKENDS[0]].ids
     }
 
     @hypothesis.settings(
@@ -247,14 +318,20 @@ def _exercise(
     )
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     def run(case: Any, data: st.DataObject) -> None:
+        aimed: dict[str, int] = {}
         if mode.is_positive and data.draw(st.booleans(), label="aim at real data"):
-            for name, ids in real_ids.items():
-                case.path_parameters[name] = data.draw(ids, label=name)
+            aimed = {name: data.draw(ids, label=name) for name, ids in real_ids.items()}
             # Only an agent may send Escrow-On-Behalf-Of, and a generated If-Match names no
             # version: either would stop the request before the command.
             for header in ("Escrow-On-Behalf-Of", "If-Match"):
                 (case.headers or {}).pop(header, None)
-        response = case.call_and_validate(headers=headers)
-        statuses.setdefault(operation.label, set()).add(response.status_code)
+        for backend in BACKENDS:
+            for name, index in aimed.items():
+                case.path_parameters[name] = seeds[backend].ids[name][index]
+            try:
+                response = case.call_and_validate(headers=headers[backend], app=apps[backend])
+            except (Exception, BaseExceptionGroup) as error:
+                raise AssertionError(f"on {backend}: {error}") from error
+            statuses[backend].setdefault(operation.label, set()).add(response.status_code)
 
     run()

@@ -78,9 +78,10 @@ class World:
 
         States: placed, accepted, partially_paid, held, shipped, delivered, disputed (the
         buyer's opening offer is open), countered (the supplier's offer is open), escalated,
-        completed, cancelled.
+        completed, cancelled, retained (confirmed with a 10% retention for 30 days).
         """
-        order_id = await self.place()
+        retention = {"percent": 10, "days": 30} if state == "retained" else None
+        order_id = await self.place(**({"retention": retention} if retention else {}))
         if state == "placed":
             return order_id
         if state == "cancelled":
@@ -98,9 +99,9 @@ class World:
         await self.step(order_id, "ship", "supplier", {"carrier": "DHL", "tracking_number": "1Z"})
         if state == "shipped":
             return order_id
-        if state in ("delivered", "completed"):
+        if state in ("delivered", "completed", "retained"):
             await self.step(order_id, "deliver", "supplier")
-            if state == "completed":
+            if state in ("completed", "retained"):
                 await self.step(order_id, "confirm-receipt", "buyer")
             return order_id
         await self.step(

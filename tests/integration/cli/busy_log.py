@@ -1,15 +1,18 @@
-"""``escrow`` run as a real subprocess, and a log of orders in every state money can be in."""
+"""``escrow`` run as a real subprocess (or, for a test that runs it again and again, in this
+process), and a log of orders in every state money can be in."""
 
 import asyncio
 import subprocess
 from dataclasses import dataclass
 
 from service.story import MEDIATOR, TOTAL, Cast, Orders, open_dispute
+from typer.testing import CliRunner
 
 from escrow_core.application.commands import CommandService
 from escrow_core.domain import commands as c
 from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import Actor, Role
+from escrow_core.settings import get_settings
 from escrow_core.store import Store
 from support.processes import run_cli
 
@@ -17,6 +20,27 @@ from support.processes import run_cli
 async def escrow(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``escrow ARGS`` with ESCROW_DATABASE_URL set, run off the event loop."""
     return await asyncio.to_thread(run_cli, *args, env={"ESCROW_DATABASE_URL": database_url})
+
+
+async def escrow_in_process(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``escrow ARGS`` as ``escrow`` would run it, the same command code, exit code and
+    stderr, without starting a Python process (2 s of CPU for its imports each time): for a
+    test that runs the command several times, once the subprocess form has been shown."""
+    from escrow_cli.main import app  # the CLI, imported by the suites that use it only
+
+    def invoke() -> subprocess.CompletedProcess[str]:
+        get_settings.cache_clear()  # read from the environment of this run, as a process does
+        try:
+            result = CliRunner().invoke(
+                app, list(args), env={"ESCROW_DATABASE_URL": database_url}, catch_exceptions=False
+            )
+        finally:
+            get_settings.cache_clear()
+        return subprocess.CompletedProcess(
+            ["escrow", *args], result.exit_code, result.stdout, result.stderr
+        )
+
+    return await asyncio.to_thread(invoke)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from escrow_core.application.transfer import TransferError, export_to, import_fr
 from escrow_core.application.upcasting import event_upcasters
 from escrow_core.store import LOG_START, RecordedEvent, Store, open_store
 from support.databases import TestDatabases
+from support.performance import caught_up
 
 from .busy_log import BusyLog
 
@@ -31,6 +32,7 @@ async def test_the_log_and_the_projections_come_back_as_they_were(
     fresh_store: Store, busy_log: BusyLog, test_databases: TestDatabases, tmp_path: Path
 ) -> None:
     file = tmp_path / "escrow.jsonl"
+    await caught_up(fresh_store)  # as the worker would have
     counts = await export_to(fresh_store, file)
     assert counts["event"] == await fresh_store.count_events()
 
@@ -44,6 +46,11 @@ async def test_the_log_and_the_projections_come_back_as_they_were(
         assert await imported.all_balances() == await fresh_store.all_balances()
         assert (await imported.log_head()).position == (await fresh_store.log_head()).position
         assert len(await imported.read_log(LOG_START, limit=10_000)) == counts["event"]
+        # the asynchronous projection too: the import's rebuild read the whole log
+        at, rows, totals = await imported.performance_snapshot()
+        source_at, source_rows, source_totals = await fresh_store.performance_snapshot()
+        assert (at.position, rows, totals) == (source_at.position, source_rows, source_totals)
+        assert rows
     finally:
         await imported.dispose()
         await test_databases.drop(url)

@@ -90,6 +90,8 @@ async def test_the_row_columns_and_snapshot_match_folding_the_stream(
         "state": order.model_dump(mode="json"),
         "created_at": order.placed_at,
         "updated_at": order.dispute.opened_at,
+        "client_reference": None,
+        "metadata": {},
     }
 
 

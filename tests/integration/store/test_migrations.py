@@ -99,6 +99,7 @@ SQLITE_ONLY_DIFFERENCES = {
     ("add_column", "events", "transaction_id"),
     ("add_index", "events_transaction_id_position_idx"),
     ("add_index", "events_type_idx"),
+    ("add_index", "order_view_metadata_idx"),  # GIN: SQLite reads json_each instead
     ("modify_default", "events", "position"),  # IDENTITY vs INTEGER PRIMARY KEY AUTOINCREMENT
     ("modify_default", "party_balances", "id"),
     ("modify_default", "ledger_postings", "id"),

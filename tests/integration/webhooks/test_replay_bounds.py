@@ -1,9 +1,15 @@
 """A replay looks at a bounded part of the log per call and holds no transaction while it
-scans (DESIGN 7.4): writers and log readers go on while a replay of a long log runs."""
+scans (DESIGN 7.4): writers and log readers go on while a replay of a long log runs.
+
+The bounds are shrunk for these tests (``bounds``), keeping their proportions (twenty pages a
+call, many write batches a call): the rules are the same at any size, and a log of 500 events
+is written and replayed in a fraction of the time 10,000 take.
+"""
 
 import asyncio
 from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,13 +19,30 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from escrow_core.store import LOG_START, RecordedEvent, Store
 from escrow_core.store.schema import webhook_deliveries
 from escrow_core.webhooks import deliveries
-from escrow_core.webhooks.deliveries import REPLAY_PAGE, REPLAY_SCAN_LIMIT, REPLAY_WRITE_BATCH
 from escrow_core.webhooks.matching import Audience
 from support.events import new_events, new_stream_id, now, tail_log
 
 from .conftest import Cast, Hooks
 
 BASE = "/v1/webhook-endpoints"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    scan_limit: int
+    page: int
+    write_batch: int
+
+
+@pytest.fixture
+def bounds(monkeypatch: pytest.MonkeyPatch) -> Bounds:
+    """The replay's bounds, shrunk for the test (the service reads them at each call): twenty
+    pages a call and 100 deliveries a write batch in production, twenty and 20 here."""
+    shrunk = Bounds(scan_limit=500, page=25, write_batch=20)
+    monkeypatch.setattr(deliveries, "REPLAY_SCAN_LIMIT", shrunk.scan_limit)
+    monkeypatch.setattr(deliveries, "REPLAY_PAGE", shrunk.page)
+    monkeypatch.setattr(deliveries, "REPLAY_WRITE_BATCH", shrunk.write_batch)
+    return shrunk
 
 
 async def _append(store: Store, count: int) -> list[RecordedEvent]:
@@ -49,19 +72,19 @@ async def _delivered_positions(store: Store, endpoint_id: str) -> list[int]:
 
 
 async def test_a_replay_past_the_bound_names_next_position_and_the_next_call_goes_on(
-    hooks: Hooks,
+    hooks: Hooks, bounds: Bounds
 ) -> None:
     endpoint = await hooks.endpoint()
-    appended = await _append(hooks.store, REPLAY_SCAN_LIMIT + 50)
+    appended = await _append(hooks.store, bounds.scan_limit + 50)
 
     first = await _replay(hooks, endpoint, appended[0].position)
     second = await _replay(hooks, endpoint, first["next_position"])
 
     assert first == {
         "endpoint_id": endpoint["id"],
-        "enqueued": REPLAY_SCAN_LIMIT,
+        "enqueued": bounds.scan_limit,
         "has_more": True,
-        "next_position": appended[REPLAY_SCAN_LIMIT].position,
+        "next_position": appended[bounds.scan_limit].position,
     }
     assert second == {
         "endpoint_id": endpoint["id"],
@@ -73,10 +96,12 @@ async def test_a_replay_past_the_bound_names_next_position_and_the_next_call_goe
     assert positions == [event.position for event in appended]
 
 
-async def test_the_bound_counts_events_looked_at_not_deliveries_made(hooks: Hooks) -> None:
+async def test_the_bound_counts_events_looked_at_not_deliveries_made(
+    hooks: Hooks, bounds: Bounds
+) -> None:
     """An endpoint that matches none of a long log still gets an answer after the bound."""
     endpoint = await hooks.endpoint(event_types=["order.placed"])
-    appended = await _append(hooks.store, REPLAY_SCAN_LIMIT + 1)
+    appended = await _append(hooks.store, bounds.scan_limit + 1)
 
     first = await _replay(hooks, endpoint, appended[0].position)
     second = await _replay(hooks, endpoint, first["next_position"])
@@ -92,13 +117,15 @@ async def test_the_bound_counts_events_looked_at_not_deliveries_made(hooks: Hook
     assert await _delivered_positions(hooks.store, endpoint["id"]) == []
 
 
-async def test_an_exact_bound_at_the_end_of_the_log_has_nothing_more(hooks: Hooks) -> None:
+async def test_an_exact_bound_at_the_end_of_the_log_has_nothing_more(
+    hooks: Hooks, bounds: Bounds
+) -> None:
     endpoint = await hooks.endpoint()
-    appended = await _append(hooks.store, REPLAY_SCAN_LIMIT)
+    appended = await _append(hooks.store, bounds.scan_limit)
 
     replayed = await _replay(hooks, endpoint, appended[0].position)
 
-    assert (replayed["enqueued"], replayed["has_more"]) == (REPLAY_SCAN_LIMIT, False)
+    assert (replayed["enqueued"], replayed["has_more"]) == (bounds.scan_limit, False)
     assert replayed["next_position"] is None
 
 
@@ -122,11 +149,11 @@ class PausedScan:
 
 
 async def test_writers_and_log_readers_go_on_while_a_replay_scans(
-    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+    hooks: Hooks, bounds: Bounds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cast = await Cast.new(hooks.api)
     endpoint = await hooks.endpoint()
-    appended = await _append(hooks.store, 2 * REPLAY_PAGE + 200)
+    appended = await _append(hooks.store, 2 * bounds.page + 200)
     head = (await tail_log(hooks.store, LOG_START, count=len(appended)))[1]
     scan = PausedScan(monkeypatch, pause_at_page=2)  # the first page is planned (or written)
     replay = asyncio.create_task(_replay(hooks, endpoint, appended[0].position))
@@ -150,11 +177,11 @@ async def test_writers_and_log_readers_go_on_while_a_replay_scans(
 
 
 async def test_the_deliveries_are_written_a_batch_per_short_transaction(
-    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+    hooks: Hooks, bounds: Bounds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A writer waits for one batch of a replay's writes at most, never for all of them."""
     endpoint = await hooks.endpoint()
-    appended = await _append(hooks.store, REPLAY_SCAN_LIMIT)
+    appended = await _append(hooks.store, bounds.scan_limit)
     written_in: list[list[int]] = []  # per transaction opened, the deliveries it enqueued
     real_transaction, real_enqueue = type(hooks.store).transaction, deliveries.enqueue_replay
 
@@ -172,5 +199,5 @@ async def test_the_deliveries_are_written_a_batch_per_short_transaction(
     replayed = await _replay(hooks, endpoint, appended[0].position)
 
     per_transaction = [sum(written) for written in written_in if written]
-    assert replayed["enqueued"] == sum(per_transaction) == REPLAY_SCAN_LIMIT
-    assert max(per_transaction) <= REPLAY_WRITE_BATCH
+    assert replayed["enqueued"] == sum(per_transaction) == bounds.scan_limit
+    assert max(per_transaction) <= bounds.write_batch

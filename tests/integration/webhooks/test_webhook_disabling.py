@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from escrow_core.store import Store, schema
 from escrow_core.webhooks import endpoints
+from escrow_core.webhooks.dispatcher import CHECKPOINT_NAME
 from support.receiver import Answer, Delivery, Receiver
 
 from .conftest import Cast, Hooks, hooks_on
@@ -37,7 +38,9 @@ async def until_dispatched(hooks: Hooks, order_id: str, sequence: int) -> None:
     deadline = time.monotonic() + 10
     while True:
         async with hooks.store.read() as conn:
-            passed = (await conn.execute(sa.select(checkpoint.c.position))).scalar_one()
+            dispatcher = checkpoint.c.name == CHECKPOINT_NAME
+            query = sa.select(checkpoint.c.position).where(dispatcher)
+            passed = (await conn.execute(query)).scalar_one()
         if passed >= position:
             return
         assert time.monotonic() < deadline, "the dispatcher never got there"

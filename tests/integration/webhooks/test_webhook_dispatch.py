@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from escrow_core.store.schema import events, webhook_deliveries, webhook_dispatch_checkpoint
-from escrow_core.webhooks.dispatcher import dispatch_once
+from escrow_core.webhooks.dispatcher import CHECKPOINT_NAME, dispatch_once
 from escrow_core.webhooks.sender import Sender, SenderSettings
 from support.api import auth
 
@@ -40,7 +40,8 @@ async def dispatch_all(hooks: Hooks) -> int:
         done = await dispatch_once(hooks.store, SCHEDULE)
         written += done.deliveries
         async with hooks.store.read() as conn:
-            query = sa.select(webhook_dispatch_checkpoint.c.position)
+            cp = webhook_dispatch_checkpoint.c
+            query = sa.select(cp.position).where(cp.name == CHECKPOINT_NAME)
             if (await conn.execute(query)).scalar_one() >= (last or 0):
                 return written
         if done.events == 0:
@@ -108,13 +109,21 @@ async def test_dispatching_again_from_the_start_adds_no_delivery(hooks: Hooks) -
 
     assert await dispatch_all(hooks) == n
     async with hooks.store.read() as conn:
-        checkpoint = (await conn.execute(sa.select(webhook_dispatch_checkpoint))).one()
+        checkpoint = (
+            await conn.execute(
+                sa.select(webhook_dispatch_checkpoint).where(
+                    webhook_dispatch_checkpoint.c.name == CHECKPOINT_NAME
+                )
+            )
+        ).one()
     head = await hooks.store.log_head()
     assert (checkpoint.transaction_id, checkpoint.position) == tuple(head)
 
     async with hooks.store.transaction() as conn:  # as if the checkpoint had been lost
         await conn.execute(
-            webhook_dispatch_checkpoint.update().values(transaction_id=0, position=0)
+            webhook_dispatch_checkpoint.update()
+            .where(webhook_dispatch_checkpoint.c.name == CHECKPOINT_NAME)
+            .values(transaction_id=0, position=0)
         )
     await dispatch_all(hooks)
 

@@ -49,6 +49,13 @@ DESIGN_EVENT_TYPES = {
     "refund.succeeded",
     "refund.failed",
     "refund.retried",
+    "milestone.released",
+    "payment.overdue",
+    # DESIGN 7.3: the buyer's bookkeeping.
+    "order.metadata_updated",
+    # DESIGN 7.2: retention after receipt.
+    "funds.retained",
+    "retention.ended",
 }
 
 SAMPLES: list[e.Event] = [
@@ -102,6 +109,8 @@ SAMPLES: list[e.Event] = [
     e.RefundSucceeded(at=AT, refund_id="rf_1", provider_ref="re_1"),
     e.RefundFailed(at=AT, refund_id="rf_1", reason="card expired"),
     e.RefundRetried(at=AT, refund_id="rf_1"),
+    e.MilestoneReleased(at=AT, amount=30_000, note="deposit for production", by=Role.BUYER),
+    e.PaymentOverdue(at=AT, tranche=2, due_at=datetime(2025, 3, 4, tzinfo=UTC)),
     e.OrderCancelled(at=AT, reason="late", by=Role.ADMIN),
     e.ShipmentOverdue(at=AT, ship_by_at=datetime(2025, 3, 4, tzinfo=UTC)),
     e.DeadlineExtended(
@@ -111,6 +120,9 @@ SAMPLES: list[e.Event] = [
         at=AT, deadline=ExtendableDeadline.INSPECTION, by=Role.BUYER, days=5, new_at=AT
     ),
     e.MessagePosted(at=AT, by=Role.MEDIATOR, party_id=None, body="please upload photos"),
+    e.OrderMetadataUpdated(at=AT, metadata={"po": "PO-7", "cost_center": "B-12"}),
+    e.FundsRetained(at=AT, amount=12_500, retention_ends=datetime(2025, 4, 3, tzinfo=UTC)),
+    e.RetentionEnded(at=AT),
 ]
 
 

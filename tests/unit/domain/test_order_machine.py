@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -54,11 +55,13 @@ from escrow_core.domain.policy import TimerPolicy
 from escrow_core.domain.roles import SYSTEM, Actor, Role
 from escrow_core.domain.terms import (
     DeadlineKind,
+    DisputeKind,
     DisputeReason,
     ExtendableDeadline,
     LineItem,
     PaymentMethod,
     RefundReason,
+    Retention,
     Tranche,
 )
 
@@ -87,7 +90,11 @@ TIMER_COMMANDS = (
     c.AutoConfirmReceipt,
     c.AutoCompleteUndelivered,
     c.AutoEscalateDispute,
+    c.MarkPaymentOverdue,
+    c.AutoCancelOverdue,
+    c.EndRetention,
 )
+AGENT_ID = "pty_agent"
 
 # An amount relative to what the command is about (unpaid, held): exactly all of it, a part,
 # one too many, nothing, a negative one, or any number at all.
@@ -222,6 +229,15 @@ MAIN_LINE: list[type[c.Command]] = [
     c.ResolveDispute,  # a release and a refund split over both payments: money out to report
 ]
 
+# With a retention, half the runs take the line after receipt: confirmed, claimed, decided.
+RETAINED_LINE: list[type[c.Command]] = [
+    *MAIN_LINE[:5],
+    c.ConfirmReceipt,
+    c.MakeClaim,
+    c.EscalateDispute,
+    c.ResolveDispute,
+]
+
 policy_strategy = st.builds(
     TimerPolicy,
     accept_days=st.integers(1, 30),
@@ -284,27 +300,39 @@ class OrderMachine(RuleBasedStateMachine):
         for event in new_events:
             assert event.at == self.now
             assert e.event_from_data(event.type, e.event_to_data(event)) == event
-            if isinstance(event, e.DisputeOpened):
+            if isinstance(event, e.DisputeOpened) and event.kind is DisputeKind.DISPUTE:
                 running = self._own_timer()
                 assert running is not None
                 self.paused = max(running - self.now, timedelta(0))
+            if isinstance(event, e.DisputeOpened) and event.kind is DisputeKind.CLAIM:
+                # A claim runs over the retained money only, within the window.
+                assert self.order.status is Status.RETAINED
+                assert self.order.retention_ends_at is not None
+                assert self.now < self.order.retention_ends_at
+                assert 0 <= event.requested_refund <= self.order.amounts.retained
+            withdrawn = self.order.dispute if self.state is not None else None
             if isinstance(event, e.RefundIssued):
                 self._check_refund_split(event)
             if isinstance(event, e.FundsReleased):
-                assert event.payouts == (
-                    ()
-                    if event.net == 0
-                    else (
-                        e.NewPayout(id=event.payouts[0].id, party_id=SUPPLIER_ID, amount=event.net),
-                    )
-                )
+                # The net to the supplier, the agency fee to the agent; none for nothing.
+                assert event.payouts is not None
+                expected = [(SUPPLIER_ID, event.net), (AGENT_ID, event.agency_fee)]
+                assert [(p.party_id, p.amount) for p in event.payouts] == [
+                    (party, amount) for party, amount in expected if amount
+                ]
+                assert min(event.fee, event.agency_fee, event.net) >= 0
             self.state = evolve(self.state, event)
             self.events.append(event)
             self._tell_money_out(event)
-            if isinstance(event, e.DisputeWithdrawn):
-                # The order's own timer resumes with exactly the time it had left.
-                assert self.paused is not None
-                assert self._own_timer() == self.now + self.paused
+            if isinstance(event, e.DisputeWithdrawn) and withdrawn is not None:
+                if withdrawn.kind is DisputeKind.CLAIM:
+                    # Back to retained, the window's deadline unchanged.
+                    assert self.order.status is Status.RETAINED
+                    assert self.order.amounts.retained == self.order.amounts.held > 0
+                else:
+                    # The order's own timer resumes with exactly the time it had left.
+                    assert self.paused is not None
+                    assert self._own_timer() == self.now + self.paused
         if state is not None:
             self._check_refund_reasons(state, command, new_events)
         if self.terminal_at is None and self.order.status in TERMINAL:
@@ -411,6 +439,11 @@ class OrderMachine(RuleBasedStateMachine):
         ship_in_days=st.integers(0, 60),
         policy=policy_strategy,
         stage=st.integers(0, len(MAIN_LINE)),
+        agency_fee_bps=st.none() | st.sampled_from([0, 1, 150, 2_000]) | st.integers(0, 2_000),
+        balance_due_in_days=st.none() | st.integers(1, 60),
+        retention=st.none()
+        | st.builds(Retention, percent=st.integers(1, 30), days=st.integers(1, 90)),
+        after_receipt=st.booleans(),
     )
     def place(
         self,
@@ -422,15 +455,31 @@ class OrderMachine(RuleBasedStateMachine):
         ship_in_days: int,
         policy: TimerPolicy,
         stage: int,
+        agency_fee_bps: int | None,
+        balance_due_in_days: int | None,
+        retention: Retention | None,
+        after_receipt: bool,
     ) -> None:
         total = sum(item.quantity * item.unit_price for item in items) + shipping_fee
         schedule = None
         deposit = int(total * deposit_share) if deposit_share is not None else 0
+        ship_by = date(2025, 3, 3) + timedelta(days=ship_in_days)
+        # The balance is due by a date after placement and at most ship_by (default ship_by).
+        due_by = None
+        if balance_due_in_days is not None and ship_in_days >= 1:
+            due_by = date(2025, 3, 3) + timedelta(days=min(balance_due_in_days, ship_in_days))
         if 0 < deposit < total:
             schedule = (
                 Tranche(name="deposit", amount=deposit),
-                Tranche(name="balance", amount=total - deposit),
+                Tranche(name="balance", amount=total - deposit, due_by=due_by),
             )
+        # An agent places it for the buyer, sometimes, with a fee the platform's leaves room for.
+        agency = {}
+        if agency_fee_bps is not None:
+            agency = {
+                "agency_id": AGENT_ID,
+                "agency_fee_bps": min(agency_fee_bps, 10_000 - fee_bps),
+            }
         command = c.PlaceOrder(
             actor=BUYER,
             buyer_id=BUYER_ID,
@@ -442,17 +491,23 @@ class OrderMachine(RuleBasedStateMachine):
             shipping_fee=shipping_fee,
             incoterm="DAP",
             quality_terms="as sampled",
-            ship_by=date(2025, 3, 3) + timedelta(days=ship_in_days),
+            ship_by=ship_by,
             inspection_days=inspection_days,
             payment_schedule=schedule,
             fee_bps=fee_bps,
             policy=policy,
+            **agency,
+            retention=retention,
         )
         assert self.apply(command) != []
         assert self.order.terms.total == total
         # Start the random walk from anywhere on the main line, not only from "placed".
-        for step in MAIN_LINE[:stage]:
-            self.now += timedelta(days=1)
+        line = RETAINED_LINE if retention is not None and after_receipt else MAIN_LINE
+        for step in line[:stage]:
+            if step is c.MakeClaim and self.order.status is not Status.RETAINED:
+                break  # nothing was left to retain (a tiny total): the order completed
+            # (a claim comes within the hour: the shortest window is a day)
+            self.now += timedelta(hours=1) if step is c.MakeClaim else timedelta(days=1)
             if step is c.EscalateDispute:
                 self.now += timedelta(days=policy.negotiation_days)
             next_command = self._main_line_command(step)
@@ -472,6 +527,12 @@ class OrderMachine(RuleBasedStateMachine):
             return open_dispute(refund=order.amounts.held // 3)
         if step is c.ResolveDispute:
             return c.ResolveDispute(actor=MEDIATOR, refund_amount=order.amounts.held * 2 // 3)
+        if step is c.MakeClaim:
+            return c.MakeClaim(
+                actor=BUYER, reason=DisputeReason.QUALITY, requested_refund=order.amounts.retained
+            )
+        if step is c.ConfirmReceipt:
+            return c.ConfirmReceipt(actor=BUYER)
         actor = BUYER if step is c.EscalateDispute else SUPPLIER
         return step(actor=actor)
 
@@ -572,9 +633,34 @@ class OrderMachine(RuleBasedStateMachine):
         refund = amount_of(portion, self.order.amounts.held)
         self.apply(c.ResolveDispute(actor=actor, refund_amount=refund, note="decided"))
 
+    @rule(actor=actors(BUYER), portion=PORTIONS, reason=st.sampled_from(DisputeReason))
+    def claim(self, actor: Actor, portion: str | int, reason: DisputeReason) -> None:
+        refund = amount_of(portion, self.order.amounts.retained)
+        self.apply(c.MakeClaim(actor=actor, reason=reason, requested_refund=refund))
+
     @rule(actor=actors(BUYER))
     def withdraw(self, actor: Actor) -> None:
         self.apply(c.WithdrawDispute(actor=actor))
+
+    # --- milestones (DESIGN 7.2) --------------------------------------------------------------
+    @rule(actor=actors(BUYER), portion=PORTIONS)
+    def release_milestone(self, actor: Actor, portion: str | int) -> None:
+        before = self.order
+        amount = amount_of(
+            portion, before.amounts.held // 3 if portion == "half" else before.amounts.held
+        )
+        events = self.apply(c.ReleaseMilestone(actor=actor, amount=amount, note="milestone"))
+        if events:
+            # Part of what is held goes out, the status stays, nothing above what is held.
+            assert 1 <= amount <= before.amounts.held
+            assert [type(ev) for ev in events] == [e.MilestoneReleased, e.FundsReleased]
+            assert self.order.status is before.status
+            assert self.order.amounts.held == before.amounts.held - amount
+
+    @rule(actor=actors(BUYER), portion=PORTIONS)
+    @precondition(lambda self: self.order.amounts.held > 0)
+    def release_milestone_2(self, actor: Actor, portion: str | int) -> None:
+        self.release_milestone(actor, portion)
 
     # --- money arriving unasked, and what the bank does with money going out -----------------
     @rule(extra=st.integers(1, 3) | st.integers(1, 200_000))
@@ -709,6 +795,8 @@ class OrderMachine(RuleBasedStateMachine):
         status = order.status
         if status is Status.PLACED:
             self.apply(c.AcceptOrder(actor=SUPPLIER))
+        elif status is Status.PARTIALLY_PAID and choice == 5 and order.amounts.held:
+            self.apply(c.ReleaseMilestone(actor=BUYER, amount=max(order.amounts.held // 2, 1)))
         elif status in (Status.ACCEPTED, Status.PARTIALLY_PAID):
             if choice < 2:
                 amount = order.unpaid
@@ -742,6 +830,15 @@ class OrderMachine(RuleBasedStateMachine):
                     c.ConfirmReceipt(actor=BUYER),
                 ][choice]
             )
+        elif status is Status.RETAINED:
+            claimed = amount_of(portion, order.amounts.retained)
+            if choice < 4:
+                self.apply(
+                    c.MakeClaim(actor=BUYER, reason=DisputeReason.QUALITY, requested_refund=claimed)
+                )
+            else:
+                self.jump_to_next_deadline(timedelta(seconds=choice - 4))
+                self.fire_due_timers()
         elif status is Status.DISPUTED:
             self.apply(
                 [
@@ -773,7 +870,7 @@ class OrderMachine(RuleBasedStateMachine):
         if actor in WRONG_PARTIES or actor == SYSTEM:
             assert actions == []
         if self.order.status in TERMINAL:
-            assert set(actions) <= {"message"}
+            assert set(actions) <= {"message", "update_metadata"}
 
     # --- after every step ---------------------------------------------------------------------
     @invariant()
@@ -790,6 +887,14 @@ class OrderMachine(RuleBasedStateMachine):
         assert a.fees <= a.released
         if order.status in TERMINAL:
             assert a.held == 0
+        # The retained money is part of what is held, and only while the window (or a claim
+        # on it) is open.
+        assert a.retained <= a.held
+        claim_open = order.dispute is not None and order.dispute.kind is DisputeKind.CLAIM
+        if order.status is not Status.RETAINED and not (
+            order.status is Status.DISPUTED and claim_open
+        ):
+            assert a.retained == 0
 
     @invariant()
     def amounts_are_the_sums_of_the_events(self) -> None:
@@ -802,9 +907,14 @@ class OrderMachine(RuleBasedStateMachine):
         refunds = [ev for ev in self.events if isinstance(ev, e.RefundIssued)]
         assert a.refunded == sum(ev.amount for ev in refunds)
         assert order.unexpected == sum(ev.amount for ev in refunds if ev.reason in UNEXPECTED)
+        assert a.agency_fees == sum(ev.agency_fee for ev in releases)
+        # Fees are cumulative per order: the platform's is the fee on all released so far,
+        # however it was split; the agency's never more than its own (it may wait a unit).
+        assert a.fees == half_even_fee(a.released, order.terms.fee_bps)
+        assert a.agency_fees <= half_even_fee(a.released, order.terms.agency_fee_bps)
+        assert a.fees + a.agency_fees <= a.released
         for release in releases:
-            assert release.fee == half_even_fee(release.gross, order.terms.fee_bps)
-            assert release.net == release.gross - release.fee
+            assert release.net == release.gross - release.fee - release.agency_fee
             assert release.gross > 0
 
     @invariant()
@@ -816,7 +926,11 @@ class OrderMachine(RuleBasedStateMachine):
         a = order.amounts
         untracked_out, untracked_back = self.untracked_out, self.untracked_back
         payouts, refunds = order.payouts, order.refunds
-        assert sum(p.amount for p in payouts) + a.fees + a.agency_fees + untracked_out == a.released
+        # The agent's payouts are its agency fees: the rest goes to the supplier.
+        to_agent = sum(p.amount for p in payouts if p.party_id == AGENT_ID)
+        assert to_agent == a.agency_fees
+        to_supplier = sum(p.amount for p in payouts) - to_agent
+        assert to_supplier + a.fees + a.agency_fees + untracked_out == a.released
         assert sum(r.amount for r in refunds) + untracked_back == a.refunded
         paid = sum(p.amount for p in payouts if p.status is PayoutStatus.PAID)
         assert a.paid_out == paid + untracked_out
@@ -850,19 +964,33 @@ class OrderMachine(RuleBasedStateMachine):
             assert funded == 0
         elif status is Status.PARTIALLY_PAID:
             assert 0 < funded < total
-            assert a.held == funded
+            assert a.held + a.released == funded
+        elif (
+            status is Status.DISPUTED and order.dispute and order.dispute.kind is DisputeKind.CLAIM
+        ):
+            assert a.held == a.retained > 0
+            assert a.released + a.held == funded == total
         elif status in (Status.HELD, Status.SHIPPED, Status.DELIVERED, Status.DISPUTED):
-            assert a.held == funded == total
+            assert a.held + a.released == funded == total
+        elif status is Status.RETAINED:
+            assert a.held == a.retained > 0
+            assert a.released + a.held == funded == total
+            retention = order.terms.retention
+            assert retention is not None
+            assert a.retained == min(half_even_fee(total, retention.percent * 100), total)
         elif status is Status.COMPLETED:
             assert a.released == funded == total
         elif status is Status.REFUNDED:
             assert refunded == funded == total
+            assert a.released == 0
         elif status is Status.SETTLED:
             assert 0 < refunded < total
             assert a.released + refunded == funded == total
         elif status is Status.CANCELLED:
-            assert a.refunded == a.paid
-            assert a.released == 0
+            # Money released by a milestone stays released; everything else went back.
+            assert a.refunded + a.released == a.paid
+            if a.released:
+                assert any(isinstance(ev, e.MilestoneReleased) for ev in self.events)
 
     @invariant()
     def the_stream_is_the_truth(self) -> None:
@@ -899,8 +1027,30 @@ class OrderMachine(RuleBasedStateMachine):
             assert kinds == {DeadlineKind.INSPECTION_ENDS}
         if status is Status.HELD:
             assert kinds == (set() if self.order.shipment_overdue else {DeadlineKind.SHIP_BY})
+        if status is Status.RETAINED:
+            assert kinds == {DeadlineKind.RETENTION_ENDS}
         if status in TERMINAL:
             assert kinds == set()
+        self._check_tranches_due(kinds)
+
+    def _check_tranches_due(self, kinds: set[DeadlineKind]) -> None:
+        """DESIGN 7.2: while money is owed, the next unpaid tranche after the first is due until
+        one is overdue; then the auto-cancel runs, until paying up to that tranche clears it."""
+        order = self.order
+        owing = order.status in (Status.ACCEPTED, Status.PARTIALLY_PAID)
+        schedule = order.terms.payment_schedule
+        running = [sum(t.amount for t in schedule[: n + 1]) for n in range(len(schedule))]
+        later_unpaid = any(order.funded < through for through in running[1:])
+        if order.overdue_tranche is not None:
+            assert order.overdue_tranche >= 2
+            assert order.funded < running[order.overdue_tranche - 1]
+        if not owing:
+            assert not kinds & {DeadlineKind.TRANCHE_DUE, DeadlineKind.UNPAID_CANCEL_AT}
+            return
+        assert (DeadlineKind.UNPAID_CANCEL_AT in kinds) == order.payment_overdue
+        assert (DeadlineKind.TRANCHE_DUE in kinds) == (
+            not order.payment_overdue and later_unpaid and order.accepted_at is not None
+        )
 
     @invariant()
     def timers_agree_with_deadlines(self) -> None:
@@ -913,3 +1063,4 @@ class OrderMachine(RuleBasedStateMachine):
 # before money out was tracked (25-50 s on a busy 2-core machine; pytest-timeout is 120 s).
 OrderMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
 TestOrderMachine = OrderMachine.TestCase
+pytestmark = pytest.mark.runs_long  # run first (tests/conftest.py): it holds a worker a while

@@ -71,7 +71,8 @@ EXPECTED_DEADLINES: dict[str, tuple[History, list[tuple[DeadlineKind, datetime]]
     "placed": (PLACED, [(K.ACCEPT_BY, ACCEPT_BY)]),
     "accepted": (ACCEPTED, [(K.PAY_BY, PAY_BY)]),
     "first_tranche_short": (PARTIALLY_PAID, [(K.PAY_BY, PAY_BY)]),
-    "first_tranche_paid": (DEPOSIT_PAID, []),
+    # the balance is due by the end of ship_by (its default due_by)
+    "first_tranche_paid": (DEPOSIT_PAID, [(K.TRANCHE_DUE, SHIP_BY_AT)]),
     "held": (HELD, [(K.SHIP_BY, SHIP_BY_AT)]),
     "overdue": (OVERDUE, []),
     "shipped": (SHIPPED, [(K.AUTO_COMPLETE_AT, AUTO_COMPLETE_AT)]),

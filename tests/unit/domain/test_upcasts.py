@@ -12,11 +12,20 @@ from escrow_core.projections import order_view
 from .scenario import DISPUTED, SHIPPED, TOTAL, order_placed, state_of
 
 DELIVERED_AT = datetime(2025, 3, 9, 8, tzinfo=UTC)
+V3_FIELDS = ("agency_id", "agency_fee_bps", "retention", "metadata", "client_reference")
+NONE_OF_V3 = {
+    "agency_id": None,
+    "agency_fee_bps": 0,
+    "retention": None,
+    "metadata": {},
+    "client_reference": None,
+}
 
 
-def test_placed_and_delivered_are_written_with_schema_2() -> None:
+def test_placed_is_written_with_schema_3_and_delivered_and_dispute_opened_with_2() -> None:
     assert e.schema_version("order.delivered") == 2
-    assert e.schema_version("order.placed") == 2
+    assert e.schema_version("order.placed") == 3
+    assert e.schema_version("dispute.opened") == 2
     assert e.schema_version("order.accepted") == 1
 
 
@@ -27,19 +36,48 @@ def test_a_v1_order_keeps_the_exponent_it_was_priced_under(
     currency: str, priced_under: int
 ) -> None:
     stored_v1 = e.event_to_data(order_placed(currency=currency, currency_exponent=99))
-    del stored_v1["currency_exponent"]
+    for added_later in ("currency_exponent", *V3_FIELDS):
+        del stored_v1[added_later]
 
     version, data = event_upcasters().upcast("order.placed", 1, stored_v1)
 
-    assert version == 2
-    assert data == {**stored_v1, "currency_exponent": priced_under}
+    assert version == 3
+    assert data == {**stored_v1, "currency_exponent": priced_under, **NONE_OF_V3}
     state = evolve(None, e.event_from_data("order.placed", data))
     assert (state.terms.currency_exponent, state.terms.total) == (priced_under, TOTAL)
 
 
-def test_a_v2_order_keeps_the_exponent_it_recorded() -> None:
-    stored_v2 = e.event_to_data(order_placed(currency="IQD", currency_exponent=3))
-    assert event_upcasters().upcast("order.placed", 2, stored_v2) == (2, stored_v2)
+def test_a_v1_dispute_is_a_dispute_not_a_claim() -> None:
+    stored_v1 = {
+        "at": "2025-03-10T12:00:00Z",
+        "reason": "quality",
+        "description": "leaks",
+        "requested_refund": 100,
+        "evidence": [],
+    }
+    version, data = event_upcasters().upcast("dispute.opened", 1, stored_v1)
+    assert version == 2
+    event = e.event_from_data("dispute.opened", data)
+    assert isinstance(event, e.DisputeOpened)
+    assert event.kind == "dispute"
+
+
+def test_a_v2_order_keeps_the_exponent_it_recorded_and_has_no_v3_terms() -> None:
+    current = e.event_to_data(order_placed(currency="IQD", currency_exponent=3))
+    stored_v2 = {k: v for k, v in current.items() if k not in V3_FIELDS}
+
+    version, data = event_upcasters().upcast("order.placed", 2, stored_v2)
+
+    assert version == 3
+    assert data == {**stored_v2, **NONE_OF_V3}
+    state = evolve(None, e.event_from_data("order.placed", data))
+    assert (state.terms.currency_exponent, state.metadata, state.client_reference) == (3, {}, None)
+
+
+def test_a_v3_order_keeps_its_metadata() -> None:
+    placed = order_placed(metadata={"po": "PO-7"}, client_reference="PO-7")
+    stored_v3 = e.event_to_data(placed)
+    assert event_upcasters().upcast("order.placed", 3, stored_v3) == (3, stored_v3)
 
 
 def test_a_v1_delivery_keeps_the_window_it_was_given() -> None:

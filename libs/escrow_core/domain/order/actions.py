@@ -51,6 +51,13 @@ _ACTIONS: dict[str, tuple[type[c.Command], Callable[[OrderState, Actor], list[c.
     "escalate": (c.EscalateDispute, lambda s, a: [c.EscalateDispute(actor=a)]),
     "resolve": (c.ResolveDispute, lambda s, a: [c.ResolveDispute(actor=a, refund_amount=0)]),
     "withdraw": (c.WithdrawDispute, lambda s, a: [c.WithdrawDispute(actor=a)]),
+    "release": (c.ReleaseMilestone, lambda s, a: [c.ReleaseMilestone(actor=a, amount=1)]),
+    # An empty change: decided as nothing to record, so allowed wherever the rules allow one.
+    "update_metadata": (c.UpdateMetadata, lambda s, a: [c.UpdateMetadata(actor=a, metadata={})]),
+    "claim": (
+        c.MakeClaim,
+        lambda s, a: [c.MakeClaim(actor=a, reason=DisputeReason.OTHER, requested_refund=0)],
+    ),
 }
 #: Every action ``allowed_actions`` can name (the API documents them as a closed enum).
 ACTION_NAMES: tuple[str, ...] = tuple(_ACTIONS)

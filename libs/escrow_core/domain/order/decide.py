@@ -7,7 +7,17 @@ from typing import Any
 from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
 from escrow_core.domain.errors import OrderAlreadyExists, OrderNotFound
-from escrow_core.domain.order import dispute, lifecycle, money_out, payments, timers
+from escrow_core.domain.order import (
+    bookkeeping,
+    dispute,
+    lifecycle,
+    milestones,
+    money_out,
+    overdue,
+    payments,
+    retention,
+    timers,
+)
 from escrow_core.domain.order.evolve import evolve
 from escrow_core.domain.order.money_out import PAYOUT_PREFIX, REFUND_PREFIX, NewIds
 from escrow_core.domain.order.state import OrderState
@@ -23,6 +33,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ExtendDeadline: timers.extend,
     c.CancelOrder: lifecycle.cancel,
     c.PostMessage: lifecycle.post_message,
+    c.UpdateMetadata: bookkeeping.update_metadata,
     c.OpenDispute: dispute.open_dispute,
     c.MakeOffer: dispute.make_offer,
     c.AcceptOffer: dispute.accept_offer,
@@ -42,6 +53,13 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.AutoConfirmReceipt: lifecycle.auto_confirm,
     c.AutoCompleteUndelivered: lifecycle.auto_complete,
     c.AutoEscalateDispute: dispute.auto_escalate,
+    # milestones and every tranche due (DESIGN 7.2)
+    c.ReleaseMilestone: milestones.release_milestone,
+    c.MarkPaymentOverdue: overdue.mark_payment_overdue,
+    c.AutoCancelOverdue: overdue.auto_cancel_overdue,
+    # retention and claims
+    c.MakeClaim: retention.claim,
+    c.EndRetention: retention.end_retention,
 }
 
 

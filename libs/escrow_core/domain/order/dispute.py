@@ -28,7 +28,7 @@ from escrow_core.domain.order.state import (
 )
 from escrow_core.domain.order.timers import escalation_allowed_at, fired
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import RefundReason
+from escrow_core.domain.terms import DisputeKind, RefundReason
 
 
 def open_dispute(state: OrderState, cmd: c.OpenDispute, now: datetime) -> list[e.AnyEvent]:
@@ -40,6 +40,7 @@ def open_dispute(state: OrderState, cmd: c.OpenDispute, now: datetime) -> list[e
     return [
         e.DisputeOpened(
             at=now,
+            kind=DisputeKind.DISPUTE,
             reason=cmd.reason,
             description=cmd.description,
             requested_refund=cmd.requested_refund,
@@ -143,6 +144,7 @@ def dispute_opened(state: OrderState, event: e.DisputeOpened) -> OrderState:
     running = state.inspection_ends_at or state.auto_complete_at
     remaining = max(running - event.at, timedelta(0)) if running else None
     dispute = Dispute(
+        kind=event.kind,
         status=DisputeStatus.OPEN,
         reason=event.reason,
         description=event.description,
@@ -177,16 +179,19 @@ def resolved(state: OrderState, event: e.DisputeResolved) -> OrderState:
         by=event.by,
         resolved_at=event.at,
     )
+    # Refunded only if nothing was ever released (a claim follows a release at confirmation).
     if event.refund_amount == 0:
         status = Status.COMPLETED
-    elif event.release_amount == 0:
-        status = Status.REFUNDED
+    elif event.release_amount == 0 and state.amounts.released == 0:
+        status = Status.REFUNDED  # only if nothing was ever released (a milestone was)
     else:
         status = Status.SETTLED
     state = _with_dispute(
         state, status=DisputeStatus.RESOLVED, resolution=resolution, open_offer=None
     )
-    return state.model_copy(update={"status": status})
+    # A claim settles all that was retained (its refund and release follow this event).
+    amounts = state.amounts.model_copy(update={"retained": 0})
+    return state.model_copy(update={"status": status, "amounts": amounts})
 
 
 def withdrawn(state: OrderState, event: e.DisputeWithdrawn) -> OrderState:

@@ -4,7 +4,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from escrow_core.domain import events as e
-from escrow_core.domain.order import dispute, lifecycle, money_out, payments, timers
+from escrow_core.domain.order import (
+    bookkeeping,
+    dispute,
+    lifecycle,
+    milestones,
+    money_out,
+    payments,
+    retention,
+    schedule,
+    timers,
+)
 from escrow_core.domain.order.state import OrderState
 
 Mutator = Callable[[OrderState, Any], OrderState]
@@ -17,7 +27,7 @@ def _both(first: Mutator, then: Mutator) -> Mutator:
 MUTATORS: dict[type[e.Event], Mutator] = {
     e.OrderAccepted: lifecycle.accepted,
     e.PaymentReceived: payments.payment_received,
-    e.FundsHeld: payments.funds_held,
+    e.FundsHeld: _both(payments.funds_held, schedule.overdue_paid_up),
     e.OrderShipped: lifecycle.shipped,
     e.OrderDelivered: lifecycle.delivered,
     e.ReceiptConfirmed: lifecycle.receipt_confirmed,
@@ -33,6 +43,7 @@ MUTATORS: dict[type[e.Event], Mutator] = {
     e.ShipmentOverdue: lifecycle.shipment_overdue,
     e.DeadlineExtended: timers.deadline_extended,
     e.MessagePosted: lifecycle.message_posted,
+    e.OrderMetadataUpdated: bookkeeping.metadata_updated,
     e.PayoutPaid: money_out.payout_paid,
     e.PayoutFailed: money_out.payout_failed,
     e.PayoutReturned: money_out.payout_returned,
@@ -40,6 +51,12 @@ MUTATORS: dict[type[e.Event], Mutator] = {
     e.RefundSucceeded: money_out.refund_succeeded,
     e.RefundFailed: money_out.refund_failed,
     e.RefundRetried: money_out.refund_retried,
+    # milestones and every tranche due (DESIGN 7.2)
+    e.MilestoneReleased: milestones.milestone_released,
+    e.PaymentOverdue: schedule.payment_overdue,
+    # retention
+    e.FundsRetained: retention.funds_retained,
+    e.RetentionEnded: retention.retention_ended,
 }
 
 

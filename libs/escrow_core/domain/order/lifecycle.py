@@ -4,8 +4,11 @@ from datetime import datetime, timedelta
 
 from escrow_core.domain import commands as c
 from escrow_core.domain import events as e
+from escrow_core.domain import metadata
 from escrow_core.domain.errors import (
+    AgencyFeeNotAllowed,
     CancellationNotAllowed,
+    FeesTooHigh,
     InvalidDeliveryTime,
     InvalidTerms,
     InvalidValue,
@@ -14,11 +17,18 @@ from escrow_core.domain.errors import (
     PaymentScheduleMismatch,
     SupplierNotTradeAssurance,
 )
-from escrow_core.domain.order.payments import refund, release
+from escrow_core.domain.order.payments import refund
+from escrow_core.domain.order.retention import check_retention, confirmed
 from escrow_core.domain.order.rules import check_role, check_status, guard
+from escrow_core.domain.order.schedule import check_due_by
 from escrow_core.domain.order.state import OrderState, Shipment, Status
 from escrow_core.domain.order.timers import fired
-from escrow_core.domain.policy import FEE_BPS_MAX, INSPECTION_DAYS_MAX, INSPECTION_DAYS_MIN
+from escrow_core.domain.policy import (
+    AGENCY_FEE_BPS_MAX,
+    FEE_BPS_MAX,
+    INSPECTION_DAYS_MAX,
+    INSPECTION_DAYS_MIN,
+)
 from escrow_core.domain.roles import Role
 from escrow_core.domain.terms import RefundReason, Terms, Tranche, end_of_day
 
@@ -26,6 +36,8 @@ from escrow_core.domain.terms import RefundReason, Terms, Tranche, end_of_day
 def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
     if cmd.actor.role is not Role.BUYER or cmd.actor.party_id != cmd.buyer_id:
         raise NotPermitted("only the buyer places its own orders")
+    kept = metadata.merged({}, cmd.metadata)
+    metadata.check_client_reference(cmd.client_reference)
     if not cmd.supplier_trade_assurance:
         raise SupplierNotTradeAssurance(
             "the supplier is not enabled for Trade Assurance", field="supplier_id"
@@ -45,12 +57,15 @@ def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
         )
     if not 0 <= cmd.fee_bps <= FEE_BPS_MAX:
         raise InvalidTerms("fee_bps must be 0-10000", field="fee_bps")
+    _check_agency_fee(cmd)
+    check_due_by(cmd, now)
     total = sum(item.quantity * item.unit_price for item in cmd.items) + cmd.shipping_fee
     schedule = cmd.payment_schedule or (Tranche(name="full", amount=total),)
     if sum(tranche.amount for tranche in schedule) != total:
         raise PaymentScheduleMismatch(
             f"payment_schedule must sum to the total {total}", field="payment_schedule"
         )
+    check_retention(cmd.retention)
     return [
         e.OrderPlaced(
             at=now,
@@ -69,8 +84,32 @@ def place(cmd: c.PlaceOrder, now: datetime) -> list[e.AnyEvent]:
             remarks=cmd.remarks,
             fee_bps=cmd.fee_bps,
             policy=cmd.policy,
+            agency_id=cmd.agency_id,
+            agency_fee_bps=cmd.agency_fee_bps,
+            retention=cmd.retention,
+            metadata=kept,
+            client_reference=cmd.client_reference,
         )
     ]
+
+
+def _check_agency_fee(cmd: c.PlaceOrder) -> None:
+    """An agent placing an order for a buyer it manages may take a fee (DESIGN 7.2)."""
+    if cmd.agency_fee_bps == 0:
+        return
+    if cmd.agency_id is None:
+        raise AgencyFeeNotAllowed(
+            "only an agent placing the order for its buyer may set agency_fee_bps",
+            field="agency_fee_bps",
+        )
+    if not 0 <= cmd.agency_fee_bps <= AGENCY_FEE_BPS_MAX:
+        raise InvalidTerms(f"agency_fee_bps must be 0-{AGENCY_FEE_BPS_MAX}", field="agency_fee_bps")
+    if cmd.fee_bps + cmd.agency_fee_bps > FEE_BPS_MAX:
+        raise FeesTooHigh(
+            f"fee_bps {cmd.fee_bps} and agency_fee_bps {cmd.agency_fee_bps} exceed "
+            f"{FEE_BPS_MAX} together",
+            field="agency_fee_bps",
+        )
 
 
 def accept(state: OrderState, cmd: c.AcceptOrder, now: datetime) -> list[e.AnyEvent]:
@@ -105,7 +144,7 @@ def deliver(state: OrderState, cmd: c.ReportDelivery, now: datetime) -> list[e.A
 
 def confirm(state: OrderState, cmd: c.ConfirmReceipt, now: datetime) -> list[e.AnyEvent]:
     guard(state, cmd)
-    return [e.ReceiptConfirmed(at=now), *release(state, state.amounts.held, now)]
+    return confirmed(state, now)
 
 
 def cancel(state: OrderState, cmd: c.CancelOrder, now: datetime) -> list[e.AnyEvent]:
@@ -116,9 +155,14 @@ def cancel(state: OrderState, cmd: c.CancelOrder, now: datetime) -> list[e.AnyEv
             + ("; open a dispute instead" if state.shipment else "")
         )
     role = cmd.actor.role
-    if state.funded > 0 and role is Role.BUYER and not state.shipment_overdue:
+    overdue = state.payment_overdue  # a tranche unpaid past its due time: either side may end it
+    if state.funded > 0 and role is Role.BUYER and not (state.shipment_overdue or overdue):
         raise CancellationNotAllowed(
-            "once paid, the buyer may cancel only after the shipment is overdue"
+            "once paid, the buyer may cancel only after the shipment or a payment is overdue"
+        )
+    if state.amounts.released > 0 and role is Role.SUPPLIER and not overdue:
+        raise CancellationNotAllowed(
+            "once anything is released the supplier cannot cancel on its own"
         )
     return _cancelled(state, cmd.reason, role, now)
 
@@ -139,7 +183,7 @@ def post_message(state: OrderState, cmd: c.PostMessage, now: datetime) -> list[e
 
 # --- timers ----------------------------------------------------------------------------------
 def _confirmed_by_the_timer(state: OrderState, now: datetime) -> list[e.AnyEvent]:
-    return [e.ReceiptConfirmed(at=now, auto=True), *release(state, state.amounts.held, now)]
+    return confirmed(state, now, auto=True)
 
 
 auto_cancel_unaccepted = fired(
@@ -168,6 +212,8 @@ def placed(event: e.OrderPlaced) -> OrderState:
         placed_at=event.at,
         updated_at=event.at,
         ship_by_at=end_of_day(event.ship_by),
+        metadata=event.metadata,
+        client_reference=event.client_reference,
     )
 
 

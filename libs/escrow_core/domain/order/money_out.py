@@ -48,8 +48,12 @@ class NewIds:
 
 
 def payouts_of(state: OrderState, event: e.FundsReleased) -> list[tuple[str, int]]:
-    """Who a release pays, and how much: the supplier its net (none for a zero amount)."""
-    return [(state.terms.supplier_id, event.net)] if event.net else []
+    """Who a release pays, and how much: the supplier its net, the agent its agency fee (none
+    for a zero amount)."""
+    pays = [(state.terms.supplier_id, event.net)] if event.net else []
+    if event.agency_fee and state.terms.agency_id is not None:
+        pays.append((state.terms.agency_id, event.agency_fee))
+    return pays
 
 
 def allocation(state: OrderState, amount: int) -> list[tuple[str, int]]:

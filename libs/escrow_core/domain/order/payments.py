@@ -67,12 +67,23 @@ def _unexpected_reason(state: OrderState) -> RefundReason:
 
 
 def release(state: OrderState, gross: int, now: datetime) -> list[e.AnyEvent]:
-    """Pay ``gross`` out to the supplier, keeping the platform fee; nothing if zero. The
-    payouts are named when the decision is complete (``decide``)."""
+    """Pay ``gross`` out to the supplier, keeping the platform fee and the agency fee; nothing
+    if zero. The payouts are named when the decision is complete (``decide``).
+
+    Fees are cumulative per order: each release keeps the fee on everything released so far
+    less the fees already kept, so the total never depends on how the money was split.
+    """
     if gross == 0:
         return []
-    fee = fee_for(gross, state.terms.fee_bps)
-    return [e.FundsReleased(at=now, gross=gross, fee=fee, net=gross - fee)]
+    terms, a = state.terms, state.amounts
+    released = a.released + gross
+    fee = fee_for(released, terms.fee_bps) - a.fees
+    agency_fee = fee_for(released, terms.agency_fee_bps) - a.agency_fees
+    # Two half-even roundings can together take one unit more than this release holds: the
+    # agency's part waits for the next release (cumulative, so it catches up).
+    agency_fee = max(min(agency_fee, gross - fee), 0)
+    net = gross - fee - agency_fee
+    return [e.FundsReleased(at=now, gross=gross, fee=fee, agency_fee=agency_fee, net=net)]
 
 
 def refund(amount: int, reason: RefundReason, now: datetime) -> list[e.AnyEvent]:

@@ -22,6 +22,8 @@ TRANSITIONS: dict[type[c.Command], tuple[frozenset[Role], frozenset[Status]]] = 
     c.ExtendDeadline: (frozenset({R.BUYER, R.SUPPLIER}), BEFORE_SHIPMENT | {S.DELIVERED}),
     c.CancelOrder: (frozenset({R.BUYER, R.SUPPLIER, R.ADMIN}), BEFORE_SHIPMENT),
     c.PostMessage: (frozenset({R.BUYER, R.SUPPLIER, R.MEDIATOR}), ANY_STATUS),
+    # The buyer's own bookkeeping: it goes on after the order has ended.
+    c.UpdateMetadata: (frozenset({R.BUYER}), ANY_STATUS),
     c.OpenDispute: (frozenset({R.BUYER}), frozenset({S.SHIPPED, S.DELIVERED})),
     c.MakeOffer: (frozenset({R.BUYER, R.SUPPLIER}), frozenset({S.DISPUTED})),
     c.AcceptOffer: (frozenset({R.BUYER, R.SUPPLIER}), frozenset({S.DISPUTED})),
@@ -34,6 +36,16 @@ TRANSITIONS: dict[type[c.Command], tuple[frozenset[Role], frozenset[Status]]] = 
     c.AutoConfirmReceipt: (frozenset({R.SYSTEM}), frozenset({S.DELIVERED})),
     c.AutoCompleteUndelivered: (frozenset({R.SYSTEM}), frozenset({S.SHIPPED})),
     c.AutoEscalateDispute: (frozenset({R.SYSTEM}), frozenset({S.DISPUTED})),
+    # milestones and every tranche due (DESIGN 7.2)
+    c.ReleaseMilestone: (
+        frozenset({R.BUYER}),
+        frozenset({S.PARTIALLY_PAID, S.HELD, S.SHIPPED, S.DELIVERED}),
+    ),
+    c.MarkPaymentOverdue: (frozenset({R.SYSTEM}), frozenset({S.ACCEPTED, S.PARTIALLY_PAID})),
+    c.AutoCancelOverdue: (frozenset({R.SYSTEM}), frozenset({S.ACCEPTED, S.PARTIALLY_PAID})),
+    # Retention: a claim while the window runs; its timer releases the rest (DESIGN 7.2).
+    c.MakeClaim: (frozenset({R.BUYER}), frozenset({S.RETAINED})),
+    c.EndRetention: (frozenset({R.SYSTEM}), frozenset({S.RETAINED})),
     # Money out goes on after the order has ended: these are not order actions.
     c.ReportPayoutPaid: (frozenset({R.PAYMENTS}), ANY_STATUS),
     c.ReportPayoutFailed: (frozenset({R.PAYMENTS}), ANY_STATUS),

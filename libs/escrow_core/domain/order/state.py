@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 from escrow_core.domain.errors import InvalidState
 from escrow_core.domain.roles import Role, Side
-from escrow_core.domain.terms import DisputeReason, Evidence, Terms
+from escrow_core.domain.terms import DisputeKind, DisputeReason, Evidence, Terms
 
 
 class Status(StrEnum):
@@ -17,6 +17,7 @@ class Status(StrEnum):
     HELD = "held"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
+    RETAINED = "retained"  # confirmed, with the retention share still held until its deadline
     COMPLETED = "completed"
     DISPUTED = "disputed"
     REFUNDED = "refunded"
@@ -60,6 +61,7 @@ class DisputeStatus(StrEnum):
 
 
 class Dispute(_Frozen):
+    kind: DisputeKind = DisputeKind.DISPUTE
     status: DisputeStatus
     reason: DisputeReason
     description: str
@@ -150,13 +152,22 @@ class OrderState(_Frozen):
     inspection_extended_days: int = 0
     inspection_extended_by: tuple[Side, ...] = ()
     auto_complete_at: datetime | None = None
+    # Set when confirmation retains money (status retained); kept after the window closes.
+    retention_ends_at: datetime | None = None
     dispute: Dispute | None = None
     cancellation_reason: str | None = None
     payouts: tuple[Payout, ...] = ()
     refunds: tuple[Refund, ...] = ()
+    # The buyer's bookkeeping (DESIGN 7.3), shown to the buyer side only (7.6).
+    metadata: dict[str, str] = {}
+    client_reference: str | None = None
     # Money paid that the order could not take (an overpayment, a payment on an order not
     # payable), refunded as it came in: counted in ``amounts.paid`` but not toward the total.
     unexpected: int = 0
+    # A tranche after the first not paid by its due time (DESIGN 7.2): its 1-based position
+    # and due time, until paying up clears them. Either side may cancel meanwhile.
+    overdue_tranche: int | None = None
+    overdue_due_at: datetime | None = None
 
     @property
     def funded(self) -> int:
@@ -166,6 +177,11 @@ class OrderState(_Frozen):
     @property
     def unpaid(self) -> int:
         return self.terms.total - self.funded
+
+    @property
+    def payment_overdue(self) -> bool:
+        """A tranche is overdue and not yet paid up."""
+        return self.overdue_tranche is not None
 
     def payout(self, payout_id: str) -> Payout | None:
         return next((p for p in self.payouts if p.id == payout_id), None)

@@ -15,6 +15,7 @@ from escrow_core.domain.errors import (
     InvalidValue,
     NotPermitted,
 )
+from escrow_core.domain.order import schedule
 from escrow_core.domain.order.rules import guard
 from escrow_core.domain.order.state import BEFORE_SHIPMENT, DisputeStatus, OrderState, Status
 from escrow_core.domain.policy import (
@@ -43,6 +44,9 @@ TIMER_COMMANDS: dict[DeadlineKind, Callable[[], c.TimerCommand]] = {
     K.INSPECTION_ENDS: c.AutoConfirmReceipt,
     K.AUTO_COMPLETE_AT: c.AutoCompleteUndelivered,
     K.AUTO_ESCALATE_AT: c.AutoEscalateDispute,
+    K.TRANCHE_DUE: c.MarkPaymentOverdue,
+    K.UNPAID_CANCEL_AT: c.AutoCancelOverdue,
+    K.RETENTION_ENDS: c.EndRetention,
 }
 
 
@@ -73,6 +77,15 @@ def deadlines(state: OrderState) -> list[Deadline]:
         found.append(
             Deadline(kind=K.AUTO_ESCALATE_AT, at=opened + _days(policy.auto_escalate_days))
         )
+    # every tranche due (DESIGN 7.2)
+    due = schedule.next_due(state)
+    if due is not None:
+        found.append(Deadline(kind=K.TRANCHE_DUE, at=due[1]))
+    cancel_at = schedule.unpaid_cancel_at(state)
+    if cancel_at is not None:
+        found.append(Deadline(kind=K.UNPAID_CANCEL_AT, at=cancel_at))
+    if state.status is Status.RETAINED and state.retention_ends_at is not None:
+        found.append(Deadline(kind=K.RETENTION_ENDS, at=state.retention_ends_at))
     return sorted(found, key=lambda deadline: deadline.at)
 
 

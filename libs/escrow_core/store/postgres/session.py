@@ -17,7 +17,7 @@ import orjson
 
 from escrow_core.store import event_sql as ev
 from escrow_core.store.bookkeeping import key_record
-from escrow_core.store.errors import ConcurrencyError, KeyBusy
+from escrow_core.store.errors import ConcurrencyError, DuplicateClientReference, KeyBusy
 from escrow_core.store.interface import EVENTS_CHANNEL
 from escrow_core.store.postgres import sql
 from escrow_core.store.records import (
@@ -28,7 +28,7 @@ from escrow_core.store.records import (
     RecordedEvent,
     StoredAnswer,
 )
-from escrow_core.store.schema import EVENT_ID_KEY, STREAM_VERSION_KEY
+from escrow_core.store.schema import CLIENT_REFERENCE_KEY, EVENT_ID_KEY, STREAM_VERSION_KEY
 
 if TYPE_CHECKING:
     from escrow_core.store.postgres.store import PostgresStore
@@ -86,6 +86,10 @@ class PostgresSession:
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in (STREAM_VERSION_KEY, EVENT_ID_KEY):
                 raise ConcurrencyError(commit.stream_id, commit.expected_version) from error
+            if error.constraint_name == CLIENT_REFERENCE_KEY:
+                raise DuplicateClientReference(
+                    commit.view.buyer_id, commit.view.client_reference
+                ) from error
             raise
         if not rows:  # the stream moved on, or the key got its answer from a duplicate
             raise ConcurrencyError(commit.stream_id, commit.expected_version)
@@ -155,6 +159,8 @@ def commit_values(commit: Commit) -> dict[str, Any]:
         "dispute_status": view.dispute_status,
         "dispute_opened_at": view.dispute_opened_at,
         "state": json_text(view.state),
+        "client_reference": view.client_reference,
+        "metadata": json_text(view.metadata),
         "created_at": view.created_at,
         "updated_at": view.updated_at,
         "b_versions": [b.event_version for b in balances],

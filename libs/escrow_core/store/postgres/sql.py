@@ -186,17 +186,18 @@ WITH kept AS (
 ), view AS (
     INSERT INTO order_view (order_id, version, status, buyer_id, supplier_id, currency, total,
                             next_timer_at, dispute_status, dispute_opened_at, state, created_at,
-                            updated_at)
+                            updated_at, client_reference, metadata)
     SELECT :order_id, :version::int, :status::text, :buyer_id::text, :supplier_id::text,
            :currency::text, :total::bigint, :next_timer_at::timestamptz, :dispute_status::text,
            :dispute_opened_at::timestamptz, :state::jsonb, :created_at::timestamptz,
-           :updated_at::timestamptz
+           :updated_at::timestamptz, :client_reference::text, :metadata::jsonb
     WHERE EXISTS (SELECT FROM inserted)
     ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version,
         status = EXCLUDED.status, next_timer_at = EXCLUDED.next_timer_at,
         dispute_status = EXCLUDED.dispute_status,
         dispute_opened_at = EXCLUDED.dispute_opened_at,
-        state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
+        state = EXCLUDED.state, updated_at = EXCLUDED.updated_at,
+        client_reference = EXCLUDED.client_reference, metadata = EXCLUDED.metadata
 ), balances AS (
     INSERT INTO party_balances (party_id, currency, order_id, position, held, released,
                                 refunded, fees)
@@ -267,14 +268,16 @@ ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, provider_ref = EXCLUDED
 UPSERT_ROWS = NamedSQL("""
 INSERT INTO order_view (order_id, version, status, buyer_id, supplier_id, currency, total,
                         next_timer_at, dispute_status, dispute_opened_at, state, created_at,
-                        updated_at)
+                        updated_at, client_reference, metadata)
 SELECT * FROM unnest(:order_id::text[], :version::int[], :status::text[], :buyer_id::text[],
                      :supplier_id::text[], :currency::text[], :total::bigint[],
                      :next_timer_at::timestamptz[], :dispute_status::text[],
                      :dispute_opened_at::timestamptz[], :state::jsonb[],
-                     :created_at::timestamptz[], :updated_at::timestamptz[])
+                     :created_at::timestamptz[], :updated_at::timestamptz[],
+                     :client_reference::text[], :metadata::jsonb[])
 ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
     next_timer_at = EXCLUDED.next_timer_at, dispute_status = EXCLUDED.dispute_status,
     dispute_opened_at = EXCLUDED.dispute_opened_at, state = EXCLUDED.state,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at, client_reference = EXCLUDED.client_reference,
+    metadata = EXCLUDED.metadata
 """)

@@ -35,7 +35,7 @@ from escrow_core.store.records import (
     Posting,
     RecordedEvent,
 )
-from escrow_core.store.schema import events
+from escrow_core.store.schema import events, order_view
 from escrow_core.store.shared import CoreStore
 from escrow_core.store.types import JSONDocument, UTCDateTime, UUIDText
 
@@ -290,6 +290,11 @@ class PostgresStore(CoreStore):
             else:
                 await asyncio.sleep(POLL_SECONDS)
 
+    def metadata_has(self, key: str, value: str) -> sa.ColumnElement[bool]:
+        # Containment, which order_view_metadata_idx (GIN, jsonb_path_ops) serves.
+        wanted = sa.cast(sa.literal(json_text({key: value})), postgresql.JSONB)
+        return order_view.c.metadata.op("@>")(wanted)
+
     # --- projections ----------------------------------------------------------------------
     async def write_projections(
         self,
@@ -304,6 +309,7 @@ class PostgresStore(CoreStore):
                     name: [getattr(row, name) for row in rows] for name in sql.UPSERT_ROWS.names
                 }
                 columns["state"] = [json_text(row.state) for row in rows]
+                columns["metadata"] = [json_text(row.metadata) for row in rows]
                 await connection.execute(sql.UPSERT_ROWS.sql, *sql.UPSERT_ROWS.args(columns))
             if balances:
                 # In _BALANCE_COLUMNS order, without a dict per row (a rebuild writes ~100k).
