@@ -53,11 +53,8 @@ def money_out_page(query: MoneyOutQuery) -> sa.Select[Any]:
                           (m.order_id, query.order_id)):  # fmt: skip
         if value is not None:
             select = select.where(column == value)
-    if query.before is not None:
-        created_at, object_id = query.before
-        select = select.where(
-            sa.or_(m.created_at < created_at, sa.and_(m.created_at == created_at, m.id < object_id))
-        )
+    if query.before is not None:  # a row comparison: the index range starts at the cursor
+        select = select.where(sa.tuple_(m.created_at, m.id) < query.before)
     return select.limit(query.limit)
 
 

@@ -66,13 +66,9 @@ def order_page(
     if query.created_lt is not None:
         select = select.where(v.created_at < query.created_lt)
     if query.before is not None:
-        created_at, order_id = query.before
-        select = select.where(
-            sa.or_(
-                v.created_at < created_at,
-                sa.and_(v.created_at == created_at, v.order_id < order_id),
-            )
-        )
+        # A row comparison, not (a < x OR a = x AND b < y): PostgreSQL then starts the index
+        # range at the cursor instead of filtering every row newer than it (migration 0011).
+        select = select.where(sa.tuple_(v.created_at, v.order_id) < query.before)
     return select.limit(query.limit)
 
 
@@ -88,14 +84,8 @@ def dispute_page(query: DisputeQuery) -> sa.Select[Any]:
     )
     if query.status is not None:
         select = select.where(v.dispute_status == query.status)
-    if query.after is not None:
-        opened_at, order_id = query.after
-        select = select.where(
-            sa.or_(
-                v.dispute_opened_at > opened_at,
-                sa.and_(v.dispute_opened_at == opened_at, v.order_id > order_id),
-            )
-        )
+    if query.after is not None:  # a row comparison: the index range starts at the cursor
+        select = select.where(sa.tuple_(v.dispute_opened_at, v.order_id) > query.after)
     return select.limit(query.limit)
 
 

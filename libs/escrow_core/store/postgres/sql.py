@@ -106,7 +106,7 @@ LIMIT :limit
 LOG_HEAD = NamedSQL("""
 SELECT transaction_id::text, position FROM events
 WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id DESC, position DESC LIMIT 1
+ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1
 """)
 LAST_WRITER = NamedSQL("SELECT coalesce(max(transaction_id), '0')::text FROM events")
 SNAPSHOT_XMIN = NamedSQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
