@@ -40,7 +40,7 @@ run: install ## Install, migrate and serve API + worker on HOST:PORT (SQLite by 
 
 test: install ## Run the whole suite against SQLite and PostgreSQL
 	$(BIN)/python -m compileall -q -j 0 libs services tests migrations > /dev/null
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --durations=25
 
 lint: install ## ruff (lint + format check), mypy strict, and the import contracts (lint-imports)
 	$(BIN)/ruff check .
