@@ -12,6 +12,7 @@ shows in the money).
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -26,8 +27,8 @@ ADMIN_KEY = "esk_e2e_bootstrap_admin_key_0123456789"
 FEE_BPS = 250
 
 
-@pytest.fixture(scope="session")
-async def migrated_url(test_databases: TestDatabases) -> AsyncIterator[str]:
+@asynccontextmanager
+async def migrated(test_databases: TestDatabases) -> AsyncIterator[str]:
     """An empty database (a new file on SQLite) brought to head by ``escrow migrate``."""
     url = await test_databases.create_empty()
     migrated = await asyncio.to_thread(run_cli, "migrate", env={"ESCROW_DATABASE_URL": url})
@@ -38,18 +39,29 @@ async def migrated_url(test_databases: TestDatabases) -> AsyncIterator[str]:
         await test_databases.drop(url)
 
 
-@pytest.fixture(scope="session")
-def server(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    env = {
-        "ESCROW_DATABASE_URL": migrated_url,
+def server_env(url: str, **changes: str) -> dict[str, str]:
+    """The stories' server settings on the database at ``url``."""
+    return {
+        "ESCROW_DATABASE_URL": url,
         "ESCROW_ADMIN_KEY": ADMIN_KEY,
         "ESCROW_EMBEDDED_WORKER": "false",
         "ESCROW_NEGOTIATION_DAYS": "0",
         "ESCROW_RELEASE_FEE_BPS": str(FEE_BPS),
         "ESCROW_SANDBOX": "false",
         "ESCROW_LOG_LEVEL": "INFO",
+        **changes,
     }
-    with serve(env, tmp_path_factory.mktemp("e2e")) as process:
+
+
+@pytest.fixture(scope="session")
+async def migrated_url(test_databases: TestDatabases) -> AsyncIterator[str]:
+    async with migrated(test_databases) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    with serve(server_env(migrated_url), tmp_path_factory.mktemp("e2e")) as process:
         yield process
 
 

@@ -14,7 +14,6 @@ The platform fee is 2.5 % (``FEE_BPS``) and fees are cumulative per order: a rel
 fee on everything released so far less the fees already kept.
 """
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +26,7 @@ from support.databases import TestDatabases
 from support.processes import Process, run_cli, serve
 
 from .client import Client, Key
-from .conftest import ADMIN_KEY, FEE_BPS
+from .conftest import ADMIN_KEY, FEE_BPS, migrated, server_env
 
 AGENCY_FEE_BPS = 150
 TOTAL = 1_000_000  # 10,000.00 USD
@@ -64,27 +63,18 @@ def test_the_figures_are_the_cumulative_ones() -> None:
 async def sandbox_url(test_databases: TestDatabases) -> AsyncIterator[str]:
     """A database of its own: the sandbox clock moves for everyone on it, and the embedded
     worker fires every timer on it."""
-    url = await test_databases.create_empty()
-    migrated = await asyncio.to_thread(run_cli, "migrate", env={"ESCROW_DATABASE_URL": url})
-    assert migrated.returncode == 0, migrated.stderr
-    try:
+    async with migrated(test_databases) as url:
         yield url
-    finally:
-        await test_databases.drop(url)
 
 
 @pytest.fixture(scope="module")
 def sandbox(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    env = {
-        "ESCROW_DATABASE_URL": sandbox_url,
-        "ESCROW_ADMIN_KEY": ADMIN_KEY,
-        "ESCROW_EMBEDDED_WORKER": "true",
-        "ESCROW_WORKER_POLL_SECONDS": "0.1",
-        "ESCROW_NEGOTIATION_DAYS": "0",
-        "ESCROW_RELEASE_FEE_BPS": str(FEE_BPS),
-        "ESCROW_SANDBOX": "true",
-        "ESCROW_LOG_LEVEL": "INFO",
-    }
+    env = server_env(
+        sandbox_url,
+        ESCROW_EMBEDDED_WORKER="true",
+        ESCROW_WORKER_POLL_SECONDS="0.1",
+        ESCROW_SANDBOX="true",
+    )
     with serve(env, tmp_path_factory.mktemp("sourcing")) as process:
         yield process
 
