@@ -165,6 +165,12 @@ def served_app() -> "FastAPI":
     return create_app(settings, background=embedded if settings.embedded_worker else None)
 
 
+# Longer than any client's or proxy's idle expiry (httpx 5 s, nginx 60 s, AWS ALB 60 s), so the
+# client ends an idle connection first: uvicorn's own 5 s equals httpx's, and a request sent
+# just as the server closes meets a reset (an httpx.ReadError) though nothing went wrong.
+KEEP_ALIVE_SECONDS = 75
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(envvar="ESCROW_HOST", help="Address to bind.")] = (
@@ -183,6 +189,14 @@ def serve(
         int,
         typer.Option(min=1, envvar="ESCROW_WORKERS", help="Server processes (uvicorn workers)."),
     ] = 1,
+    keep_alive: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="ESCROW_KEEP_ALIVE_SECONDS",
+            help="Seconds an idle connection is kept open.",
+        ),
+    ] = KEEP_ALIVE_SECONDS,
 ) -> None:
     """Serve the HTTP API (with the worker inside unless --no-worker).
 
@@ -207,6 +221,7 @@ def serve(
             http="escrow_api.http_protocol:BoundedHeadProtocol",
             log_config=None,
             access_log=False,
+            timeout_keep_alive=keep_alive,
             # A worker process answers the supervisor's ping only once it has imported this
             # CLI again (spawn): seconds on a busy host, past uvicorn's 5 s, and a worker
             # killed for it is started again and killed again, for good.

@@ -109,6 +109,9 @@ def serve(
     try:
         wait_ready(process, ready_within)
         yield process
+    except BaseException:
+        _show_tail(process)  # pytest prints it with the failure
+        raise
     finally:
         process.stop()
 
@@ -122,8 +125,16 @@ def worker(
     process = _spawn(command, env, log_dir / f"{name}.log")
     try:
         yield process
+    except BaseException:
+        _show_tail(process)
+        raise
     finally:
         process.stop()
+
+
+def _show_tail(process: Process, lines: int = 40) -> None:
+    tail = process.log().splitlines()[-lines:]
+    print(f"--- the last {len(tail)} lines of {process.log_path.name} ---", *tail, sep="\n")
 
 
 def run_cli(

@@ -124,6 +124,7 @@ def test_help_names_the_environment_variable_of_every_setting_and_option(
         ("--port", "ESCROW_PORT"),
         ("--no-worker", "ESCROW_EMBEDDED_WORKER"),
         ("--workers", "ESCROW_WORKERS"),
+        ("--keep-alive", "ESCROW_KEEP_ALIVE_SECONDS"),
     ]:
         [row] = [line for line in serve.output.splitlines() if f" {option} " in line]
         assert f"[env var: {variable}]" in row, row
