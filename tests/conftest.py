@@ -17,7 +17,9 @@ PostgreSQL is found as DESIGN section 6 says (support.databases.find_postgres). 
 answers its half is skipped with the reason, and with CI=true that is an error instead.
 """
 
+import fcntl
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -45,6 +47,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "runs_long: a test of many seconds; without a backend it is run first"
     )
+    config.addinivalue_line(
+        "markers",
+        "holds_horizon: keeps a PostgreSQL transaction open on purpose; runs while no other "
+        "PostgreSQL test does",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -71,6 +78,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         backends = BACKENDS
     # Session scope, so the session databases are made once per backend, not per test.
     metafunc.parametrize("backend", backends, ids=backends, indirect=True, scope="session")
+
+
+# Shared by every pytest process on the machine (xdist workers, other runs): they share the
+# PostgreSQL server too.
+HORIZON_LOCK = os.path.join(tempfile.gettempdir(), "escrow-tests-postgres-horizon.lock")
+
+
+@pytest.fixture(autouse=True)
+def _postgres_horizon(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A transaction held open holds back what every commit-safe reader on the server may
+    read (the log head is cluster-wide), so a test that holds one on purpose for seconds runs
+    alone among PostgreSQL tests: it takes this lock exclusive, the others take it shared."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None or callspec.params.get("backend") != "postgresql":
+        yield
+        return
+    exclusive = request.node.get_closest_marker("holds_horizon") is not None
+    with open(HORIZON_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 @pytest.fixture(scope="session")

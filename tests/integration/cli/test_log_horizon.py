@@ -22,7 +22,7 @@ from support.databases import asyncpg_dsn
 
 from .busy_log import write_busy_log
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, pytest.mark.holds_horizon]
 
 
 class HeldBackStore(PostgresStore):

@@ -78,6 +78,7 @@ async def test_log_head_is_where_subscribers_start_from_now(fresh_store: Store) 
 
 
 @pytest.mark.postgres_only
+@pytest.mark.holds_horizon
 async def test_an_event_that_commits_late_is_read_not_skipped(fresh_store: Store) -> None:
     """DESIGN 2: tx A takes the lower position and commits after tx B.
 
@@ -120,6 +121,7 @@ async def test_an_event_that_commits_late_is_read_not_skipped(fresh_store: Store
 
 
 @pytest.mark.postgres_only
+@pytest.mark.holds_horizon
 async def test_a_command_that_commits_late_is_read_not_skipped(fresh_store: Store) -> None:
     """The same rule for the command write (one statement): one held open in a transaction
     holds back a later command's events until it commits, and is then read first."""
