@@ -75,6 +75,35 @@ def order_json(
 ) -> dict[str, Any]:
     """The order as ``actor`` sees it at ``now`` (``allowed_actions`` is for that caller;
     ``view`` says which of its payouts and refunds it sees, DESIGN 7.6)."""
+    head, tail = _caller_independent(order_id, order)
+    return {
+        **head,
+        "allowed_actions": allowed_actions(order, actor, now) if actor else [],
+        **tail,
+        **money_out_of(order, view),
+        **bookkeeping_of(order, view),
+    }
+
+
+# The part of an order's answer that is the same for every caller, by order id: a state is
+# frozen, so it is dumped once per version (a read or a command's answer dumped the whole
+# state each time). Bounded like the snapshot memory; only read, never changed, once made.
+_RENDERED_MAX = 4096
+_rendered: dict[str, tuple[OrderState, dict[str, Any], dict[str, Any]]] = {}
+
+
+def _caller_independent(order_id: str, order: OrderState) -> tuple[dict[str, Any], dict[str, Any]]:
+    known = _rendered.get(order_id)
+    if known is not None and known[0] is order:
+        return known[1], known[2]
+    head, tail = _dump(order_id, order)
+    if len(_rendered) >= _RENDERED_MAX and order_id not in _rendered:
+        del _rendered[next(iter(_rendered))]
+    _rendered[order_id] = (order, head, tail)
+    return head, tail
+
+
+def _dump(order_id: str, order: OrderState) -> tuple[dict[str, Any], dict[str, Any]]:
     doc = order.model_dump(
         mode="json", exclude={"payouts", "refunds", "metadata", "client_reference"}
     )
@@ -83,7 +112,7 @@ def order_json(
     if dispute is not None:
         for internal in ("status_before", "paused_remaining"):
             dispute.pop(internal)
-    return {
+    head = {
         "id": order_id,
         "version": order.version,
         "status": order.status.value,
@@ -111,12 +140,8 @@ def order_json(
         "cancellation_reason": order.cancellation_reason,
         "deadlines": [d.model_dump(mode="json") for d in deadlines(order)],
         "next_deadline_at": iso(next_deadline_at(order)),
-        "allowed_actions": allowed_actions(order, actor, now) if actor else [],
-        "created_at": doc["placed_at"],
-        "updated_at": doc["updated_at"],
-        **money_out_of(order, view),
-        **bookkeeping_of(order, view),
     }
+    return head, {"created_at": doc["placed_at"], "updated_at": doc["updated_at"]}
 
 
 def bookkeeping_of(order: OrderState, view: Viewer) -> dict[str, Any]:

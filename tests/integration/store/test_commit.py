@@ -298,3 +298,34 @@ async def test_one_session_at_a_time_holds_a_key(store: Store) -> None:
 async def _hold_after(store: Store, scope: str, at: datetime) -> Any:
     async with store.command() as session:
         return await session.hold_key(scope, "key-1", at, wait_seconds=5)
+
+
+@pytest.mark.postgres_only
+async def test_a_written_commit_releases_the_key_in_its_own_statement(store: Store) -> None:
+    """The unlock rides in the write (one round trip fewer); a refused write keeps the lock
+    until the session ends, so a duplicate never decides beside a write that may still land."""
+    written, refused, scope, at = (
+        new_stream_id("ord"),
+        new_stream_id("ord"),
+        new_stream_id("scope"),
+        datetime.now(UTC),
+    )
+    async with store.command() as first:
+        assert await first.hold_key(scope, "key-1", at, wait_seconds=0) is None
+        await first.commit(make_commit(written, 0, new_events(2), answer=answer(scope)))
+        assert cast(PostgresSession, first).held_lock is None
+        async with store.command() as duplicate:
+            found = await duplicate.hold_key(scope, "key-1", at, wait_seconds=0)
+        assert found is not None
+        assert found.response_status == 201
+
+    other = new_stream_id("scope")
+    async with store.command() as first:
+        assert await first.hold_key(other, "key-1", at, wait_seconds=0) is None
+        with pytest.raises(ConcurrencyError):
+            await first.commit(make_commit(refused, 1, new_events(1), answer=answer(other)))
+        async with store.command() as duplicate:
+            with pytest.raises(KeyBusy):
+                await duplicate.hold_key(other, "key-1", at, wait_seconds=0)
+    async with store.command() as later:
+        assert await later.hold_key(other, "key-1", at, wait_seconds=0) is None

@@ -80,7 +80,7 @@ class PostgresSession:
 
     async def commit(self, commit: Commit) -> list[RecordedEvent]:
         ev.check_commit(commit)
-        values = commit_values(commit)
+        values = {**commit_values(commit), "lock_id": self.held_lock}
         try:
             rows = await self.connection.fetch(sql.COMMIT.sql, *sql.COMMIT.args(values))
         except asyncpg.UniqueViolationError as error:
@@ -93,6 +93,8 @@ class PostgresSession:
             raise
         if not rows:  # the stream moved on, or the key got its answer from a duplicate
             raise ConcurrencyError(commit.stream_id, commit.expected_version)
+        if rows[0]["unlocked"]:
+            self.held_lock = None
         self.store.signal_soon(EVENTS_CHANNEL)
         stored = {int(row["version"]): row for row in rows}
         return [

@@ -151,6 +151,13 @@ WHERE idempotency_keys.status <> 'done' OR idempotency_keys.expires_at < EXCLUDE
 # event's position), the ledger postings, the payouts and refunds it creates or changes, and
 # the Idempotency-Key answer. When the stream has moved or the key has its answer,
 # ``inserted`` is empty and so is every other part.
+#
+# A written command also releases the key's advisory lock (``:lock_id``, NULL without a key)
+# here, saving the unlock's round trip. The lock goes before the statement commits: a
+# duplicate taking it then finds no answer yet, but its own write waits on this one's row in
+# idempotency_keys, finds the answer there, writes nothing, and its retry replays the answer.
+# ``unlocked`` is read only when ``inserted`` has rows, so a refused write keeps the lock for
+# the session's own unlock.
 COMMIT = NamedSQL("""
 WITH kept AS (
     INSERT INTO idempotency_keys (scope, key, body_hash, status, response_status,
@@ -237,8 +244,11 @@ WITH kept AS (
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
         provider_ref = EXCLUDED.provider_ref, failure_reason = EXCLUDED.failure_reason,
         updated_at = EXCLUDED.updated_at
+), unlocked AS MATERIALIZED (
+    SELECT pg_advisory_unlock(:lock_id::bigint) AS ok WHERE EXISTS (SELECT FROM inserted)
 )
-SELECT position, version, transaction_id FROM inserted
+SELECT i.position, i.version, i.transaction_id, u.ok AS unlocked
+FROM inserted i LEFT JOIN unlocked u ON true
 """)
 
 # The commit signal (store/postgres/listening.py), sent after a command's COMMIT statement, not
