@@ -9,7 +9,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from escrow_core.domain.events import EVENT_TYPES, event_from_data
+from escrow_core.domain.events import EVENT_TYPES, AnyEvent, event_from_data
 from escrow_core.domain.order import OrderState, evolve
 from escrow_core.projections import (
     ledger,
@@ -49,9 +49,11 @@ async def rebuild(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] = lambda n: None,
 ) -> int:
-    """Empty and refill the inline projections, then the supplier performance projection
-    (asynchronous: the worker keeps it after this); returns the events read."""
+    """Empty and refill the inline projections and the supplier performance projection
+    (asynchronous: the worker keeps it after this) in one pass over the log, each event
+    decoded once; returns the events read."""
     await store.reset_projections()
+    await store.reset_performance()
     states: dict[str, OrderState] = {}
     read = 0
     with states_kept_out_of_gc() as freeze:
@@ -60,9 +62,11 @@ async def rebuild(
             balances: list[BalanceChange] = []
             postings: list[Posting] = []
             moved: dict[str, set[str]] = {}  # order id -> its payouts and refunds touched
+            decoded: dict[int, AnyEvent] = {}  # by position, for the performance projection
             for recorded in filter(is_order_event, batch):
                 order_id = recorded.stream_id
                 event = event_from_data(recorded.type, recorded.data)
+                decoded[recorded.position] = event
                 states[order_id] = order = evolve(states.get(order_id), event)
                 touched.add(order_id)
                 balances += party_balances.changes(
@@ -78,8 +82,8 @@ async def rebuild(
                 for row in money_out.rows_for(order_id, states[order_id], ids)
             ]
             await store.write_projections(rows, balances, postings, money_rows)
+            await supplier_performance_log.rebuild_batch(store, batch, decoded)
             freeze()
             read += len(batch)
             progress(len(batch))
-    await supplier_performance_log.rebuild(store, batch_size=batch_size)
     return read

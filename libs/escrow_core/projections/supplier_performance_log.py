@@ -5,7 +5,7 @@ commit-order-safe reader the webhook dispatcher uses (``Store.follow_log``), so 
 re-applies nothing and skips nothing.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 
 from escrow_core.domain.events import EVENT_TYPES, AnyEvent, event_from_data
@@ -35,9 +35,31 @@ def fold(
     known: dict[str, PerformanceOrder], batch: list[RecordedEvent]
 ) -> tuple[list[PerformanceOrder], list[PerformanceCounts]]:
     """The store's ``PerformanceFold``: ``supplier_performance.apply_batch`` over stored rows."""
+    return _fold_events(known, _order_events(batch))
+
+
+def _fold_events(
+    known: dict[str, PerformanceOrder], events: list[tuple[str, AnyEvent]]
+) -> tuple[list[PerformanceOrder], list[PerformanceCounts]]:
     tracks = {order_id: perf.Track.loaded(row) for order_id, row in known.items()}
-    applied = perf.apply_batch(tracks, _order_events(batch))
+    applied = perf.apply_batch(tracks, events)
     return [track.stored() for track in applied.orders.values()], list(applied.deltas.values())
+
+
+async def rebuild_batch(
+    store: Store, batch: list[RecordedEvent], decoded: Mapping[int, AnyEvent]
+) -> int:
+    """One batch of a rebuild whose caller has decoded its order events already (``decoded``,
+    by position): decoding them again was a third of a rebuild's CPU. Returns the events
+    applied (those after the checkpoint, as ``project_performance_batch`` does)."""
+
+    def fold_decoded(
+        known: dict[str, PerformanceOrder], unread: list[RecordedEvent]
+    ) -> tuple[list[PerformanceOrder], list[PerformanceCounts]]:
+        events = [(r.stream_id, decoded[r.position]) for r in unread if r.position in decoded]
+        return _fold_events(known, events)
+
+    return await store.project_performance_batch(fold_decoded, batch)
 
 
 async def project_once(store: Store, *, batch_size: int = BATCH_SIZE) -> int:
