@@ -16,9 +16,9 @@ from escrow_core.application.upcasting import event_upcasters
 from escrow_core.domain import commands as c
 from escrow_core.domain.events import event_from_data, event_to_data, schema_version
 from escrow_core.domain.order import NewIds, decide, fold
-from escrow_core.gc_policy import collect_rarely_in_full
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import LineItem, PaymentMethod
+from escrow_core.gc_policy import collect_rarely_in_full
 from escrow_core.ids import new_id
 from escrow_core.projections.rebuild import rebuild
 from escrow_core.store import LOG_START, NewEvent, Store, open_store

@@ -54,9 +54,9 @@ async def rebuild_batch(
     applied (those after the checkpoint, as ``project_performance_batch`` does)."""
 
     def fold_decoded(
-        known: dict[str, PerformanceOrder], unread: list[RecordedEvent]
+        known: dict[str, PerformanceOrder], batch: list[RecordedEvent]
     ) -> tuple[list[PerformanceOrder], list[PerformanceCounts]]:
-        events = [(r.stream_id, decoded[r.position]) for r in unread if r.position in decoded]
+        events = [(r.stream_id, decoded[r.position]) for r in batch if r.position in decoded]
         return _fold_events(known, events)
 
     return await store.project_performance_batch(fold_decoded, batch)
