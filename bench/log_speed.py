@@ -18,6 +18,7 @@ from escrow_core.domain.events import event_from_data, event_to_data, schema_ver
 from escrow_core.domain.order import NewIds, decide, fold
 from escrow_core.domain.roles import Actor, Role
 from escrow_core.domain.terms import LineItem, PaymentMethod
+from escrow_core.gc_policy import collect_rarely_in_full
 from escrow_core.ids import new_id
 from escrow_core.projections.rebuild import rebuild
 from escrow_core.store import LOG_START, NewEvent, Store, open_store
@@ -125,6 +126,7 @@ async def feed_speed(store: Store, batch: int = 1000) -> dict[str, float]:
 
 
 async def measure(url: str, events_wanted: int = 100_000) -> dict[str, Any]:
+    collect_rarely_in_full()  # as in the API, which serves the feed, and the CLI, which rebuilds
     store = open_store(url, upcasters=event_upcasters())
     if not isinstance(store, PostgresStore):
         raise SystemExit("the log benchmark seeds PostgreSQL with COPY: give it a PostgreSQL URL")

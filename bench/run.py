@@ -329,9 +329,9 @@ def render(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"rebuild: {rebuild['events']} events in {rebuild['seconds']} s = "
-        f"{rebuild['events_per_s']} events/s (target >= 20000)",
+        f"{rebuild['events_per_s']} events/s (target >= 50000)",
         f"feed: {feed['events']} events in {feed['seconds']} s = "
-        f"{feed['events_per_s']} events/s (target >= 50000)",
+        f"{feed['events_per_s']} events/s (target >= 100000)",
         f"scale-out (2 processes, 64 clients): {scale['rps']} req/s, p99 {scale['p99_ms']} ms, "
         f"errors {scale['errors']}, verify exit {scale['verify_exit']} "
         f"({scale['verify_summary']}), orders released twice: {scale['duplicate_releases']}",

@@ -20,6 +20,7 @@ from escrow_cli import ledger
 from escrow_core import accounts
 from escrow_core.accounts import KeyRole, KeyScope
 from escrow_core.application.runtime import Runtime, open_runtime
+from escrow_core.gc_policy import collect_rarely_in_full
 from escrow_core.projections.rebuild import rebuild
 from escrow_core.projections.verify import verify as verify_log
 from escrow_core.settings import Settings, get_settings
@@ -77,6 +78,7 @@ def main(
     ] = False,
 ) -> None:
     """Event-sourced escrow service."""
+    collect_rarely_in_full()
 
 
 def _fail(error: Exception | str) -> typer.Exit:

@@ -37,7 +37,7 @@ the events. (Terminal alone is not enough: evolve says ``completed`` at ``receip
 before the same command's release and ``funds.retained``; a batch may end between them.)
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -56,6 +56,11 @@ SHARE_PLACES = Decimal("0.0001")
 SECONDS_PER_DAY = 86_400
 
 
+# How a track's state moves on with an event: the domain's ``evolve``, or a rebuild's lookup
+# of the state it has folded already (evolving every order twice was a sixth of a rebuild).
+Step = Callable[[OrderState | None, e.AnyEvent], OrderState]
+
+
 @dataclass(slots=True)
 class Track:
     """One order as the fold sees it: the stored row plus its live state (None once terminal)."""
@@ -72,7 +77,9 @@ class Track:
         return replace(self.row, state=None if self.state is None else to_document(self.state))
 
 
-def apply(track: Track | None, order_id: str, event: e.AnyEvent) -> Track | None:
+def apply(
+    track: Track | None, order_id: str, event: e.AnyEvent, step: Step = evolve
+) -> Track | None:
     """The order's track after ``event`` (None for an order the fold never saw placed)."""
     if isinstance(event, e.OrderPlaced):
         row = PerformanceOrder(
@@ -81,13 +88,13 @@ def apply(track: Track | None, order_id: str, event: e.AnyEvent) -> Track | None
             currency=event.currency,
             ship_deadline=end_of_day(event.ship_by),
         )
-        return Track(row, evolve(None, event))
+        return Track(row, step(None, event))
     if track is None:
         return None
     row = _facts(track.row, event)
     state = track.state
     if state is not None:
-        state = evolve(state, event)
+        state = step(state, event)
         row = replace(row, completed=state.status is Status.COMPLETED)
         if state.status in TERMINAL and not state.amounts.held:
             state = None
@@ -153,13 +160,15 @@ class Applied:
     deltas: dict[tuple[str, str], PerformanceCounts]
 
 
-def apply_batch(tracks: Mapping[str, Track], events: Iterable[tuple[str, e.AnyEvent]]) -> Applied:
+def apply_batch(
+    tracks: Mapping[str, Track], events: Iterable[tuple[str, e.AnyEvent]], step: Step = evolve
+) -> Applied:
     """Fold ``events`` (order id, event) into ``tracks`` (the stored orders they touch); the
     tracks given are not changed."""
     before = dict(tracks)
     after: dict[str, Track] = {}
     for order_id, event in events:
-        track = apply(after.get(order_id) or before.get(order_id), order_id, event)
+        track = apply(after.get(order_id) or before.get(order_id), order_id, event, step)
         if track is not None:
             after[order_id] = track
     deltas: dict[tuple[str, str], PerformanceCounts] = {}

@@ -5,10 +5,11 @@ commit-order-safe reader the webhook dispatcher uses (``Store.follow_log``), so 
 re-applies nothing and skips nothing.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 
 from escrow_core.domain.events import EVENT_TYPES, AnyEvent, event_from_data
+from escrow_core.domain.order import OrderState, evolve
 from escrow_core.projections import supplier_performance as perf
 from escrow_core.projections.order_view import upcast_document
 from escrow_core.store import (
@@ -35,9 +36,38 @@ def fold(
     known: dict[str, PerformanceOrder], batch: list[RecordedEvent]
 ) -> tuple[list[PerformanceOrder], list[PerformanceCounts]]:
     """The store's ``PerformanceFold``: ``supplier_performance.apply_batch`` over stored rows."""
+    return _fold_events(known, _order_events(batch))
+
+
+def _fold_events(
+    known: dict[str, PerformanceOrder],
+    events: list[tuple[str, AnyEvent]],
+    step: perf.Step = evolve,
+) -> tuple[list[PerformanceOrder], list[PerformanceCounts]]:
     tracks = {order_id: perf.Track.loaded(row) for order_id, row in known.items()}
-    applied = perf.apply_batch(tracks, _order_events(batch))
+    applied = perf.apply_batch(tracks, events, step)
     return [track.stored() for track in applied.orders.values()], list(applied.deltas.values())
+
+
+async def rebuild_batch(
+    store: Store, batch: list[RecordedEvent], folded: Mapping[int, tuple[AnyEvent, OrderState]]
+) -> int:
+    """One batch of a rebuild whose caller has decoded and folded its order events already
+    (``folded``: by position, each event and its order's state after it): decoding and
+    evolving them again was a third of a rebuild's CPU. Returns the events applied (those
+    after the checkpoint, as ``project_performance_batch`` does)."""
+    state_after = {id(event): state for event, state in folded.values()}
+
+    def folded_state(state: OrderState | None, event: AnyEvent) -> OrderState:
+        return state_after[id(event)]
+
+    def fold_decoded(
+        known: dict[str, PerformanceOrder], batch: list[RecordedEvent]
+    ) -> tuple[list[PerformanceOrder], list[PerformanceCounts]]:
+        events = [(r.stream_id, folded[r.position][0]) for r in batch if r.position in folded]
+        return _fold_events(known, events, folded_state)
+
+    return await store.project_performance_batch(fold_decoded, batch)
 
 
 async def project_once(store: Store, *, batch_size: int = BATCH_SIZE) -> int:

@@ -175,18 +175,11 @@ def recorded(row: Sequence[Any], upcasters: Upcasters) -> RecordedEvent:
     (position, stream_id, version, event_id, type_, stored_version, data, metadata,
      recorded_at, transaction_id) = row  # fmt: skip
     schema_version, data = upcasters.upcast(type_, stored_version, data)
+    # Positional: keywords cost a fifth more, on every event a rebuild or the feed reads.
     return RecordedEvent(
-        position=int(position),
-        stream_id=stream_id,
-        version=int(version),
-        event_id=event_id,
-        type=type_,
-        schema_version=schema_version,
-        data=data,
-        metadata=metadata,
-        recorded_at=recorded_at,
-        transaction_id=int(transaction_id),
-    )
+        int(position), stream_id, int(version), event_id, type_, schema_version, data,
+        metadata, recorded_at, int(transaction_id),
+    )  # fmt: skip
 
 
 def written(
