@@ -33,8 +33,8 @@ def _answer(connection: socket.socket) -> bytes:
         for line in head.split(b"\r\n")
         if line.lower().startswith(b"content-length:")
     )
-    while len(body) < length:
-        body += connection.recv(4096)
+    while len(body) < length and (chunk := connection.recv(4096)):
+        body += chunk
     return received
 
 
