@@ -14,6 +14,9 @@ from escrow_core.domain import events as e
 from escrow_core.domain.order import OrderState
 from escrow_core.store import BalanceChange, BalanceTotals
 
+# The events ``changes`` matches below (event classes are not subclassed).
+_MOVING_BALANCES = frozenset({e.FundsHeld, e.FundsReleased, e.RefundIssued})
+
 
 def changes(
     order_id: str,
@@ -23,6 +26,8 @@ def changes(
     position: int | None = None,
 ) -> list[BalanceChange]:
     """The change ``event`` makes to each party of ``order`` (none if it moves no money)."""
+    if type(event) not in _MOVING_BALANCES:
+        return []  # most events: one set lookup, not three class patterns (a rebuild's 6 %)
     match event:
         case e.FundsHeld(amount=amount):
             moved = {"held": amount}

@@ -74,6 +74,8 @@ class Track:
         return cls(row, state)
 
     def stored(self) -> PerformanceOrder:
+        if self.state is None and self.row.state is None:
+            return self.row  # nothing to put in (most orders of a rebuild end in their batch)
         return replace(self.row, state=None if self.state is None else to_document(self.state))
 
 
@@ -95,7 +97,8 @@ def apply(
     state = track.state
     if state is not None:
         state = step(state, event)
-        row = replace(row, completed=state.status is Status.COMPLETED)
+        if row.completed != (completed := state.status is Status.COMPLETED):
+            row = replace(row, completed=completed)
         if state.status in TERMINAL and not state.amounts.held:
             state = None
     return Track(row, state)

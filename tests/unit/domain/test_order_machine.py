@@ -321,7 +321,12 @@ class OrderMachine(RuleBasedStateMachine):
                     (party, amount) for party, amount in expected if amount
                 ]
                 assert min(event.fee, event.agency_fee, event.net) >= 0
+            before = self.state
+            before_dumped = None if before is None else before.model_dump()
             self.state = evolve(self.state, event)
+            # evolve is pure: the state before is untouched, the one after is a new object
+            assert self.state is not before
+            assert before is None or before.model_dump() == before_dumped
             self.events.append(event)
             self._tell_money_out(event)
             if isinstance(event, e.DisputeWithdrawn) and withdrawn is not None:

@@ -1,7 +1,9 @@
 """The order as folded from its events: frozen, replaced by ``evolve`` on every event."""
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,8 +31,29 @@ TERMINAL = frozenset({Status.COMPLETED, Status.REFUNDED, Status.SETTLED, Status.
 BEFORE_SHIPMENT = frozenset({Status.PLACED, Status.ACCEPTED, Status.PARTIALLY_PAID, Status.HELD})
 
 
+_set = object.__setattr__
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """pydantic's shallow copy (``update`` not validated, as there), by its short path:
+        these models have no extra fields and no private attributes, so the copy is the field
+        dict with ``update`` over it and the set of fields given. ``evolve`` copies the state at
+        least twice an event; pydantic's general copy took 2.6 us of a 11.5 us step, this 1.5."""
+        if deep or self.__pydantic_private__ is not None or self.__pydantic_extra__:
+            return super().model_copy(update=update, deep=deep)
+        copied = object.__new__(type(self))
+        if update:
+            _set(copied, "__dict__", {**self.__dict__, **update})
+            _set(copied, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
+        else:
+            _set(copied, "__dict__", self.__dict__.copy())
+            _set(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        _set(copied, "__pydantic_extra__", None)
+        _set(copied, "__pydantic_private__", None)
+        return copied
 
 
 class Shipment(_Frozen):

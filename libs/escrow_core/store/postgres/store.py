@@ -32,6 +32,8 @@ from escrow_core.store.records import (
     MoneyOutRow,
     NewEvent,
     OrderRow,
+    PerformanceCounts,
+    PerformanceOrder,
     Posting,
     RecordedEvent,
 )
@@ -333,6 +335,35 @@ class PostgresStore(CoreStore):
                     sql.UPSERT_MONEY_OUT.sql, *sql.UPSERT_MONEY_OUT.args(values)
                 )
 
+    async def _write_performance(
+        self,
+        conn: AsyncConnection,
+        rows: Sequence[PerformanceOrder],
+        deltas: Sequence[PerformanceCounts],
+    ) -> None:
+        """The SQLAlchemy statements' rows and counters as two array statements on the
+        transaction's own asyncpg connection: through SQLAlchemy (a dict per row, its
+        executemany) they were a quarter of a rebuild's time."""
+        if not rows and not deltas:
+            return
+        connection = (await conn.get_raw_connection()).driver_connection
+        assert connection is not None
+        if rows:
+            orders = [
+                (r.order_id, r.supplier_id, r.currency, r.ship_deadline, r.accepted_at,
+                 r.shipped_at, r.shipped_on_time, r.completed, r.disputed, r.claimed, r.paid,
+                 r.refunded, None if r.state is None else json_text(r.state))
+                for r in rows
+            ]  # fmt: skip
+            await connection.execute(sql.UPSERT_PERFORMANCE_ORDERS.sql, *_columns(orders))
+        if deltas:
+            counts = [
+                (d.supplier_id, d.currency, d.orders_accepted, d.shipped_on_time, d.shipped_late,
+                 d.completed, d.disputed, d.claims, d.paid, d.refunded)
+                for d in deltas
+            ]  # fmt: skip
+            await connection.execute(sql.ADD_PERFORMANCE_COUNTS.sql, *_columns(counts))
+
     # --- escrow import --------------------------------------------------------------------
     async def restore_rows(
         self, conn: AsyncConnection, table: sa.Table, rows: Sequence[dict[str, Any]]
@@ -372,3 +403,8 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
         encoder=lambda text: b"\x01" + text.encode(),
         decoder=lambda data: orjson.loads(data[1:]),
     )
+
+
+def _columns(records: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Records (one tuple a row) as one list a column, for an ``unnest`` of arrays."""
+    return [list(column) for column in zip(*records, strict=True)]
