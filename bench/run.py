@@ -10,7 +10,10 @@
 
 Environment: BENCH_DATABASE_URL (an admin URL, default the local server), BENCH_SECONDS
 (per measurement, default 10), BENCH_WORKERS (server processes for the main runs, default 1),
-BENCH_EVENTS (log size for rebuild/feed, default 100000).
+BENCH_EVENTS (log size for rebuild/feed, default 100000), BENCH_ONLY (a comma-separated subset
+of http, peer, log, scale_out: run only those and print their JSON; default all, with the
+report), BENCH_DB_PREFIX (prefixed to every database this run drops and creates, so that runs
+side by side on one server do not drop each other's databases).
 
 The servers run with the per-key rate limit off (ESCROW_RATE_LIMIT_PER_SECOND=0): the mix
 sends every command with one buyer, one supplier and one payments key, far above the 100 a
@@ -47,6 +50,9 @@ ADMIN_URL = sa.make_url(
 SECONDS = float(os.environ.get("BENCH_SECONDS", 10))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 1))
 EVENTS = int(os.environ.get("BENCH_EVENTS", 100_000))
+PARTS = ("http", "peer", "log", "scale_out")
+ONLY = tuple(p for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",") if p)
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "")
 ADMIN_KEY = "esk_bench_admin_bootstrap_key_0123456789"
 # Off: the load comes from one key per role (see the module docstring).
 RATE_LIMIT_PER_SECOND = 0
@@ -58,6 +64,7 @@ def _dsn(url: sa.URL) -> str:
 
 
 async def _create_database(name: str) -> str:
+    name = DB_PREFIX + name
     conn = await asyncpg.connect(_dsn(ADMIN_URL))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -287,12 +294,22 @@ def main() -> None:
             "rate_limit_per_second": RATE_LIMIT_PER_SECOND,
         },
     }
-    report["http"] = run_http()
-    peer_url = create_database("bench_peer", migrate=False)
-    ours_url = create_database("bench_ours_library")
-    report["peer"] = peer.compare(sa.make_url(peer_url).database or "", ours_url, SECONDS)
-    report["log"] = asyncio.run(log_speed.measure(create_database("bench_log"), EVENTS))
-    report["scale_out"] = run_scale_out()
+    unknown = set(ONLY) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"BENCH_ONLY: unknown part(s) {sorted(unknown)}; choose from {PARTS}")
+    if "http" in ONLY:
+        report["http"] = run_http()
+    if "peer" in ONLY:
+        peer_url = create_database("bench_peer", migrate=False)
+        ours_url = create_database("bench_ours_library")
+        report["peer"] = peer.compare(sa.make_url(peer_url).database or "", ours_url, SECONDS)
+    if "log" in ONLY:
+        report["log"] = asyncio.run(log_speed.measure(create_database("bench_log"), EVENTS))
+    if "scale_out" in ONLY:
+        report["scale_out"] = run_scale_out()
+    if set(ONLY) != set(PARTS):
+        print(json.dumps({k: report[k] for k in ONLY}))
+        return
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     print(render(report))
@@ -323,6 +340,7 @@ def render(report: dict[str, Any]) -> str:
             f"| lifecycle | {r['workers']} | {r['peer_cps']} | {r['ours_cps']} | {r['ratio']}x |"
         )
     ceiling16, mix16, get16 = http["ceiling"][16], http["mix"][16], http["get"][16]
+    mix64 = http["mix"][64]
     get_ceiling16 = http["get_ceiling"][16]
     peer_ratios = ", ".join(f"{r['ratio']}x at {r['workers']}" for r in report["peer"])
     rebuild, feed = log["rebuild"], log["feed"]
@@ -336,15 +354,18 @@ def render(report: dict[str, Any]) -> str:
         f"errors {scale['errors']}, verify exit {scale['verify_exit']} "
         f"({scale['verify_summary']}), orders released twice: {scale['duplicate_releases']}",
         "",
-        "ratios:",
+        "ratios (issue 13's goals):",
         f"  mix@16 / ceiling@16 throughput = {mix16['rps'] / ceiling16['rps']:.2f} "
-        "(target >= 0.60)",
+        "(target >= 0.50); "
+        f"p99 {mix16['p99_ms']} ms vs the ceiling's {ceiling16['p99_ms']} ms = "
+        f"{mix16['p99_ms'] / ceiling16['p99_ms']:.2f}x (target <= 2x)",
+        f"  mix@64: {mix64['rps']} req/s, {sum(mix64['errors'].values())} errors "
+        f"(target: no errors, req/s >= mix@16's {mix16['rps']})",
         f"  get@16 / get_ceiling@16 throughput = {get16['rps'] / get_ceiling16['rps']:.2f} "
         f"(target >= 0.60); GET p99 {get16['p99_ms']} ms vs the ceiling's "
-        f"{get_ceiling16['p99_ms']} ms (target < 2x)",
+        f"{get_ceiling16['p99_ms']} ms = {get16['p99_ms'] / get_ceiling16['p99_ms']:.2f}x "
+        "(target < 2x)",
         f"  ours / eventsourcing at library level = {peer_ratios} (target >= 3x)",
-        f"  command p99 @16 = {mix16['p99_ms']} ms (target < 30); "
-        f"GET p99 @16 = {get16['p99_ms']} ms (target < 10)",
     ]
     return "\n".join(lines)
 
