@@ -167,9 +167,17 @@ class WatchedSession:
         await self.session.save_answer(answer)
 
     async def hold_key(
-        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+        self,
+        scope: str,
+        key: str,
+        now: datetime,
+        *,
+        wait_seconds: float,
+        snapshot_of: str | None = None,
     ) -> KeyRecord | None:
-        return await self.session.hold_key(scope, key, now, wait_seconds=wait_seconds)
+        return await self.session.hold_key(
+            scope, key, now, wait_seconds=wait_seconds, snapshot_of=snapshot_of
+        )
 
 
 class WatchedStore:
