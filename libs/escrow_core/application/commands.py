@@ -194,12 +194,20 @@ class CommandService:
     ) -> CommandResult | _Retry | _Answered:
         order_id, remember = request.order_id, request.remember
         if remember is not None:
+            # An order this process does not remember has its snapshot read with the key's
+            # turn, one round trip for both (PostgreSQL).
+            reads_snapshot = (
+                source is not Source.STREAM
+                and not isinstance(request.command, PlaceOrder)
+                and (source is Source.SNAPSHOT or self.memory.get(order_id) is None)
+            )
             try:
                 found = await session.hold_key(
                     remember.scope,
                     remember.key,
                     datetime.now(UTC),
                     wait_seconds=DUPLICATE_WAIT_SECONDS,
+                    snapshot_of=order_id if reads_snapshot else None,
                 )
             except KeyBusy:
                 raise in_flight() from None

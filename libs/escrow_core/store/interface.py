@@ -63,13 +63,22 @@ class CommandSession(Protocol):
         """Write ``commit`` atomically; ``ConcurrencyError`` if the stream has moved."""
 
     async def hold_key(
-        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+        self,
+        scope: str,
+        key: str,
+        now: datetime,
+        *,
+        wait_seconds: float,
+        snapshot_of: str | None = None,
     ) -> KeyRecord | None:
         """Take this attempt's turn on an Idempotency-Key, waiting up to ``wait_seconds`` for
         a request holding it (``KeyBusy`` after that), and return the live answer kept under
         it, if any. The turn ends with the session; ``commit`` and ``save_answer`` then keep
         the answer only if none is kept yet (a commit that finds one writes nothing and is a
         ``ConcurrencyError``).
+
+        ``snapshot_of``: the order the attempt will read next; a backend may read its snapshot
+        in the same round trip, and ``snapshot`` then answers from that read (PostgreSQL).
         """
 
     async def save_answer(self, answer: StoredAnswer) -> None:

@@ -181,7 +181,13 @@ class SqliteSession:
         return await self.store.now_in(self.conn)
 
     async def hold_key(
-        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+        self,
+        scope: str,
+        key: str,
+        now: datetime,
+        *,
+        wait_seconds: float,
+        snapshot_of: str | None = None,
     ) -> KeyRecord | None:
         # The session's BEGIN IMMEDIATE transaction is the turn: a duplicate waits for the
         # write lock (the busy timeout), and then reads the answer this one kept.

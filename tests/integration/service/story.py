@@ -167,15 +167,25 @@ class WatchedSession:
         await self.session.save_answer(answer)
 
     async def hold_key(
-        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+        self,
+        scope: str,
+        key: str,
+        now: datetime,
+        *,
+        wait_seconds: float,
+        snapshot_of: str | None = None,
     ) -> KeyRecord | None:
-        return await self.session.hold_key(scope, key, now, wait_seconds=wait_seconds)
+        self.watched.held.append(snapshot_of)
+        return await self.session.hold_key(
+            scope, key, now, wait_seconds=wait_seconds, snapshot_of=snapshot_of
+        )
 
 
 class WatchedStore:
     """A Store whose command sessions are ``WatchedSession``s: ``reads`` counts the attempts
     that got as far as deciding, ``loads`` lists what they read the order from (``snapshot``,
-    ``stream``). Everything but ``command()`` is the real store's."""
+    ``stream``), ``held`` the ``snapshot_of`` of each Idempotency-Key turn. Everything but
+    ``command()`` is the real store's."""
 
     def __init__(
         self, store: Store, before_deciding: Callable[[int], Awaitable[None]] | None = None
@@ -183,6 +193,7 @@ class WatchedStore:
         self.store = store
         self.reads = 0
         self.loads: list[str] = []
+        self.held: list[str | None] = []  # each Idempotency-Key turn: the snapshot read with it
         self.before_deciding = before_deciding or _nothing
 
     def __getattr__(self, name: str) -> Any:

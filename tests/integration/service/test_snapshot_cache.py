@@ -1,9 +1,12 @@
 """Each command service (process) remembers the orders it last wrote; another process writing
 in between makes that memory stale, and a stale memory never decides an outcome."""
 
+from datetime import datetime
+
 from escrow_core.application.commands import CommandService
+from escrow_core.application.idempotency import Remember, StoredResponse, remember
 from escrow_core.domain import commands as c
-from escrow_core.domain.order import Status
+from escrow_core.domain.order import OrderState, Status
 from escrow_core.store import Store
 
 from .story import (
@@ -106,3 +109,29 @@ async def test_a_read_takes_the_remembered_order_only_at_the_stored_version(
     assert read.version == remembered.version + 1
     assert service.memory.get(order_id) is read
     assert await service.get_order(order_id) is read
+
+
+def _keyed(key: str) -> Remember:
+    def answer(order_id: str, state: OrderState, at: datetime) -> StoredResponse:
+        return StoredResponse(200, order_id.encode(), {})
+
+    return remember("scope-" + key, key, key.encode(), answer, lambda refused: None)
+
+
+async def test_a_keyed_command_reads_the_snapshot_with_its_key_only_when_not_remembered(
+    orders: Orders, store: Store
+) -> None:
+    """The snapshot of an order the process does not remember is read with the key's turn
+    (one round trip on PostgreSQL); a remembered order, or a new one, reads nothing."""
+    counting = counting_store(store)
+    service = service_on(counting)
+    placed = await service.place_order(place_order(orders.cast), remember=_keyed("p"))
+    order_id = placed.order_id
+    await service.execute(order_id, c.AcceptOrder(actor=orders.cast.supplier), remember=_keyed("a"))
+    assert (counting.held, counting.loads) == ([None, None], [])
+
+    other = counting_store(store)
+    message = c.PostMessage(actor=orders.cast.buyer, body="hi")
+    result = await service_on(other).execute(order_id, message, remember=_keyed("m"))
+    assert [e.type for e in result.events] == ["message.posted"]
+    assert (other.held, other.loads) == ([order_id], ["snapshot"])

@@ -329,3 +329,59 @@ async def test_a_written_commit_releases_the_key_in_its_own_statement(store: Sto
                 await duplicate.hold_key(other, "key-1", at, wait_seconds=0)
     async with store.command() as later:
         assert await later.hold_key(other, "key-1", at, wait_seconds=0) is None
+
+
+async def test_holding_a_key_with_the_snapshot_reads_the_order_as_a_plain_snapshot(
+    store: Store,
+) -> None:
+    """``snapshot_of``: the snapshot read with the key's turn is the order's row, or None for
+    an order with no row; with an answer kept under the key there is nothing to read."""
+    stream_id, missing, scope = new_stream_id("ord"), new_stream_id("ord"), new_stream_id("scope")
+    await commit(store, make_commit(stream_id, 0, new_events(2)))
+    async with store.command() as session:
+        plain = await session.snapshot(stream_id)
+    assert plain is not None
+    at = datetime.now(UTC)
+    async with store.command() as session:
+        assert await session.hold_key(scope, "k", at, wait_seconds=0, snapshot_of=stream_id) is None
+        assert await session.snapshot(stream_id) == plain
+        assert await session.snapshot(stream_id) == plain  # and again, read afresh
+    async with store.command() as session:
+        assert await session.hold_key(scope, "m", at, wait_seconds=0, snapshot_of=missing) is None
+        assert await session.snapshot(missing) is None
+    async with store.command() as session:
+        await session.save_answer(answer(scope, status=200))
+    async with store.command() as session:
+        found = await session.hold_key(scope, "key-1", at, wait_seconds=0, snapshot_of=stream_id)
+        assert found is not None
+        assert found.response_status == 200
+
+
+@pytest.mark.postgres_only
+async def test_the_key_and_the_snapshot_take_one_round_trip(store: Store) -> None:
+    """A keyed command on an order the process does not remember: its turn on the key and its
+    snapshot in one statement, so the write is the second round trip, not the third."""
+    stream_id, scope = new_stream_id("ord"), new_stream_id("scope")
+    await commit(store, make_commit(stream_id, 0, new_events(2)))
+    plain = await store.snapshot(stream_id)
+    statements: list[str] = []
+
+    def logged(record: Any) -> None:
+        statements.append(record.query)
+
+    async with store.command() as session:
+        connection = cast(PostgresSession, session).connection
+        connection.add_query_logger(logged)
+        try:
+            at = datetime.now(UTC)
+            assert (
+                await session.hold_key(scope, "k", at, wait_seconds=0, snapshot_of=stream_id)
+                is None
+            )
+            document = await session.snapshot(stream_id)
+            await session.commit(make_commit(stream_id, 2, new_events(1), answer=answer(scope)))
+        finally:
+            connection.remove_query_logger(logged)
+    assert plain is not None
+    assert document == plain
+    assert len(statements) == 2, statements

@@ -45,18 +45,32 @@ class PostgresSession:
         self.store = store
         self.connection = connection
         self.held_lock: int | None = None  # the advisory lock of the Idempotency-Key held
+        # The snapshot read with the key's turn (``hold_key``'s ``snapshot_of``), by order id,
+        # handed out once by ``snapshot``.
+        self.prefetched: tuple[str, dict[str, Any] | None] | None = None
 
     async def hold_key(
-        self, scope: str, key: str, now: datetime, *, wait_seconds: float
+        self,
+        scope: str,
+        key: str,
+        now: datetime,
+        *,
+        wait_seconds: float,
+        snapshot_of: str | None = None,
     ) -> KeyRecord | None:
         lock = lock_id(scope, key)
-        values = {"lock_id": lock, "scope": scope, "key": key, "now": now}
+        values = {"lock_id": lock, "scope": scope, "key": key, "now": now, "order_id": snapshot_of}
+        statement = sql.HOLD_KEY if snapshot_of is None else sql.HOLD_KEY_AND_SNAPSHOT
         deadline = time.monotonic() + wait_seconds
         while True:
-            row = await self.connection.fetchrow(sql.HOLD_KEY.sql, *sql.HOLD_KEY.args(values))
+            row = await self.connection.fetchrow(statement.sql, *statement.args(values))
             if row["held"]:
                 self.held_lock = lock
-                return None if row["status"] is None else key_record(row)
+                if row["status"] is not None:
+                    return key_record(row)
+                if snapshot_of is not None:
+                    self.prefetched = (snapshot_of, row["state"])
+                return None
             if time.monotonic() >= deadline:
                 raise KeyBusy(f"Idempotency-Key {key!r} is held by another request")
             await asyncio.sleep(KEY_POLL_SECONDS)
@@ -67,8 +81,12 @@ class PostgresSession:
             self.held_lock = None
 
     async def snapshot(self, order_id: str) -> dict[str, Any] | None:
-        document: dict[str, Any] | None = await self.connection.fetchval(sql.SNAPSHOT.sql, order_id)
-        return document
+        if self.prefetched is not None and self.prefetched[0] == order_id:
+            document = self.prefetched[1]
+            self.prefetched = None
+            return document
+        stored: dict[str, Any] | None = await self.connection.fetchval(sql.SNAPSHOT.sql, order_id)
+        return stored
 
     async def stream(self, order_id: str) -> list[RecordedEvent]:
         rows = await self.connection.fetch(sql.STREAM.sql, order_id)

@@ -129,6 +129,21 @@ FROM (SELECT pg_try_advisory_lock(:lock_id) AS ok) held
 LEFT JOIN idempotency_keys k ON held.ok AND k.scope = :scope AND k.key = :key
     AND k.status = 'done' AND k.expires_at >= :now
 """)
+# The same turn and the order's snapshot in one round trip, for a command on an order this
+# process does not remember (``hold_key``'s ``snapshot_of``): read only once the lock is held
+# and no answer is kept. The row is read in the statement's snapshot, taken before the lock,
+# so it may be a moment old; the write's version check catches that as for any snapshot (a
+# duplicate's write that committed in between also left its answer, which ``COMMIT``'s
+# ``kept`` then finds, and the retry replays).
+HOLD_KEY_AND_SNAPSHOT = NamedSQL("""
+SELECT held.ok AS held, k.body_hash, k.status, k.response_status, k.response_body,
+       k.response_headers,
+       CASE WHEN held.ok AND k.status IS NULL
+            THEN (SELECT v.state FROM order_view v WHERE v.order_id = :order_id) END AS state
+FROM (SELECT pg_try_advisory_lock(:lock_id) AS ok) held
+LEFT JOIN idempotency_keys k ON held.ok AND k.scope = :scope AND k.key = :key
+    AND k.status = 'done' AND k.expires_at >= :now
+""")
 UNLOCK_KEY = NamedSQL("SELECT pg_advisory_unlock(:lock_id)")
 
 # An order command's answer as the key's record, over an existing one only if that expired.

@@ -47,6 +47,11 @@ POLL_SECONDS = 0.1
 # A checkout waits this long for a connection (all busy, or the server slow to accept) before
 # the request is answered "database unavailable", well within a client's own timeout.
 ACQUIRE_TIMEOUT_SECONDS = 10.0
+# After a commit signal, the next waits this long: the commits meanwhile share it. The first
+# commit after a quiet spell is signalled at once; under load a listener hears at most ~100
+# signals a second, not one per command (at one writer, a signal per command was a second
+# transaction per command, and as much of the writer's Python as its write: bench/README.md).
+SIGNAL_SPACING_SECONDS = 0.01
 _BALANCE_COLUMNS = (
     "party_id", "currency", "order_id", "position", "held", "released", "refunded", "fees",
 )  # fmt: skip
@@ -159,7 +164,8 @@ class PostgresStore(CoreStore):
     def signal_soon(self, channel: str) -> None:
         """Signal ``channel`` now that the caller's write has committed, in a statement of its
         own (``sql.SIGNAL`` says why not inside the write). Coalesced: while one signal is on
-        its way, the commits meanwhile are covered by the one sent after it."""
+        its way, and for ``SIGNAL_SPACING_SECONDS`` after it, the commits meanwhile are
+        covered by the one sent after it."""
         self._signals_due.add(channel)
         if self._signaller is None or self._signaller.done():
             self._signaller = asyncio.create_task(self._send_signals())
@@ -175,6 +181,7 @@ class PostgresStore(CoreStore):
                 # A signal lost costs the listener one poll interval, never an event.
                 log.warning("commit signal not sent", error=str(error))
                 return
+            await asyncio.sleep(SIGNAL_SPACING_SECONDS)
 
     async def signal_in(self, conn: AsyncConnection, channel: str) -> None:
         await conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": channel})
