@@ -308,16 +308,20 @@ ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUD
 """)
 
 # The supplier performance projection's batch (a rebuild's, or the worker's) in two statements
-# on the transaction's own connection; the state documents arrive as JSON text.
+# on the transaction's own connection, one array a column named as its record's field; the
+# state documents arrive as JSON text.
 UPSERT_PERFORMANCE_ORDERS = NamedSQL("""
 INSERT INTO supplier_performance_orders (order_id, supplier_id, currency, ship_deadline,
     accepted_at, shipped_at, shipped_on_time, completed, disputed, claimed, paid, refunded, state)
-SELECT o, s, c, d, a, sh, ot, co, di, cl, p, r, st::jsonb
-FROM unnest(:p_orders::text[], :p_suppliers::text[], :p_currencies::text[],
-            :p_deadlines::timestamptz[], :p_accepted::timestamptz[], :p_shipped::timestamptz[],
-            :p_on_time::boolean[], :p_completed::boolean[], :p_disputed::boolean[],
-            :p_claimed::boolean[], :p_paid::bigint[], :p_refunded::bigint[], :p_states::text[])
-     AS t(o, s, c, d, a, sh, ot, co, di, cl, p, r, st)
+SELECT order_id, supplier_id, currency, ship_deadline, accepted_at, shipped_at, shipped_on_time,
+       completed, disputed, claimed, paid, refunded, state::jsonb
+FROM unnest(:order_id::text[], :supplier_id::text[], :currency::text[],
+            :ship_deadline::timestamptz[], :accepted_at::timestamptz[],
+            :shipped_at::timestamptz[], :shipped_on_time::boolean[], :completed::boolean[],
+            :disputed::boolean[], :claimed::boolean[], :paid::bigint[], :refunded::bigint[],
+            :state::text[])
+     AS t(order_id, supplier_id, currency, ship_deadline, accepted_at, shipped_at,
+          shipped_on_time, completed, disputed, claimed, paid, refunded, state)
 ON CONFLICT (order_id) DO UPDATE SET supplier_id = EXCLUDED.supplier_id,
     currency = EXCLUDED.currency, ship_deadline = EXCLUDED.ship_deadline,
     accepted_at = EXCLUDED.accepted_at, shipped_at = EXCLUDED.shipped_at,
@@ -328,10 +332,10 @@ ON CONFLICT (order_id) DO UPDATE SET supplier_id = EXCLUDED.supplier_id,
 ADD_PERFORMANCE_COUNTS = NamedSQL("""
 INSERT INTO supplier_performance AS t (supplier_id, currency, orders_accepted, shipped_on_time,
     shipped_late, completed, disputed, claims, paid, refunded)
-SELECT * FROM unnest(:c_suppliers::text[], :c_currencies::text[], :c_accepted::bigint[],
-                     :c_on_time::bigint[], :c_late::bigint[], :c_completed::bigint[],
-                     :c_disputed::bigint[], :c_claims::bigint[], :c_paid::bigint[],
-                     :c_refunded::bigint[])
+SELECT * FROM unnest(:supplier_id::text[], :currency::text[], :orders_accepted::bigint[],
+                     :shipped_on_time::bigint[], :shipped_late::bigint[], :completed::bigint[],
+                     :disputed::bigint[], :claims::bigint[], :paid::bigint[],
+                     :refunded::bigint[])
 ON CONFLICT (supplier_id, currency) DO UPDATE SET
     orders_accepted = t.orders_accepted + EXCLUDED.orders_accepted,
     shipped_on_time = t.shipped_on_time + EXCLUDED.shipped_on_time,

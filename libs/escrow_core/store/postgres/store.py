@@ -356,20 +356,14 @@ class PostgresStore(CoreStore):
         connection = (await conn.get_raw_connection()).driver_connection
         assert connection is not None
         if rows:
-            orders = [
-                (r.order_id, r.supplier_id, r.currency, r.ship_deadline, r.accepted_at,
-                 r.shipped_at, r.shipped_on_time, r.completed, r.disputed, r.claimed, r.paid,
-                 r.refunded, None if r.state is None else json_text(r.state))
-                for r in rows
-            ]  # fmt: skip
-            await connection.execute(sql.UPSERT_PERFORMANCE_ORDERS.sql, *_columns(orders))
+            statement = sql.UPSERT_PERFORMANCE_ORDERS
+            columns = {name: [getattr(r, name) for r in rows] for name in statement.names}
+            columns["state"] = [None if r.state is None else json_text(r.state) for r in rows]
+            await connection.execute(statement.sql, *statement.args(columns))
         if deltas:
-            counts = [
-                (d.supplier_id, d.currency, d.orders_accepted, d.shipped_on_time, d.shipped_late,
-                 d.completed, d.disputed, d.claims, d.paid, d.refunded)
-                for d in deltas
-            ]  # fmt: skip
-            await connection.execute(sql.ADD_PERFORMANCE_COUNTS.sql, *_columns(counts))
+            statement = sql.ADD_PERFORMANCE_COUNTS
+            columns = {name: [getattr(d, name) for d in deltas] for name in statement.names}
+            await connection.execute(statement.sql, *statement.args(columns))
 
     # --- escrow import --------------------------------------------------------------------
     async def restore_rows(
@@ -410,8 +404,3 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
         encoder=lambda text: b"\x01" + text.encode(),
         decoder=lambda data: orjson.loads(data[1:]),
     )
-
-
-def _columns(records: list[tuple[Any, ...]]) -> list[list[Any]]:
-    """Records (one tuple a row) as one list a column, for an ``unnest`` of arrays."""
-    return [list(column) for column in zip(*records, strict=True)]
